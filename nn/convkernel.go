@@ -1,0 +1,395 @@
+package nn
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/bionaslab/bionas/nn/cpu"
+)
+
+// convGeom is the geometry of one 2-D convolution: input N×C×H×W, weight
+// O×(C/G)×KH×KW, stride S, zero padding P, dilation D, G groups, output
+// N×O×Ho×Wo.
+type convGeom struct {
+	N, C, H, W int
+	O, KH, KW  int
+	S, P, D, G int
+	Ho, Wo     int
+}
+
+func newConvGeom(xShape, wShape []int, s, p, d, g int) (convGeom, error) {
+	if len(xShape) != 4 || len(wShape) != 4 {
+		return convGeom{}, fmt.Errorf("conv: want 4-D input and weight, got %v and %v", xShape, wShape)
+	}
+	gm := convGeom{N: xShape[0], C: xShape[1], H: xShape[2], W: xShape[3],
+		O: wShape[0], KH: wShape[2], KW: wShape[3], S: s, P: p, D: d, G: g}
+	if g < 1 || gm.C%g != 0 || gm.O%g != 0 || wShape[1] != gm.C/g {
+		return gm, fmt.Errorf("conv: input %v, weight %v and groups %d disagree (want weight (O, C/groups, kh, kw) with C and O divisible by groups)", xShape, wShape, g)
+	}
+	gm.Ho = (gm.H+2*p-d*(gm.KH-1)-1)/s + 1
+	gm.Wo = (gm.W+2*p-d*(gm.KW-1)-1)/s + 1
+	if gm.Ho <= 0 || gm.Wo <= 0 {
+		return gm, fmt.Errorf("conv: input %dx%d too small for kernel %dx%d, dilation %d, padding %d", gm.H, gm.W, gm.KH, gm.KW, d, p)
+	}
+	return gm, nil
+}
+
+// depthwise reports the one-filter-per-channel case that gets direct loops.
+func (gm convGeom) depthwise() bool { return gm.G == gm.C && gm.O == gm.C }
+
+// pointwise reports a 1×1, stride-1, unpadded conv: a plain GEMM per image.
+func (gm convGeom) pointwise() bool {
+	return gm.KH == 1 && gm.KW == 1 && gm.S == 1 && gm.P == 0
+}
+
+// bufPool recycles scratch buffers (im2col columns, padded planes) so the
+// hot loops do not churn the garbage collector.
+var bufPool sync.Pool
+
+func getBuf(n int) []float32 {
+	if b, ok := bufPool.Get().(*[]float32); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]float32, n)
+}
+
+func putBuf(b []float32) { bufPool.Put(&b) }
+
+// convForward computes out = conv(x, w) (no bias) for the whole batch.
+func convForward(gm convGeom, x, w, out []float32) {
+	if gm.depthwise() {
+		dwForward(gm, x, w, out)
+		return
+	}
+	cg, og := gm.C/gm.G, gm.O/gm.G
+	rows, cols := cg*gm.KH*gm.KW, gm.Ho*gm.Wo
+	cpu.For(gm.N, 1, func(lo, hi int) {
+		var col []float32
+		if !gm.pointwise() {
+			col = getBuf(rows * cols)
+			defer putBuf(col)
+		}
+		for n := lo; n < hi; n++ {
+			for g := 0; g < gm.G; g++ {
+				xg := x[(n*gm.C+g*cg)*gm.H*gm.W:]
+				b := xg
+				if col != nil {
+					im2col(gm, xg, col)
+					b = col
+				}
+				cpu.Sgemm(false, false, og, cols, rows, 1, w[g*og*rows:], rows, b, cols, 0, out[(n*gm.O+g*og)*cols:], cols)
+			}
+		}
+	})
+}
+
+// convBackward accumulates the input gradient dx = convᵀ(dy, beff) (beff is
+// W for back-propagation, or a rule's B) and the weight gradient
+// dw += dy ⋆ x. Either of dx and dw may be nil.
+func convBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
+	if gm.depthwise() {
+		dwBackward(gm, x, dy, beff, dx, dw)
+		return
+	}
+	cg, og := gm.C/gm.G, gm.O/gm.G
+	rows, cols := cg*gm.KH*gm.KW, gm.Ho*gm.Wo
+	nw := min(cpu.Workers(), gm.N)
+	parts := make([][]float32, nw)
+	used := cpu.ForWorker(gm.N, 1, func(wk, lo, hi int) {
+		var col, dcol, pdw []float32
+		if !gm.pointwise() {
+			col = getBuf(rows * cols)
+			dcol = getBuf(rows * cols)
+			defer putBuf(col)
+			defer putBuf(dcol)
+		}
+		if dw != nil {
+			if wk == 0 {
+				pdw = dw
+			} else {
+				pdw = make([]float32, len(dw))
+				parts[wk] = pdw
+			}
+		}
+		for n := lo; n < hi; n++ {
+			for g := 0; g < gm.G; g++ {
+				off := (n*gm.C + g*cg) * gm.H * gm.W
+				dyg := dy[(n*gm.O+g*og)*cols:]
+				if pdw != nil {
+					b := x[off:]
+					if col != nil {
+						im2col(gm, x[off:], col)
+						b = col
+					}
+					cpu.Sgemm(false, true, og, rows, cols, 1, dyg, cols, b, cols, 1, pdw[g*og*rows:], rows)
+				}
+				if dx != nil {
+					if col == nil {
+						cpu.Sgemm(true, false, rows, cols, og, 1, beff[g*og*rows:], rows, dyg, cols, 1, dx[off:], cols)
+						continue
+					}
+					cpu.Sgemm(true, false, rows, cols, og, 1, beff[g*og*rows:], rows, dyg, cols, 0, dcol, cols)
+					col2im(gm, dcol, dx[off:])
+				}
+			}
+		}
+	})
+	for wk := 1; wk < used; wk++ {
+		if parts[wk] != nil {
+			cpu.Add(dw, parts[wk])
+		}
+	}
+}
+
+// im2col lays out the receptive fields of one group of one image (cg
+// channels starting at x) as a (cg·KH·KW) × (Ho·Wo) matrix.
+func im2col(gm convGeom, x, col []float32) {
+	cg := gm.C / gm.G
+	cols := gm.Ho * gm.Wo
+	r := 0
+	for c := 0; c < cg; c++ {
+		plane := x[c*gm.H*gm.W : (c+1)*gm.H*gm.W]
+		for a := 0; a < gm.KH; a++ {
+			for b := 0; b < gm.KW; b++ {
+				dst := col[r*cols : (r+1)*cols]
+				r++
+				jlo, jhi := validRange(gm.Wo, gm.W, gm.S, b*gm.D-gm.P)
+				for i := 0; i < gm.Ho; i++ {
+					row := dst[i*gm.Wo : (i+1)*gm.Wo]
+					ih := i*gm.S - gm.P + a*gm.D
+					if ih < 0 || ih >= gm.H || jlo >= jhi {
+						clear(row)
+						continue
+					}
+					src := plane[ih*gm.W:]
+					clear(row[:jlo])
+					clear(row[jhi:])
+					off := b*gm.D - gm.P
+					if gm.S == 1 {
+						copy(row[jlo:jhi], src[jlo+off:jhi+off])
+						continue
+					}
+					for j := jlo; j < jhi; j++ {
+						row[j] = src[j*gm.S+off]
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the columns back onto the image they were taken from.
+func col2im(gm convGeom, col, x []float32) {
+	cg := gm.C / gm.G
+	cols := gm.Ho * gm.Wo
+	r := 0
+	for c := 0; c < cg; c++ {
+		plane := x[c*gm.H*gm.W : (c+1)*gm.H*gm.W]
+		for a := 0; a < gm.KH; a++ {
+			for b := 0; b < gm.KW; b++ {
+				src := col[r*cols : (r+1)*cols]
+				r++
+				jlo, jhi := validRange(gm.Wo, gm.W, gm.S, b*gm.D-gm.P)
+				if jlo >= jhi {
+					continue
+				}
+				off := b*gm.D - gm.P
+				for i := 0; i < gm.Ho; i++ {
+					ih := i*gm.S - gm.P + a*gm.D
+					if ih < 0 || ih >= gm.H {
+						continue
+					}
+					row := src[i*gm.Wo:]
+					dst := plane[ih*gm.W:]
+					if gm.S == 1 {
+						cpu.Add(dst[jlo+off:jhi+off], row[jlo:jhi])
+						continue
+					}
+					for j := jlo; j < jhi; j++ {
+						dst[j*gm.S+off] += row[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// validRange returns the output columns j in [lo, hi) whose input column
+// j·s + off lies inside [0, w).
+func validRange(wo, w, s, off int) (lo, hi int) {
+	lo = 0
+	if off < 0 {
+		lo = (-off + s - 1) / s
+	}
+	hi = wo
+	if last := (w - 1 - off); last < 0 {
+		return lo, lo
+	} else if h := last/s + 1; h < hi {
+		hi = h
+	}
+	if lo > hi {
+		lo = hi
+	}
+	return lo, hi
+}
+
+// dwForward is depthwise convolution by direct loops over (image, channel)
+// planes. At stride 1 the plane is zero-padded once and every kernel tap
+// becomes a single vector AXPY over the padded-width output (the columns
+// beyond Wo are scratch), which keeps the inner loop in SIMD code.
+func dwForward(gm convGeom, x, w, out []float32) {
+	k2 := gm.KH * gm.KW
+	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
+	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
+	cpu.For(gm.N*gm.C, 4, func(lo, hi int) {
+		if gm.S != 1 {
+			for q := lo; q < hi; q++ {
+				c := q % gm.C
+				dwPlaneStrided(gm, x[q*planeIn:], w[c*k2:], out[q*planeOut:(q+1)*planeOut])
+			}
+			return
+		}
+		xp := getBuf(hp * wp)
+		ow := getBuf(gm.Ho * wp)
+		defer putBuf(xp)
+		defer putBuf(ow)
+		L := (gm.Ho-1)*wp + gm.Wo
+		for q := lo; q < hi; q++ {
+			c := q % gm.C
+			pad(gm, x[q*planeIn:], xp, hp, wp)
+			clear(ow)
+			for a := 0; a < gm.KH; a++ {
+				for b := 0; b < gm.KW; b++ {
+					s := a*gm.D*wp + b*gm.D
+					cpu.Axpy(w[c*k2+a*gm.KW+b], xp[s:s+L], ow[:L])
+				}
+			}
+			dst := out[q*planeOut:]
+			for i := 0; i < gm.Ho; i++ {
+				copy(dst[i*gm.Wo:(i+1)*gm.Wo], ow[i*wp:i*wp+gm.Wo])
+			}
+		}
+	})
+}
+
+// pad copies one H×W plane into the centre of a zeroed hp×wp buffer.
+func pad(gm convGeom, src, dst []float32, hp, wp int) {
+	clear(dst[:hp*wp])
+	for i := 0; i < gm.H; i++ {
+		copy(dst[(i+gm.P)*wp+gm.P:], src[i*gm.W:(i+1)*gm.W])
+	}
+}
+
+func dwPlaneStrided(gm convGeom, x, w, out []float32) {
+	clear(out)
+	for a := 0; a < gm.KH; a++ {
+		for b := 0; b < gm.KW; b++ {
+			wv := w[a*gm.KW+b]
+			off := b*gm.D - gm.P
+			jlo, jhi := validRange(gm.Wo, gm.W, gm.S, off)
+			for i := 0; i < gm.Ho; i++ {
+				ih := i*gm.S - gm.P + a*gm.D
+				if ih < 0 || ih >= gm.H {
+					continue
+				}
+				src := x[ih*gm.W:]
+				dst := out[i*gm.Wo:]
+				for j := jlo; j < jhi; j++ {
+					dst[j] += wv * src[j*gm.S+off]
+				}
+			}
+		}
+	}
+}
+
+// dwBackward accumulates the depthwise input gradient (through beff) and
+// weight gradient. Work is split over channels so that each worker owns
+// whole rows of dw and no reduction is needed.
+func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
+	k2 := gm.KH * gm.KW
+	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
+	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
+	cpu.For(gm.C, 1, func(clo, chi int) {
+		var xp, dyw, dxp []float32
+		if gm.S == 1 {
+			xp, dyw, dxp = getBuf(hp*wp), getBuf(gm.Ho*wp), getBuf(hp*wp)
+			defer putBuf(xp)
+			defer putBuf(dyw)
+			defer putBuf(dxp)
+		}
+		L := (gm.Ho-1)*wp + gm.Wo
+		for c := clo; c < chi; c++ {
+			for n := 0; n < gm.N; n++ {
+				q := n*gm.C + c
+				xq, dyq := x[q*planeIn:(q+1)*planeIn], dy[q*planeOut:(q+1)*planeOut]
+				var dxq []float32
+				if dx != nil {
+					dxq = dx[q*planeIn : (q+1)*planeIn]
+				}
+				var dwc []float32
+				if dw != nil {
+					dwc = dw[c*k2 : (c+1)*k2]
+				}
+				if gm.S != 1 {
+					dwPlaneStridedBackward(gm, xq, dyq, beff[c*k2:], dxq, dwc)
+					continue
+				}
+				clear(dyw)
+				for i := 0; i < gm.Ho; i++ {
+					copy(dyw[i*wp:], dyq[i*gm.Wo:(i+1)*gm.Wo])
+				}
+				if dwc != nil {
+					pad(gm, xq, xp, hp, wp)
+				}
+				if dxq != nil {
+					clear(dxp)
+				}
+				for a := 0; a < gm.KH; a++ {
+					for b := 0; b < gm.KW; b++ {
+						s := a*gm.D*wp + b*gm.D
+						t := a*gm.KW + b
+						if dwc != nil {
+							dwc[t] += cpu.Dot(dyw[:L], xp[s:s+L])
+						}
+						if dxq != nil {
+							cpu.Axpy(beff[c*k2+t], dyw[:L], dxp[s:s+L])
+						}
+					}
+				}
+				if dxq != nil {
+					for i := 0; i < gm.H; i++ {
+						cpu.Add(dxq[i*gm.W:(i+1)*gm.W], dxp[(i+gm.P)*wp+gm.P:(i+gm.P)*wp+gm.P+gm.W])
+					}
+				}
+			}
+		}
+	})
+}
+
+func dwPlaneStridedBackward(gm convGeom, x, dy, b, dx, dw []float32) {
+	for a := 0; a < gm.KH; a++ {
+		for bb := 0; bb < gm.KW; bb++ {
+			t := a*gm.KW + bb
+			bv := b[t]
+			off := bb*gm.D - gm.P
+			jlo, jhi := validRange(gm.Wo, gm.W, gm.S, off)
+			var acc float32
+			for i := 0; i < gm.Ho; i++ {
+				ih := i*gm.S - gm.P + a*gm.D
+				if ih < 0 || ih >= gm.H {
+					continue
+				}
+				xr, dyr := x[ih*gm.W:], dy[i*gm.Wo:]
+				for j := jlo; j < jhi; j++ {
+					acc += dyr[j] * xr[j*gm.S+off]
+					if dx != nil {
+						dx[ih*gm.W+j*gm.S+off] += bv * dyr[j]
+					}
+				}
+			}
+			if dw != nil {
+				dw[t] += acc
+			}
+		}
+	}
+}

@@ -1,0 +1,97 @@
+//go:build !purego
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+var (
+	avx512Set = &kernelSet{
+		name: "avx512",
+		mr:   mrAVX512, nr: nrAVX512, step: 16,
+		kc: 256, mc: 192, nc: 960,
+		micro: kernAVX512,
+		axpy:  func(alpha float32, x, y []float32) { axpyAVX512(alpha, &x[0], &y[0], len(x)) },
+		dot:   func(x, y []float32) float32 { return dotAVX512(&x[0], &y[0], len(x)) },
+		scal:  func(alpha float32, x []float32) { scalAVX512(alpha, &x[0], len(x)) },
+		add:   func(dst, x []float32) { addAVX512(&dst[0], &x[0], len(x)) },
+	}
+	avx2Set = &kernelSet{
+		name: "avx2",
+		mr:   mrAVX2, nr: nrAVX2, step: 8,
+		kc: 256, mc: 192, nc: 960,
+		micro: kernAVX2,
+		axpy:  func(alpha float32, x, y []float32) { axpyAVX2(alpha, &x[0], &y[0], len(x)) },
+		dot:   func(x, y []float32) float32 { return dotAVX2(&x[0], &y[0], len(x)) },
+		scal:  func(alpha float32, x []float32) { scalAVX2(alpha, &x[0], len(x)) },
+		add:   func(dst, x []float32) { addAVX2(&dst[0], &x[0], len(x)) },
+	}
+	hasAVX512 = cpu.X86.HasAVX512F
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
+
+func init() {
+	switch {
+	case hasAVX512:
+		active = avx512Set
+	case hasAVX2:
+		active = avx2Set
+	}
+}
+
+// availableSets lists every set this machine can run (for tests).
+func availableSets() []*kernelSet {
+	s := []*kernelSet{genericSet}
+	if hasAVX2 {
+		s = append(s, avx2Set)
+	}
+	if hasAVX512 {
+		s = append(s, avx512Set)
+	}
+	return s
+}
+
+// Direct branches rather than calls through active: these run on short
+// rows in hot loops, where an extra indirect call shows.
+
+func axpy(alpha float32, x, y []float32) {
+	switch {
+	case hasAVX512:
+		axpyAVX512(alpha, &x[0], &y[0], len(x))
+	case hasAVX2:
+		axpyAVX2(alpha, &x[0], &y[0], len(x))
+	default:
+		axpyGeneric(alpha, x, y)
+	}
+}
+
+func dot(x, y []float32) float32 {
+	switch {
+	case hasAVX512:
+		return dotAVX512(&x[0], &y[0], len(x))
+	case hasAVX2:
+		return dotAVX2(&x[0], &y[0], len(x))
+	}
+	return dotGeneric(x, y)
+}
+
+func scal(alpha float32, x []float32) {
+	switch {
+	case hasAVX512:
+		scalAVX512(alpha, &x[0], len(x))
+	case hasAVX2:
+		scalAVX2(alpha, &x[0], len(x))
+	default:
+		scalGeneric(alpha, x)
+	}
+}
+
+func add(dst, x []float32) {
+	switch {
+	case hasAVX512:
+		addAVX512(&dst[0], &x[0], len(x))
+	case hasAVX2:
+		addAVX2(&dst[0], &x[0], len(x))
+	default:
+		addGeneric(dst, x)
+	}
+}

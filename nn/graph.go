@@ -1,0 +1,114 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Graph records the ops of one forward pass so that Backward can run them in
+// reverse. A nil *Graph is valid everywhere and means: inference, no
+// recording, layers in evaluation mode.
+type Graph struct {
+	// Train selects training behaviour: batch statistics in BatchNorm,
+	// dropout and drop-path active, brSF feedback redrawn, Hebbian updates.
+	Train bool
+	// TrueGradient makes every layer send its error down through Wᵀ,
+	// whatever its rule: the exact gradient of the forward function. The
+	// attacks' "true" mode sets it; training never does.
+	TrueGradient bool
+	// Rand drives stochastic ops (dropout, drop-path). Nil means a fixed seed.
+	Rand *rand.Rand
+
+	tape   []func()
+	output *Tensor // the network output whose gradient DFA layers broadcast
+}
+
+// NewGraph returns a recording graph in training or evaluation mode.
+func NewGraph(train bool, rng *rand.Rand) *Graph {
+	return &Graph{Train: train, Rand: rng}
+}
+
+// Training reports whether g is in training mode (false for a nil graph).
+func (g *Graph) Training() bool { return g != nil && g.Train }
+
+// Records reports whether an op on these inputs must be recorded: g is not
+// nil and some input needs a gradient.
+func (g *Graph) Records(inputs ...*Tensor) bool {
+	if g == nil {
+		return false
+	}
+	for _, t := range inputs {
+		if t != nil && t.NeedsGrad {
+			return true
+		}
+	}
+	return false
+}
+
+// Record appends a backward closure for out. It is called by ops after they
+// computed out; the closure runs only if some gradient reached out.
+func (g *Graph) Record(out *Tensor, backward func()) {
+	out.NeedsGrad = true
+	g.tape = append(g.tape, func() {
+		if out.Grad != nil {
+			backward()
+		}
+	})
+}
+
+// SetOutput marks the network output (the logits). Layers with the DFA rule
+// take the gradient of the loss with respect to it as their global error.
+func (g *Graph) SetOutput(t *Tensor) {
+	if g != nil {
+		g.output = t
+	}
+}
+
+// OutputError returns dL/d(output) during Backward, or nil if no output was
+// marked or no gradient has reached it yet.
+func (g *Graph) OutputError() *Tensor {
+	if g == nil || g.output == nil || g.output.Grad == nil {
+		return nil
+	}
+	return &Tensor{Shape: g.output.Shape, Data: g.output.Grad}
+}
+
+// Rng returns the graph's random source, or a fixed-seed one.
+func (g *Graph) Rng() *rand.Rand {
+	if g == nil || g.Rand == nil {
+		r := rand.New(rand.NewPCG(1, 2))
+		if g != nil {
+			g.Rand = r
+		}
+		return r
+	}
+	return g.Rand
+}
+
+// Backward seeds d(loss)/d(loss) = 1 (loss must hold one value) and runs
+// the tape in reverse, accumulating gradients into every tensor that needs
+// one. The tape is released afterwards, so a graph is backed through once.
+func (g *Graph) Backward(loss *Tensor) {
+	if loss.Len() != 1 {
+		panic(fmt.Sprintf("nn.Graph.Backward: loss must be a scalar, got shape %v", loss.Shape))
+	}
+	g.BackwardFrom(loss, []float32{1})
+}
+
+// BackwardFrom runs the tape in reverse with seed as the gradient of out.
+// Used when the caller already holds dL/d(out) (for example the output
+// error of an attack's custom loss).
+func (g *Graph) BackwardFrom(out *Tensor, seed []float32) {
+	if len(seed) != out.Len() {
+		panic(fmt.Sprintf("nn.Graph.BackwardFrom: seed has %d values for shape %v", len(seed), out.Shape))
+	}
+	grad := out.GradBuf()
+	for i, v := range seed {
+		grad[i] += v
+	}
+	for i := len(g.tape) - 1; i >= 0; i-- {
+		g.tape[i]()
+		g.tape[i] = nil
+	}
+	g.tape = g.tape[:0]
+}
