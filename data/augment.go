@@ -77,10 +77,14 @@ func (a Augment) validate(c int) error {
 	return nil
 }
 
-// perChannel expands v (one value, or one per channel) to c values.
+// perChannel expands v (one value, or one per channel; none gives zeros)
+// to c values.
 func perChannel(v []float32, c int) []float32 {
 	out := make([]float32, c)
 	for i := range out {
+		if len(v) == 0 {
+			break
+		}
 		if len(v) == 1 {
 			out[i] = v[0]
 		} else {

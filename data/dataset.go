@@ -55,7 +55,6 @@ func (d *memDataset) Len() int             { return len(d.labels) }
 func (d *memDataset) Shape() (c, h, w int) { return d.c, d.h, d.w }
 func (d *memDataset) Classes() int         { return len(d.names) }
 func (d *memDataset) ClassNames() []string { return append([]string(nil), d.names...) }
-func (d *memDataset) label(i int) int      { return int(d.labels[i]) }
 func (d *memDataset) raw(i int) []byte     { n := d.c * d.h * d.w; return d.pix[i*n : (i+1)*n] }
 func (d *memDataset) Image(i int, dst []float32) int {
 	src := d.raw(i)

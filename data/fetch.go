@@ -111,18 +111,19 @@ func (f fetcher) fetch(ctx context.Context, src source, dir string, progress fun
 // download tries each mirror up to f.attempts times, resuming the partial
 // file between tries. A checksum mismatch moves on to the next mirror.
 func (f fetcher) download(ctx context.Context, file File, dest string, progress func(done, total int64)) error {
-	var errs []error
+	var errs []error // the last error of each mirror
 	for _, url := range file.URLs {
 		one := file
 		one.URLs = []string{url}
+		var last error
 		for attempt := 1; attempt <= max(f.attempts, 1); attempt++ {
 			err := Download(ctx, f.client, one, dest, progress)
 			if err == nil {
 				return nil
 			}
-			errs = append(errs, err)
+			last = err
 			if ctx.Err() != nil {
-				return errors.Join(errs...)
+				return errors.Join(append(errs, err)...)
 			}
 			var se statusError
 			if errors.Is(err, ErrChecksum) || (errors.As(err, &se) && se.code >= 400 && se.code < 500) {
@@ -133,11 +134,12 @@ func (f fetcher) download(ctx context.Context, file File, dest string, progress 
 				select {
 				case <-ctx.Done():
 					t.Stop()
-					return errors.Join(append(errs, ctx.Err())...)
+					return errors.Join(append(errs, last, ctx.Err())...)
 				case <-t.C:
 				}
 			}
 		}
+		errs = append(errs, last)
 	}
 	if len(errs) == 0 {
 		return fmt.Errorf("download %s: no URL", file.Name)

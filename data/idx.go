@@ -52,7 +52,7 @@ func LoadIDX(imagesPath, labelsPath string) (Dataset, error) {
 
 // loadIDX reads an image/label pair; with names set, labels must lie in
 // [0, len(names)) (ErrLabelRange otherwise).
-func loadIDX(imagesPath, labelsPath string, names []string) (*memDataset, error) {
+func loadIDX(imagesPath, labelsPath string, names []string) (Dataset, error) {
 	dims, pix, err := readIDX(imagesPath, idxImagesMagic, "images")
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func readIDX(path string, magic uint32, what string) ([]int, []byte, error) {
 	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read IDX %s %s: gzip header: %w", what, path, err)
+			return nil, nil, fmt.Errorf("read IDX %s %s: gzip header: %v: %w", what, path, err, ErrFormat)
 		}
 		defer zr.Close()
 		r = zr
@@ -143,8 +143,18 @@ func readIDX(path string, magic uint32, what string) ([]int, []byte, error) {
 		if rec > 0 {
 			i = n / rec
 		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			// A corrupt gzip stream, or a read error.
+			return nil, nil, fmt.Errorf("read IDX %s %s: record %d of %d: %v: %w", what, path, i, dims[0], err, ErrFormat)
+		}
 		return nil, nil, fmt.Errorf("read IDX %s %s: record %d of %d: want %d bytes per record, file ends after %d bytes of data: %w (%v)",
 			what, path, i, dims[0], rec, n, ErrTruncated, err)
+	}
+	if zr, ok := r.(*gzip.Reader); ok {
+		// Read to the end of the gzip stream so that its CRC is checked.
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			return nil, nil, fmt.Errorf("read IDX %s %s: after %d records: %v: %w", what, path, dims[0], err, ErrFormat)
+		}
 	}
 	return dims, buf, nil
 }

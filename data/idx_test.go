@@ -103,6 +103,7 @@ func TestIDXErrors(t *testing.T) {
 		{"truncated image", im[:len(im)-13], lb, ErrTruncated, "train-images", []string{"record 2 of 4", "12 bytes per record"}},
 		{"truncated header", im[:6], lb, ErrTruncated, "train-images", []string{"header"}},
 		{"gzip truncated", gz(im)[:40], lb, ErrTruncated, "train-images", []string{"of 4", "12 bytes per record"}},
+		{"gzip corrupt", corruptGzip(im), lb, ErrFormat, "train-images", []string{"corrupt input"}},
 		{"label range", im, labels11, ErrLabelRange, "train-labels", []string{"record 2", "label 11 out of range [0,10)"}},
 		{"count mismatch", im, idxFile(idxLabelsMagic, []int{3}, []byte{1, 2, 3}), ErrShape, "train-labels", []string{"3 labels for 4 images"}},
 	}
@@ -111,7 +112,10 @@ func TestIDXErrors(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, filepath.Join(dir, mnistTrainImages), tc.im)
 			writeFile(t, filepath.Join(dir, mnistTrainLabels), tc.lb)
-			_, err := MNISTDir(dir, true)
+			ds, err := MNISTDir(dir, true)
+			if ds != nil {
+				t.Error("a dataset returned with the error")
+			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -152,4 +156,11 @@ func TestMNISTDirLayouts(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
+}
+
+// corruptGzip compresses b and flips a byte of the deflate stream.
+func corruptGzip(b []byte) []byte {
+	z := gz(b)
+	z[len(z)-12] ^= 0xff
+	return z
 }

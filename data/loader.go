@@ -151,6 +151,11 @@ func (l *Loader) Epoch() int { return l.epoch }
 // done (check ctx.Err(); a batch being waited for is not lost: the next call
 // returns it).
 func (l *Loader) Next(ctx context.Context) (Batch, bool) {
+	select {
+	case <-l.done:
+		return Batch{}, false
+	default:
+	}
 	if l.pending == nil {
 		select {
 		case j := <-l.order:

@@ -39,11 +39,22 @@ const (
 // all fail, the error (wrapping ErrNotFound) lists every place looked at.
 // MNISTDir reads a folder of your choice.
 func MNIST(train bool) (Dataset, error) {
-	dir, err := defaultMNISTLocator().find(context.Background())
+	dir, err := FindMNIST(context.Background(), nil)
 	if err != nil {
 		return nil, err
 	}
 	return MNISTDir(dir, train)
+}
+
+// FindMNIST returns the folder holding the four real MNIST files, searching
+// (and, as the last resort, downloading) as MNIST describes. progress, if
+// not nil, follows a download.
+func FindMNIST(ctx context.Context, progress func(done, total int64)) (string, error) {
+	l := defaultMNISTLocator()
+	l.fetch = func(ctx context.Context, dir string) error {
+		return Fetch(ctx, "mnist", dir, progress)
+	}
+	return l.find(ctx)
 }
 
 // mnistLocator finds a folder holding the four real MNIST files. Its fields

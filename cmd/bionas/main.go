@@ -27,6 +27,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"data", "fetch datasets and show their statistics", runData},
 		{"demo", "train a small CNN on real MNIST with each learning rule and print the accuracies", runDemo},
 		{"version", "print the version", runVersion},
 	}

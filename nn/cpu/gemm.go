@@ -135,10 +135,10 @@ func (ks *kernelSet) getBuf() *gemmBuf {
 func blockedGemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	buf := ks.getBuf()
 	defer ks.pool.Put(buf)
-	mr, nr := ks.mr, ks.nr
-	// With few A panels per B panel, packing B costs more than the cache
-	// misses it saves: let the kernel read B rows in place.
-	direct := !transB && m <= 2*mr
+	// With at most two A panels per B panel, packing B costs more than the
+	// cache misses it saves: the kernel reads B rows in place, and each B
+	// micro-panel meets all A panels while it is in L1.
+	direct := !transB && m <= 2*ks.mr
 	if forceDirect != nil {
 		direct = !transB && *forceDirect
 	}
@@ -152,50 +152,64 @@ func blockedGemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 			}
 			if direct {
 				packBEdge(ks, b, ldb, pc, jc, kc, nc, buf.b)
-			} else {
-				packB(ks, transB, b, ldb, pc, jc, kc, nc, buf.b)
+				packA(ks, transA, alpha, a, lda, 0, pc, m, kc, buf.a)
+				for jr := 0; jr < nc; jr += ks.nr {
+					for ir := 0; ir < m; ir += ks.mr {
+						tile(ks, buf, kc, m, nc, ir, jr, b[pc*ldb+jc:], ldb, c[jc:], ldc, bet)
+					}
+				}
+				continue
 			}
+			packB(ks, transB, b, ldb, pc, jc, kc, nc, buf.b)
 			for ic := 0; ic < m; ic += ks.mc {
 				mc := min(ks.mc, m-ic)
 				packA(ks, transA, alpha, a, lda, ic, pc, mc, kc, buf.a)
-				for ir := 0; ir < mc; ir += mr {
-					rows := min(mr, mc-ir)
-					ap := buf.a[ir*kc : (ir+mr)*kc]
-					for jr := 0; jr < nc; jr += nr {
-						cols := min(nr, nc-jr)
-						w := (cols + ks.step - 1) / ks.step * ks.step
-						var bp []float32
-						bs := w
-						if direct && cols == nr {
-							bp = b[pc*ldb+jc+jr:]
-							bs = ldb
-						} else {
-							bp = buf.b[jr*kc : jr*kc+kc*w]
-						}
-						co := (ic+ir)*ldc + jc + jr
-						if rows == mr && cols == w {
-							ks.micro(w, kc, ap, bp, bs, c[co:], ldc, bet)
-							continue
-						}
-						tmp := buf.tmp[:mr*w]
-						ks.micro(w, kc, ap, bp, bs, tmp, w, 0)
-						for i := 0; i < rows; i++ {
-							crow := c[co+i*ldc : co+i*ldc+cols]
-							trow := tmp[i*w : i*w+cols]
-							if bet == 0 {
-								copy(crow, trow)
-							} else {
-								for j, v := range trow {
-									crow[j] = v + bet*crow[j]
-								}
-							}
-						}
+				for ir := 0; ir < mc; ir += ks.mr {
+					for jr := 0; jr < nc; jr += ks.nr {
+						tile(ks, buf, kc, mc, nc, ir, jr, nil, 0, c[ic*ldc+jc:], ldc, bet)
 					}
 				}
 			}
 		}
 	}
 }
+
+// tile runs the micro-kernel on C[ir:ir+mr, jr:jr+nr] of the current block
+// (c starts at the block; mc×nc is the block size). With bIn != nil, full
+// panels of B are read in place from bIn (row stride ldb).
+func tile(ks *kernelSet, buf *gemmBuf, kc, mc, nc, ir, jr int, bIn []float32, ldb int, c []float32, ldc int, beta float32) {
+	mr := ks.mr
+	rows := min(mr, mc-ir)
+	cols := min(ks.nr, nc-jr)
+	w := (cols + ks.step - 1) / ks.step * ks.step
+	ap := buf.a[ir*kc : (ir+mr)*kc]
+	bp, bs, pf := buf.b[jr*kc:jr*kc+kc*w], w, pfRows*w*4
+	if bIn != nil && cols == ks.nr {
+		bp, bs, pf = bIn[jr:], ldb, pfPanels*ks.nr*4
+	}
+	co := ir*ldc + jr
+	if rows == mr && cols == w {
+		ks.micro(w, kc, ap, bp, bs, c[co:], ldc, beta, pf)
+		return
+	}
+	tmp := buf.tmp[:mr*w]
+	ks.micro(w, kc, ap, bp, bs, tmp, w, 0, pf)
+	for i := 0; i < rows; i++ {
+		crow := c[co+i*ldc : co+i*ldc+cols]
+		trow := tmp[i*w : i*w+cols]
+		if beta == 0 {
+			copy(crow, trow)
+		} else {
+			for j, v := range trow {
+				crow[j] = v + beta*crow[j]
+			}
+		}
+	}
+}
+
+// B prefetch distances: rows ahead in a packed panel, panels ahead when B
+// is read in place.
+var pfRows, pfPanels = 8, 1 // TUNE: make const
 
 // packA copies op(A)[ic:ic+mc, pc:pc+kc]·alpha into micro-panels of mr rows:
 // panel r holds, for each p, the mr values op(A)[ic+r*mr+i][pc+p], zero
@@ -217,62 +231,18 @@ func packA(ks *kernelSet, transA bool, alpha float32, a []float32, lda, ic, pc, 
 			}
 			continue
 		}
-		if rows == 8 && mr == 8 {
-			o := (ic+ir)*lda + pc
-			packA8(alpha, d, kc, a[o:o+kc], a[o+lda:o+lda+kc], a[o+2*lda:o+2*lda+kc], a[o+3*lda:o+3*lda+kc],
-				a[o+4*lda:o+4*lda+kc], a[o+5*lda:o+5*lda+kc], a[o+6*lda:o+6*lda+kc], a[o+7*lda:o+7*lda+kc])
-			continue
+		o := (ic+ir)*lda + pc
+		p0 := 0
+		if rows == mr && ks.packA != nil && kc >= 16 {
+			p0 = kc &^ 15
+			ks.packA(d, a[o:], lda, p0/16, alpha)
 		}
-		if rows == 4 && mr == 4 {
-			o := (ic+ir)*lda + pc
-			packA4(alpha, d, kc, a[o:o+kc], a[o+lda:o+lda+kc], a[o+2*lda:o+2*lda+kc], a[o+3*lda:o+3*lda+kc])
-			continue
-		}
-		for i := 0; i < rows; i++ {
-			src := a[(ic+ir+i)*lda+pc:]
-			src = src[:kc]
-			j := i
-			for _, v := range src {
-				d[j] = alpha * v
-				j += mr
-			}
-		}
-		for i := rows; i < mr; i++ {
+		gatherRows(alpha, d[p0*mr:], mr, kc-p0, a, o+p0, lda, rows)
+		if rows < mr {
 			for p := 0; p < kc; p++ {
-				d[p*mr+i] = 0
+				clear(d[p*mr+rows : p*mr+mr])
 			}
 		}
-	}
-}
-
-// packA8 interleaves 8 rows of kc floats: writing each panel row whole keeps
-// the stores contiguous, which is several times faster than striding.
-func packA8(alpha float32, d []float32, kc int, r0, r1, r2, r3, r4, r5, r6, r7 []float32) {
-	r0, r1, r2, r3 = r0[:kc], r1[:kc], r2[:kc], r3[:kc]
-	r4, r5, r6, r7 = r4[:kc], r5[:kc], r6[:kc], r7[:kc]
-	d = d[:8*kc]
-	for p := 0; p < kc; p++ {
-		dp := d[p*8 : p*8+8 : p*8+8]
-		dp[0] = alpha * r0[p]
-		dp[1] = alpha * r1[p]
-		dp[2] = alpha * r2[p]
-		dp[3] = alpha * r3[p]
-		dp[4] = alpha * r4[p]
-		dp[5] = alpha * r5[p]
-		dp[6] = alpha * r6[p]
-		dp[7] = alpha * r7[p]
-	}
-}
-
-func packA4(alpha float32, d []float32, kc int, r0, r1, r2, r3 []float32) {
-	r0, r1, r2, r3 = r0[:kc], r1[:kc], r2[:kc], r3[:kc]
-	d = d[:4*kc]
-	for p := 0; p < kc; p++ {
-		dp := d[p*4 : p*4+4 : p*4+4]
-		dp[0] = alpha * r0[p]
-		dp[1] = alpha * r1[p]
-		dp[2] = alpha * r2[p]
-		dp[3] = alpha * r3[p]
 	}
 }
 
@@ -281,33 +251,78 @@ func packA4(alpha float32, d []float32, kc int, r0, r1, r2, r3 []float32) {
 // rows of w floats, zero padded past nc.
 func packB(ks *kernelSet, transB bool, b []float32, ldb, pc, jc, kc, nc int, dst []float32) {
 	nr, step := ks.nr, ks.step
+	if !transB {
+		// Row by row, so that B is read sequentially.
+		for p := 0; p < kc; p++ {
+			src := b[(pc+p)*ldb+jc:]
+			src = src[:nc]
+			for jr := 0; jr < nc; jr += nr {
+				cols := min(nr, nc-jr)
+				w := (cols + step - 1) / step * step
+				dp := dst[jr*kc+p*w : jr*kc+p*w+w]
+				copy(dp, src[jr:jr+cols])
+				clear(dp[cols:])
+			}
+		}
+		return
+	}
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		w := (cols + step - 1) / step * step
 		d := dst[jr*kc : jr*kc+kc*w]
-		if !transB {
+		o := (jc+jr)*ldb + pc
+		j0 := 0
+		if ks.packBT != nil && kc >= 16 {
+			p0 := kc &^ 15
+			for ; j0+16 <= cols; j0 += 16 {
+				ks.packBT(d[j0:], w, b[o+j0*ldb:], ldb, p0/16)
+			}
+			gatherRows(1, d[p0*w:], w, kc-p0, b, o+p0, ldb, j0)
+		}
+		gatherRows(1, d[j0:], w, kc, b, o+j0*ldb, ldb, cols-j0)
+		if cols < w {
 			for p := 0; p < kc; p++ {
-				src := b[(pc+p)*ldb+jc+jr:]
-				dp := d[p*w : p*w+w]
-				copy(dp, src[:cols])
-				clear(dp[cols:])
-			}
-			continue
-		}
-		for j := 0; j < cols; j++ {
-			src := b[(jc+jr+j)*ldb+pc:]
-			src = src[:kc]
-			o := j
-			for _, v := range src {
-				d[o] = v
-				o += w
+				clear(d[p*w+cols : p*w+w])
 			}
 		}
-		for j := cols; j < w; j++ {
-			for p := 0; p < kc; p++ {
-				d[p*w+j] = 0
-			}
+	}
+}
+
+// gatherRows interleaves rows: d[p*ds+i] = alpha·src[o+i*ld+p] for i < rows,
+// p < kc. Eight rows at a time, so each store group is contiguous.
+func gatherRows(alpha float32, d []float32, ds, kc int, src []float32, o, ld, rows int) {
+	if kc <= 0 {
+		return
+	}
+	i := 0
+	for ; i+8 <= rows; i += 8 {
+		q := o + i*ld
+		gather8(alpha, d[i:], ds, kc, src[q:q+kc], src[q+ld:q+ld+kc], src[q+2*ld:q+2*ld+kc], src[q+3*ld:q+3*ld+kc],
+			src[q+4*ld:q+4*ld+kc], src[q+5*ld:q+5*ld+kc], src[q+6*ld:q+6*ld+kc], src[q+7*ld:q+7*ld+kc])
+	}
+	for ; i < rows; i++ {
+		r := src[o+i*ld : o+i*ld+kc]
+		j := i
+		for _, v := range r {
+			d[j] = alpha * v
+			j += ds
 		}
+	}
+}
+
+func gather8(alpha float32, d []float32, ds, kc int, r0, r1, r2, r3, r4, r5, r6, r7 []float32) {
+	r0, r1, r2, r3 = r0[:kc], r1[:kc], r2[:kc], r3[:kc]
+	r4, r5, r6, r7 = r4[:kc], r5[:kc], r6[:kc], r7[:kc]
+	for p := 0; p < kc; p++ {
+		dp := d[p*ds : p*ds+8 : p*ds+8]
+		dp[0] = alpha * r0[p]
+		dp[1] = alpha * r1[p]
+		dp[2] = alpha * r2[p]
+		dp[3] = alpha * r3[p]
+		dp[4] = alpha * r4[p]
+		dp[5] = alpha * r5[p]
+		dp[6] = alpha * r6[p]
+		dp[7] = alpha * r7[p]
 	}
 }
 

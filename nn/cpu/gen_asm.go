@@ -55,6 +55,8 @@ func main() {
 	dispatch("kernAVX512", "Z", 16, nv512)
 	dispatch("kernAVX2", "Y", 8, nv256)
 
+	packT16()
+	packT8()
 	for _, r := range []string{"Z", "Y"} {
 		axpy(r)
 		dot(r)
@@ -81,9 +83,9 @@ func isaName(r string) string {
 }
 
 func dispatch(name, r string, lanes, nvMax int) {
-	fmt.Fprintf(&g, "func %s(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32) {\n\tswitch w {\n", name)
+	fmt.Fprintf(&g, "func %s(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32, pf int) {\n\tswitch w {\n", name)
 	for nv := nvMax; nv >= 1; nv-- {
-		fmt.Fprintf(&g, "\tcase %d:\n\t\tgemm%s_%d(k, &a[0], &b[0], bs, &c[0], ldc, beta)\n", nv*lanes, isaName(r), nv)
+		fmt.Fprintf(&g, "\tcase %d:\n\t\tgemm%s_%d(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)\n", nv*lanes, isaName(r), nv)
 	}
 	fmt.Fprintf(&g, "\tdefault:\n\t\tpanic(\"cpu: bad panel width\")\n\t}\n}\n\n")
 }
@@ -93,18 +95,19 @@ func dispatch(name, r string, lanes, nvMax int) {
 // packed, ldb when B is read in place). beta==0 never reads C.
 func gemmKernel(r string, lanes, mr, nv int) {
 	name := fmt.Sprintf("gemm%s_%d", isaName(r), nv)
-	fmt.Fprintf(&g, "//go:noescape\nfunc %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)\n\n", name)
+	fmt.Fprintf(&g, "//go:noescape\nfunc %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)\n\n", name)
 	vb := lanes * 4 // vector bytes
 	acc := func(i, v int) string { return fmt.Sprintf("%s%d", r, i*nv+v) }
 	breg := func(v int) string { return fmt.Sprintf("%s%d", r, mr*nv+v) }
 	bc := fmt.Sprintf("%s%d", r, mr*nv+nv)
 	p("")
-	p("// func %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-52", name)
+	p("// func %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ b+16(FP), DI")
 	p("\tMOVQ bs+24(FP), R9")
+	p("\tMOVQ pf+56(FP), R11")
 	p("\tSHLQ $2, R9")
 	p("\tMOVQ c+32(FP), DX")
 	p("\tMOVQ ldc+40(FP), R8")
@@ -148,19 +151,12 @@ func gemmKernel(r string, lanes, mr, nv int) {
 	p("\tSHRQ $2, BX")
 	p("\tJZ tail")
 	p("loop4:")
-	// Software prefetch of B 8 rows ahead: in place (bs = ldb) the rows are
-	// far apart and the hardware prefetcher does not follow them.
-	p("\tLEAQ (DI)(R9*8), R10")
+	// Software prefetch of B at pf bytes past each row read: packed, a few
+	// rows ahead; in place (bs = ldb), the same row of the next panel, since
+	// the hardware prefetchers do not follow rows that far apart.
 	for u := 0; u < 4; u++ {
-		if u == 2 {
-			p("\tLEAQ (R10)(R9*2), R10")
-		}
 		for v := 0; v < nv && prefetchB; v++ {
-			if u%2 == 0 {
-				p("\tPREFETCHT0 %d(R10)", v*vb)
-			} else {
-				p("\tPREFETCHT0 %d(R10)(R9*1)", v*vb)
-			}
+			p("\tPREFETCHT0 %d(DI)(R11*1)", v*vb)
 		}
 		step(u * mr * 4)
 		p("\tADDQ R9, DI")
@@ -479,6 +475,168 @@ func add(r string) {
 		p("\tJNZ %s_scalar", name)
 	}
 	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// VSHUFF32X4 lane selectors: {0,2,0,2}, {1,3,1,3}.
+const shuf0202, shuf1313 = 0x88, 0xDD
+
+// transpose4 turns Z registers holding rows into 128-bit-lane 4×4 transposes:
+// given rows in[0..3] it leaves out[s] with, per lane L, the rows' elements
+// 4L+s. Two unpack stages.
+func transpose4(in, tmp, out [4]int) {
+	p("\tVUNPCKLPS Z%d, Z%d, Z%d", in[1], in[0], tmp[0])
+	p("\tVUNPCKHPS Z%d, Z%d, Z%d", in[1], in[0], tmp[1])
+	p("\tVUNPCKLPS Z%d, Z%d, Z%d", in[3], in[2], tmp[2])
+	p("\tVUNPCKHPS Z%d, Z%d, Z%d", in[3], in[2], tmp[3])
+	p("\tVUNPCKLPD Z%d, Z%d, Z%d", tmp[2], tmp[0], out[0])
+	p("\tVUNPCKHPD Z%d, Z%d, Z%d", tmp[2], tmp[0], out[1])
+	p("\tVUNPCKLPD Z%d, Z%d, Z%d", tmp[3], tmp[1], out[2])
+	p("\tVUNPCKHPD Z%d, Z%d, Z%d", tmp[3], tmp[1], out[3])
+}
+
+// shuf emits dst = {a.lane(i0), a.lane(i1), b.lane(i2), b.lane(i3)}.
+func shuf(imm, a, b, dst int) { p("\tVSHUFF32X4 $0x%02x, Z%d, Z%d, Z%d", imm, b, a, dst) }
+
+// rowAddr addresses row j of 16 from base registers holding rows 0, 4, 8,
+// 12, with ld and 3·ld (bytes) in ld1, ld3.
+func rowAddr(bases [4]string, ld1, ld3 string, j int) string {
+	b := bases[j/4]
+	switch j % 4 {
+	case 0:
+		return "(" + b + ")"
+	case 1:
+		return fmt.Sprintf("(%s)(%s*1)", b, ld1)
+	case 2:
+		return fmt.Sprintf("(%s)(%s*2)", b, ld1)
+	}
+	return fmt.Sprintf("(%s)(%s*1)", b, ld3)
+}
+
+// packT16AVX512 transposes nblk 16×16 blocks: dst[p*ldd+j] = src[j*lds+p]
+// for j<16, p<16*nblk (packing a transposed B).
+func packT16() {
+	name := "packT16AVX512"
+	fmt.Fprintf(&g, "//go:noescape\nfunc %s(dst *float32, ldd int, src *float32, lds int, nblk int)\n\n", name)
+	p("")
+	p("// func %s(dst *float32, ldd int, src *float32, lds int, nblk int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ ldd+8(FP), R9")
+	p("\tSHLQ $2, R9")
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ lds+24(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ nblk+32(FP), CX")
+	p("\tLEAQ (R8)(R8*2), R13")
+	p("\tLEAQ (R9)(R9*2), R14")
+	p("\tLEAQ (SI)(R8*4), R10")
+	p("\tLEAQ (R10)(R8*4), R11")
+	p("\tLEAQ (R11)(R8*4), R12")
+	p("\tLEAQ (DI)(R9*4), DX")
+	p("\tLEAQ (DX)(R9*4), BX")
+	p("\tLEAQ (BX)(R9*4), AX")
+	src := [4]string{"SI", "R10", "R11", "R12"}
+	dst := [4]string{"DI", "DX", "BX", "AX"}
+	p("loop:")
+	for j := 0; j < 16; j++ {
+		p("\tVMOVUPS %s, Z%d", rowAddr(src, "R8", "R13", j), j)
+	}
+	// Group g (rows 4g..4g+3) → Z16+4g+s: lane L holds the group's p=4L+s.
+	for g := 0; g < 4; g++ {
+		in := [4]int{4 * g, 4*g + 1, 4*g + 2, 4*g + 3}
+		tmp := [4]int{28, 29, 30, 31} // group 3's outputs, written last
+		if g == 3 {
+			tmp = [4]int{0, 1, 2, 3} // group 0's inputs, consumed
+		}
+		out := [4]int{16 + 4*g, 17 + 4*g, 18 + 4*g, 19 + 4*g}
+		transpose4(in, tmp, out)
+	}
+	// For each s, a 4×4 transpose of lanes across the groups: output row
+	// p=4L+s is {g0.L, g1.L, g2.L, g3.L}.
+	for s := 0; s < 4; s++ {
+		b := func(g int) int { return 16 + 4*g + s }
+		// Temporaries: registers already consumed (the inputs for s=0,
+		// the previous s's group outputs after).
+		e := [4]int{1, 2, 3, 5}
+		if s > 0 {
+			e = [4]int{16 + s - 1, 20 + s - 1, 24 + s - 1, 28 + s - 1}
+		}
+		shuf(shuf0202, b(0), b(1), e[0])
+		shuf(shuf1313, b(0), b(1), e[1])
+		shuf(shuf0202, b(2), b(3), e[2])
+		shuf(shuf1313, b(2), b(3), e[3])
+		// Lanes L = 0, 2, 1, 3 → rows p = s, 8+s, 4+s, 12+s.
+		shuf(shuf0202, e[0], e[2], s)
+		shuf(shuf1313, e[0], e[2], 8+s)
+		shuf(shuf0202, e[1], e[3], 4+s)
+		shuf(shuf1313, e[1], e[3], 12+s)
+	}
+	for j := 0; j < 16; j++ {
+		p("\tVMOVUPS Z%d, %s", j, rowAddr(dst, "R9", "R14", j))
+	}
+	p("\tADDQ $64, SI")
+	p("\tADDQ $64, R10")
+	p("\tADDQ $64, R11")
+	p("\tADDQ $64, R12")
+	p("\tLEAQ (AX)(R9*4), DI")
+	p("\tLEAQ (DI)(R9*4), DX")
+	p("\tLEAQ (DX)(R9*4), BX")
+	p("\tLEAQ (BX)(R9*4), AX")
+	p("\tDECQ CX")
+	p("\tJNZ loop")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// packT8AVX512 packs nblk blocks of 8 rows × 16 columns of A into
+// alpha-scaled 8-wide panel rows: dst[p*8+i] = alpha·src[i*lds+p].
+func packT8() {
+	name := "packT8AVX512"
+	fmt.Fprintf(&g, "//go:noescape\nfunc %s(dst *float32, src *float32, lds int, nblk int, alpha float32)\n\n", name)
+	p("")
+	p("// func %s(dst *float32, src *float32, lds int, nblk int, alpha float32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-36", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ lds+16(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ nblk+24(FP), CX")
+	p("\tVBROADCASTSS alpha+32(FP), Z31")
+	p("\tLEAQ (R8)(R8*2), R13")
+	p("\tLEAQ (SI)(R8*4), R10")
+	src := [4]string{"SI", "R10", "", ""}
+	p("loop:")
+	for j := 0; j < 8; j++ {
+		p("\tVMOVUPS %s, Z%d", rowAddr(src, "R8", "R13", j), j)
+	}
+	// b(g, s): lane L holds rows 4g..4g+3 at p=4L+s.
+	transpose4([4]int{0, 1, 2, 3}, [4]int{24, 25, 26, 27}, [4]int{8, 9, 10, 11})
+	transpose4([4]int{4, 5, 6, 7}, [4]int{24, 25, 26, 27}, [4]int{12, 13, 14, 15})
+	// Output q holds p=2q, 2q+1: {b(0,s).L, b(1,s).L, b(0,s+1).L, b(1,s+1).L}.
+	for _, s := range []int{0, 2} {
+		b0, b1 := 8+s, 12+s    // p = 4L+s, rows 0-3 / 4-7
+		c0, c1 := 9+s, 13+s    // p = 4L+s+1
+		d0, d1 := 16+s, 17+s   // temporaries
+		shuf(0x44, b0, b1, d0) // {b0.L0, b0.L1, b1.L0, b1.L1}
+		shuf(0x44, c0, c1, d1)
+		shuf(shuf0202, d0, d1, 20) // p = s, s+1
+		shuf(shuf1313, d0, d1, 21) // p = 4+s, 5+s
+		shuf(0xEE, b0, b1, d0)     // lanes 2, 3
+		shuf(0xEE, c0, c1, d1)
+		shuf(shuf0202, d0, d1, 22) // p = 8+s, 9+s
+		shuf(shuf1313, d0, d1, 23) // p = 12+s, 13+s
+		for i, q := range []int{s / 2, 2 + s/2, 4 + s/2, 6 + s/2} {
+			p("\tVMULPS Z31, Z%d, Z%d", 20+i, 20+i)
+			p("\tVMOVUPS Z%d, %d(DI)", 20+i, q*64)
+		}
+	}
+	p("\tADDQ $64, SI")
+	p("\tADDQ $64, R10")
+	p("\tADDQ $512, DI")
+	p("\tDECQ CX")
+	p("\tJNZ loop")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

@@ -7,8 +7,9 @@ import "sync"
 // microFn computes the mr×w tile C = Apanel·Bpanel + beta·C over k steps.
 // a is a packed A micro-panel (k×mr, mr floats per step, alpha already
 // applied); b holds k rows of w floats, bs floats apart; w is a multiple of
-// the set's step and at most nr. beta==0 must not read C.
-type microFn func(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32)
+// the set's step and at most nr. beta==0 must not read C. pf is a prefetch
+// distance in bytes past each B row read (a hint; 0 for none).
+type microFn func(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32, pf int)
 
 // kernelSet is one instruction-set implementation. The sets are built once
 // at init and never mutated, so tests can run any of them side by side.
@@ -20,6 +21,10 @@ type kernelSet struct {
 	mc     int // m block packed at once
 	nc     int // n block: packed B (kc×nc) stays in L2
 	micro  microFn
+
+	// Optional packing fast paths for full 16-column blocks (see packA, packB).
+	packA  func(d, a []float32, lda, nblk int, alpha float32)
+	packBT func(d []float32, ldd int, b []float32, ldb, nblk int)
 
 	axpy func(alpha float32, x, y []float32)
 	dot  func(x, y []float32) float32
@@ -46,7 +51,7 @@ func Kernel() string { return active.name }
 
 // microGeneric is the portable micro-kernel: 4×4 register blocks in scalar
 // code (the compiler keeps the 16 accumulators in registers).
-func microGeneric(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32) {
+func microGeneric(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32, _ int) {
 	a = a[:k*4]
 	for j := 0; j < w; j += 4 {
 		var c00, c01, c02, c03, c10, c11, c12, c13 float32

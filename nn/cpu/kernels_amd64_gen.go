@@ -12,48 +12,54 @@ const (
 )
 
 //go:noescape
-func gemmAVX512_1(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)
+func gemmAVX512_1(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
 //go:noescape
-func gemmAVX512_2(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)
+func gemmAVX512_2(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
 //go:noescape
-func gemmAVX512_3(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)
+func gemmAVX512_3(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
 //go:noescape
-func gemmAVX2_1(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)
+func gemmAVX2_1(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
 //go:noescape
-func gemmAVX2_2(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)
+func gemmAVX2_2(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
 //go:noescape
-func gemmAVX2_3(k int, a, b *float32, bs int, c *float32, ldc int, beta float32)
+func gemmAVX2_3(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
-func kernAVX512(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32) {
+func kernAVX512(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32, pf int) {
 	switch w {
 	case 48:
-		gemmAVX512_3(k, &a[0], &b[0], bs, &c[0], ldc, beta)
+		gemmAVX512_3(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
 	case 32:
-		gemmAVX512_2(k, &a[0], &b[0], bs, &c[0], ldc, beta)
+		gemmAVX512_2(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
 	case 16:
-		gemmAVX512_1(k, &a[0], &b[0], bs, &c[0], ldc, beta)
+		gemmAVX512_1(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
 	default:
 		panic("cpu: bad panel width")
 	}
 }
 
-func kernAVX2(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32) {
+func kernAVX2(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float32, pf int) {
 	switch w {
 	case 24:
-		gemmAVX2_3(k, &a[0], &b[0], bs, &c[0], ldc, beta)
+		gemmAVX2_3(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
 	case 16:
-		gemmAVX2_2(k, &a[0], &b[0], bs, &c[0], ldc, beta)
+		gemmAVX2_2(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
 	case 8:
-		gemmAVX2_1(k, &a[0], &b[0], bs, &c[0], ldc, beta)
+		gemmAVX2_1(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
 	default:
 		panic("cpu: bad panel width")
 	}
 }
+
+//go:noescape
+func packT16AVX512(dst *float32, ldd int, src *float32, lds int, nblk int)
+
+//go:noescape
+func packT8AVX512(dst *float32, src *float32, lds int, nblk int, alpha float32)
 
 //go:noescape
 func axpyAVX512(alpha float32, x, y *float32, n int)

@@ -16,7 +16,7 @@ func BenchmarkMicro(b *testing.B) {
 		b.Run(fmt.Sprintf("%s_%dx%d", ks.name, ks.mr, ks.nr), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				for j := 0; j < panels; j++ {
-					ks.micro(ks.nr, kc, a, bp[j*ks.nr*kc:], ks.nr, c[j*ks.nr:], ks.nr*panels, 1)
+					ks.micro(ks.nr, kc, a, bp[j*ks.nr*kc:], ks.nr, c[j*ks.nr:], ks.nr*panels, 1, 8*ks.nr*4)
 				}
 			}
 			b.ReportMetric(2*float64(ks.mr*ks.nr*kc*panels)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

@@ -37,7 +37,7 @@ func TestTuneMicro(t *testing.T) {
 	c := make([]float32, ks.mr*ks.nr*panels)
 	f := func() {
 		for j := 0; j < panels; j++ {
-			ks.micro(ks.nr, kc, a, bp[j*ks.nr*kc:], ks.nr, c[j*ks.nr:], ks.nr*panels, 1)
+			ks.micro(ks.nr, kc, a, bp[j*ks.nr*kc:], ks.nr, c[j*ks.nr:], ks.nr*panels, 1, 8*ks.nr*4)
 		}
 	}
 	t.Logf("micro %dx%d: %.1f GFLOP/s", ks.mr, ks.nr, bestRate(f, 2*float64(ks.mr*ks.nr*kc*panels), 2*time.Second, time.Millisecond))
@@ -95,6 +95,7 @@ func TestTuneDirect(t *testing.T) {
 	for i := range b {
 		b[i] = float32(i % 5)
 	}
+	pfPanels = envI("PFP", 1)
 	for _, d := range []bool{false, true} {
 		forceDirect = &d
 		f := func() { Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) }
