@@ -42,6 +42,10 @@ func (gm convGeom) pointwise() bool {
 	return gm.KH == 1 && gm.KW == 1 && gm.S == 1 && gm.P == 0
 }
 
+// wide reports the stride-1 kernels that run on padded-width columns (see
+// wideForward); pointwise and depthwise convs have faster paths of their own.
+func (gm convGeom) wide() bool { return gm.S == 1 && !gm.pointwise() }
+
 // bufPool recycles scratch buffers (im2col columns, padded planes) so the
 // hot loops do not churn the garbage collector.
 var bufPool sync.Pool
@@ -59,6 +63,10 @@ func putBuf(b []float32) { bufPool.Put(&b) }
 func convForward(gm convGeom, x, w, out []float32) {
 	if gm.depthwise() {
 		dwForward(gm, x, w, out)
+		return
+	}
+	if gm.wide() {
+		wideForward(gm, x, w, out)
 		return
 	}
 	cg, og := gm.C/gm.G, gm.O/gm.G
@@ -89,6 +97,10 @@ func convForward(gm convGeom, x, w, out []float32) {
 func convBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 	if gm.depthwise() {
 		dwBackward(gm, x, dy, beff, dx, dw)
+		return
+	}
+	if gm.wide() {
+		wideBackward(gm, x, dy, beff, dx, dw)
 		return
 	}
 	cg, og := gm.C/gm.G, gm.O/gm.G
@@ -390,6 +402,137 @@ func dwPlaneStridedBackward(gm convGeom, x, dy, b, dx, dw []float32) {
 			if dw != nil {
 				dw[t] += acc
 			}
+		}
+	}
+}
+
+// Stride-1 convolution on "padded-width" columns. Each input plane is
+// zero-padded once to Hp×Wp; the output is computed Ho rows of Wp columns
+// wide, the last Wp−Wo of each row being scratch. Then the im2col row of
+// tap (a, b) is one contiguous slice of the padded plane starting at
+// a·D·Wp + b·D, so building columns (and scattering them back) is one
+// memmove per row instead of one per output row, at the price of ~Wp/Wo
+// extra GEMM columns.
+type wideGeom struct {
+	hp, wp, plane, lw, tail, rows int
+}
+
+func (gm convGeom) wideGeom() wideGeom {
+	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
+	return wideGeom{hp: hp, wp: wp, plane: hp * wp, lw: gm.Ho * wp,
+		tail: gm.D * (gm.KW - 1), rows: gm.C / gm.G * gm.KH * gm.KW}
+}
+
+// padPlanes zero-pads cg consecutive planes of x into xp (which has a zero
+// tail so the scratch columns of the last plane stay in bounds).
+func padPlanes(gm convGeom, wg wideGeom, x, xp []float32, cg int) {
+	clear(xp)
+	for c := 0; c < cg; c++ {
+		for i := 0; i < gm.H; i++ {
+			copy(xp[c*wg.plane+(i+gm.P)*wg.wp+gm.P:], x[(c*gm.H+i)*gm.W:(c*gm.H+i+1)*gm.W])
+		}
+	}
+}
+
+func wideCols(gm convGeom, wg wideGeom, xp, col []float32, cg int) {
+	r := 0
+	for c := 0; c < cg; c++ {
+		for a := 0; a < gm.KH; a++ {
+			for b := 0; b < gm.KW; b++ {
+				s := c*wg.plane + a*gm.D*wg.wp + b*gm.D
+				copy(col[r*wg.lw:(r+1)*wg.lw], xp[s:s+wg.lw])
+				r++
+			}
+		}
+	}
+}
+
+func wideForward(gm convGeom, x, w, out []float32) {
+	wg := gm.wideGeom()
+	cg, og := gm.C/gm.G, gm.O/gm.G
+	cpu.For(gm.N, 1, func(lo, hi int) {
+		xp := getBuf(cg*wg.plane + wg.tail)
+		col := getBuf(wg.rows * wg.lw)
+		ow := getBuf(og * wg.lw)
+		defer putBuf(xp)
+		defer putBuf(col)
+		defer putBuf(ow)
+		for n := lo; n < hi; n++ {
+			for g := 0; g < gm.G; g++ {
+				padPlanes(gm, wg, x[(n*gm.C+g*cg)*gm.H*gm.W:], xp, cg)
+				wideCols(gm, wg, xp, col, cg)
+				cpu.Sgemm(false, false, og, wg.lw, wg.rows, 1, w[g*og*wg.rows:], wg.rows, col, wg.lw, 0, ow, wg.lw)
+				dst := out[(n*gm.O+g*og)*gm.Ho*gm.Wo:]
+				for o := 0; o < og; o++ {
+					for i := 0; i < gm.Ho; i++ {
+						copy(dst[(o*gm.Ho+i)*gm.Wo:(o*gm.Ho+i+1)*gm.Wo], ow[o*wg.lw+i*wg.wp:])
+					}
+				}
+			}
+		}
+	})
+}
+
+func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
+	wg := gm.wideGeom()
+	cg, og := gm.C/gm.G, gm.O/gm.G
+	parts := make([][]float32, cpu.Workers())
+	used := cpu.ForWorker(gm.N, 1, func(wk, lo, hi int) {
+		xp := getBuf(cg*wg.plane + wg.tail)
+		col := getBuf(wg.rows * wg.lw)
+		dyw := getBuf(og * wg.lw)
+		defer putBuf(xp)
+		defer putBuf(col)
+		defer putBuf(dyw)
+		pdw := dw
+		if dw != nil && wk > 0 {
+			pdw = make([]float32, len(dw))
+			parts[wk] = pdw
+		}
+		for n := lo; n < hi; n++ {
+			for g := 0; g < gm.G; g++ {
+				off := (n*gm.C + g*cg) * gm.H * gm.W
+				src := dy[(n*gm.O+g*og)*gm.Ho*gm.Wo:]
+				clear(dyw)
+				for o := 0; o < og; o++ {
+					for i := 0; i < gm.Ho; i++ {
+						copy(dyw[o*wg.lw+i*wg.wp:], src[(o*gm.Ho+i)*gm.Wo:(o*gm.Ho+i+1)*gm.Wo])
+					}
+				}
+				if pdw != nil {
+					padPlanes(gm, wg, x[off:], xp, cg)
+					wideCols(gm, wg, xp, col, cg)
+					cpu.Sgemm(false, true, og, wg.rows, wg.lw, 1, dyw, wg.lw, col, wg.lw, 1, pdw[g*og*wg.rows:], wg.rows)
+				}
+				if dx == nil {
+					continue
+				}
+				// col now holds the column gradient; xp the padded input gradient.
+				cpu.Sgemm(true, false, wg.rows, wg.lw, og, 1, beff[g*og*wg.rows:], wg.rows, dyw, wg.lw, 0, col, wg.lw)
+				clear(xp)
+				r := 0
+				for c := 0; c < cg; c++ {
+					for a := 0; a < gm.KH; a++ {
+						for b := 0; b < gm.KW; b++ {
+							s := c*wg.plane + a*gm.D*wg.wp + b*gm.D
+							cpu.Add(xp[s:s+wg.lw], col[r*wg.lw:(r+1)*wg.lw])
+							r++
+						}
+					}
+				}
+				for c := 0; c < cg; c++ {
+					for i := 0; i < gm.H; i++ {
+						d := dx[off+(c*gm.H+i)*gm.W : off+(c*gm.H+i+1)*gm.W]
+						s := c*wg.plane + (i+gm.P)*wg.wp + gm.P
+						cpu.Add(d, xp[s:s+gm.W])
+					}
+				}
+			}
+		}
+	})
+	for wk := 1; wk < used; wk++ {
+		if parts[wk] != nil {
+			cpu.Add(dw, parts[wk])
 		}
 	}
 }

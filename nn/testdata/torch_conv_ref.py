@@ -5,7 +5,7 @@ engine issue at batch 64, 16 channels, 32x32, like ../shared/bench/py/torch_conv
 plus the 512^3 GEMM. Run it back to back with the Go benchmarks:
 
   OB=/usr/lib/x86_64-linux-gnu/openblas-openmp
-  LD_LIBRARY_PATH=$OB OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 python3 nn/testdata/torch_conv_ref.py --threads 2
+  LD_LIBRARY_PATH=$OB OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 nn/testdata/torch_conv_ref.py --threads 2
   go test -run xxx -bench 'Conv|Sgemm512' -benchtime 20x ./nn/ ./nn/cpu/
 """
 import argparse, statistics, time
