@@ -31,14 +31,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rules := fs.String("rules", "bp,fa,dfa,usf,brsf,frsf", "comma-separated learning rules to train with")
 	steps := fs.Int("steps", 300, "training steps per rule")
 	batch := fs.Int("batch", 64, "batch size")
-	lr := fs.Float64("lr", 0.05, "SGD learning rate (momentum 0.9)")
+	lr := fs.Float64("lr", 0, "SGD learning rate (momentum 0.9); 0 picks a rate per rule (0.05; fa 0.02, dfa 0.005)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	asJSON := fs.Bool("json", false, "print one JSON object per rule on stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *steps <= 0 || *batch <= 0 {
-		return fmt.Errorf("demo: --steps and --batch must be positive (got %d, %d)", *steps, *batch)
+	if *steps <= 0 || *batch <= 0 || *lr < 0 {
+		return fmt.Errorf("demo: --steps and --batch must be positive and --lr not negative (got %d, %d, %g)", *steps, *batch, *lr)
 	}
 	var rs []rule.Rule
 	for _, s := range strings.Split(*rules, ",") {
@@ -84,6 +84,9 @@ func demoTrain(ctx context.Context, r rule.Rule, train, test data.Dataset, steps
 	if err != nil {
 		return demoResult{}, err
 	}
+	if lr == 0 {
+		lr = defaultDemoLR(r)
+	}
 	opt := nn.NewSGD(model.Params(), nn.SGDConfig{LR: lr, Momentum: 0.9})
 	loader := data.NewLoader(train, data.LoaderConfig{BatchSize: batch, Shuffle: true, Seed: seed, DropLast: true})
 	defer loader.Close()
@@ -99,6 +102,7 @@ func demoTrain(ctx context.Context, r rule.Rule, train, test data.Dataset, steps
 		}
 		opt.ZeroGrad()
 		loss, _ = nn.TrainBatch(model, nn.FromSlice(b.X, b.N, b.C, b.H, b.W), b.Y, 0, nn.NewGraph(true, rng))
+		nn.ClipGradNorm(nn.Tensors(model.Params()), 5)
 		opt.Step()
 		loader.Release(b)
 		s++
@@ -116,4 +120,17 @@ func demoTrain(ctx context.Context, r rule.Rule, train, test data.Dataset, steps
 	})
 	return demoResult{Rule: r, Steps: steps, Loss: loss, TestAcc: acc, Seconds: elapsed.Seconds(),
 		MsPerStp: float64(elapsed.Milliseconds()) / float64(steps)}, nil
+}
+
+// defaultDemoLR is a learning rate that trains the demo CNN stably with r:
+// random feedback (fa, and dfa's broadcast error) needs smaller steps, as
+// biotorch's configurations also give them.
+func defaultDemoLR(r rule.Rule) float32 {
+	switch r {
+	case rule.FA:
+		return 0.02
+	case rule.DFA:
+		return 0.005
+	}
+	return 0.05
 }

@@ -131,17 +131,15 @@ func (ks *kernelSet) getBuf() *gemmBuf {
 
 // blockedGemm is the Goto/BLIS loop nest: n blocks of nc columns, k blocks
 // of kc, m blocks of mc rows; inside, each A micro-panel stays in L1 while
-// the packed B block (in L2) streams past it.
+// the B block streams past it.
+//
+// An untransposed B is not packed: the kernel reads its rows in place (with
+// software prefetch), which measured as fast as packing for large products
+// and up to 1.5× faster for the engine's small-m, large-n ones, where the
+// copy is not amortized. Only its ragged last panel is packed, zero padded.
 func blockedGemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	buf := ks.getBuf()
 	defer ks.pool.Put(buf)
-	// With at most two A panels per B panel, packing B costs more than the
-	// cache misses it saves: the kernel reads B rows in place, and each B
-	// micro-panel meets all A panels while it is in L1.
-	direct := !transB && m <= 2*ks.mr
-	if forceDirect != nil {
-		direct = !transB && *forceDirect
-	}
 	for jc := 0; jc < n; jc += ks.nc {
 		nc := min(ks.nc, n-jc)
 		for pc := 0; pc < k; pc += ks.kc {
@@ -150,23 +148,32 @@ func blockedGemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 			if pc > 0 {
 				bet = 1
 			}
-			if direct {
-				packBEdge(ks, b, ldb, pc, jc, kc, nc, buf.b)
-				packA(ks, transA, alpha, a, lda, 0, pc, m, kc, buf.a)
-				for jr := 0; jr < nc; jr += ks.nr {
-					for ir := 0; ir < m; ir += ks.mr {
-						tile(ks, buf, kc, m, nc, ir, jr, b[pc*ldb+jc:], ldb, c[jc:], ldc, bet)
-					}
+			var bIn []float32
+			if transB {
+				packBT(ks, b, ldb, pc, jc, kc, nc, buf.b)
+			} else {
+				bIn = b[pc*ldb+jc:]
+				if last := nc / ks.nr * ks.nr; last < nc {
+					packBN(ks, b, ldb, pc, jc+last, kc, nc-last, buf.b[last*kc:])
 				}
-				continue
 			}
-			packB(ks, transB, b, ldb, pc, jc, kc, nc, buf.b)
 			for ic := 0; ic < m; ic += ks.mc {
 				mc := min(ks.mc, m-ic)
 				packA(ks, transA, alpha, a, lda, ic, pc, mc, kc, buf.a)
+				// Few A panels (small m): give each B micro-panel to all of
+				// them while it is in L1, so B streams from memory once and
+				// steadily instead of in bursts.
+				if mc <= 4*ks.mr {
+					for jr := 0; jr < nc; jr += ks.nr {
+						for ir := 0; ir < mc; ir += ks.mr {
+							tile(ks, buf, kc, mc, nc, ir, jr, bIn, ldb, c[ic*ldc+jc:], ldc, bet)
+						}
+					}
+					continue
+				}
 				for ir := 0; ir < mc; ir += ks.mr {
 					for jr := 0; jr < nc; jr += ks.nr {
-						tile(ks, buf, kc, mc, nc, ir, jr, nil, 0, c[ic*ldc+jc:], ldc, bet)
+						tile(ks, buf, kc, mc, nc, ir, jr, bIn, ldb, c[ic*ldc+jc:], ldc, bet)
 					}
 				}
 			}
@@ -176,7 +183,8 @@ func blockedGemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 
 // tile runs the micro-kernel on C[ir:ir+mr, jr:jr+nr] of the current block
 // (c starts at the block; mc×nc is the block size). With bIn != nil, full
-// panels of B are read in place from bIn (row stride ldb).
+// panels of B are read in place from bIn (row stride ldb); the others come
+// packed from buf.b.
 func tile(ks *kernelSet, buf *gemmBuf, kc, mc, nc, ir, jr int, bIn []float32, ldb int, c []float32, ldc int, beta float32) {
 	mr := ks.mr
 	rows := min(mr, mc-ir)
@@ -207,9 +215,10 @@ func tile(ks *kernelSet, buf *gemmBuf, kc, mc, nc, ir, jr int, bIn []float32, ld
 	}
 }
 
-// B prefetch distances: rows ahead in a packed panel, panels ahead when B
-// is read in place.
-var pfRows, pfPanels = 8, 1 // TUNE: make const
+// B prefetch distances: rows ahead in a packed panel (in L2, contiguous);
+// one panel ahead, i.e. the same rows 192 bytes on, when B is read in place
+// (rows far apart, which the hardware prefetchers do not follow).
+const pfRows, pfPanels = 8, 1
 
 // packA copies op(A)[ic:ic+mc, pc:pc+kc]·alpha into micro-panels of mr rows:
 // panel r holds, for each p, the mr values op(A)[ic+r*mr+i][pc+p], zero
@@ -246,26 +255,23 @@ func packA(ks *kernelSet, transA bool, alpha float32, a []float32, lda, ic, pc, 
 	}
 }
 
-// packB copies op(B)[pc:pc+kc, jc:jc+nc] into panels of nr columns (the last
-// one w wide, w a multiple of step): panel q starts at q*nr*kc and holds kc
-// rows of w floats, zero padded past nc.
-func packB(ks *kernelSet, transB bool, b []float32, ldb, pc, jc, kc, nc int, dst []float32) {
-	nr, step := ks.nr, ks.step
-	if !transB {
-		// Row by row, so that B is read sequentially.
-		for p := 0; p < kc; p++ {
-			src := b[(pc+p)*ldb+jc:]
-			src = src[:nc]
-			for jr := 0; jr < nc; jr += nr {
-				cols := min(nr, nc-jr)
-				w := (cols + step - 1) / step * step
-				dp := dst[jr*kc+p*w : jr*kc+p*w+w]
-				copy(dp, src[jr:jr+cols])
-				clear(dp[cols:])
-			}
-		}
-		return
+// packBN copies B[pc:pc+kc, jc:jc+cols] (cols < nr) into one panel of w
+// columns (cols rounded up to the set's step), zero padded.
+func packBN(ks *kernelSet, b []float32, ldb, pc, jc, kc, cols int, dst []float32) {
+	w := (cols + ks.step - 1) / ks.step * ks.step
+	for p := 0; p < kc; p++ {
+		src := b[(pc+p)*ldb+jc:]
+		dp := dst[p*w : p*w+w]
+		copy(dp, src[:cols])
+		clear(dp[cols:])
 	}
+}
+
+// packBT copies op(B)[pc:pc+kc, jc:jc+nc] = Bᵀ into panels of nr columns
+// (the last one w wide, w a multiple of step): panel q starts at q*nr*kc and
+// holds kc rows of w floats, zero padded past nc.
+func packBT(ks *kernelSet, b []float32, ldb, pc, jc, kc, nc int, dst []float32) {
+	nr, step := ks.nr, ks.step
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		w := (cols + step - 1) / step * step
@@ -326,16 +332,6 @@ func gather8(alpha float32, d []float32, ds, kc int, r0, r1, r2, r3, r4, r5, r6,
 	}
 }
 
-// packBEdge packs only the last, partial panel (the others are read in place).
-func packBEdge(ks *kernelSet, b []float32, ldb, pc, jc, kc, nc int, dst []float32) {
-	nr := ks.nr
-	last := nc / nr * nr
-	if last == nc {
-		return
-	}
-	packB(ks, false, b, ldb, pc, jc+last, kc, nc-last, dst[last*kc:])
-}
-
 // cBufPool recycles the private C buffers of parallelK.
 var cBufPool sync.Pool
 
@@ -351,17 +347,22 @@ func sgemmParallel(ks *kernelSet, workers, minWork int, transA, transB bool, m, 
 		return
 	}
 	mr, nr := ks.mr, ks.nr
-	// Long k with a small C: every m or n split would repack all of the other
-	// operand, so give each worker a slice of k and sum the partial products.
+	// Long k with a small C (weight gradients): an m or n split would make
+	// every worker read and pack all of one long operand, so give each worker
+	// a slice of k and sum the partial products.
 	if k >= 4*max(m, n) && m*n <= 1<<16 && k >= workers*ks.kc {
 		parallelK(ks, workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	// Cost of the slowest worker, in padded micro-tiles, for an m or n split.
+	// Time of the slowest worker, in multiply-adds, for an m or n split: its
+	// padded share of C times k, plus reading all of the operand the split
+	// does not divide (an m split makes every worker read all of B), at
+	// ~15 multiply-adds per float fetched from memory.
+	const readCost = 15
 	tilesM := (m + mr - 1) / mr
 	tilesN := (n + ks.step - 1) / ks.step
-	costM := (tilesM + workers - 1) / workers * mr * n
-	costN := (tilesN + workers - 1) / workers * ks.step * tilesM * mr
+	costM := (tilesM+workers-1)/workers*mr*n*k + readCost*k*n
+	costN := (tilesN+workers-1)/workers*ks.step*tilesM*mr*k + readCost*m*k
 	if tilesM < workers {
 		costM = 1 << 62
 	}
@@ -438,5 +439,3 @@ func parallelK(ks *kernelSet, workers int, transA, transB bool, m, n, k int, alp
 		cBufPool.Put(&parts[w])
 	}
 }
-
-var forceDirect *bool // TUNE

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -11,8 +12,9 @@ import (
 type gemmShape struct{ m, n, k int }
 
 // Edge sizes around every tile and block size of every set (mr 4/8, nr
-// 16/24/48, step 4/8/16, kc 256, mc 128/192, nc 960/1024), plus the engine's
-// convolution shapes at reduced n.
+// 16/24/48, step 4/8/16, kc 256, mc 128/192, nc 960/1024), the 16-wide
+// blocks of the AVX-512 packing routines, and the engine's convolution
+// shapes at reduced n. With par2/par3 they cover the m, n and k splits.
 var gemmShapes = []gemmShape{
 	{1, 1, 1}, {3, 5, 7}, {1, 100, 50}, {100, 1, 50}, {2, 3, 300},
 	{4, 16, 8}, {8, 48, 256}, {7, 47, 255}, {9, 49, 257}, {5, 17, 33},
@@ -108,6 +110,8 @@ func sgemmParallelForced(ks *kernelSet, workers int, tA, tB bool, m, n, k int, a
 }
 
 func TestSgemm(t *testing.T) {
+	// Enough Ps that par3 really runs three workers (For caps at Workers()).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	r := rand.New(rand.NewPCG(1, 2))
 	for si, sh := range gemmShapes {
 		for tr := 0; tr < 4; tr++ {

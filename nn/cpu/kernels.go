@@ -19,10 +19,10 @@ type kernelSet struct {
 	step   int // panel widths are multiples of step (the vector width)
 	kc     int // k block: A micro-panel (mr×kc) stays in L1
 	mc     int // m block packed at once
-	nc     int // n block: packed B (kc×nc) stays in L2
+	nc     int // n block: the B block (kc×nc) stays in L2
 	micro  microFn
 
-	// Optional packing fast paths for full 16-column blocks (see packA, packB).
+	// Optional packing fast paths for whole 16-column blocks (see packA, packBT).
 	packA  func(d, a []float32, lda, nblk int, alpha float32)
 	packBT func(d []float32, ldd int, b []float32, ldb, nblk int)
 

@@ -66,48 +66,33 @@ func availableSets() []*kernelSet {
 	return s
 }
 
-// Direct branches rather than calls through active: these run on short
-// rows in hot loops, where an extra indirect call shows.
-
-func axpy(alpha float32, x, y []float32) {
-	switch {
-	case hasAVX512:
-		axpyAVX512(alpha, &x[0], &y[0], len(x))
-	case hasAVX2:
+func axpyOther(alpha float32, x, y []float32) {
+	if hasAVX2 {
 		axpyAVX2(alpha, &x[0], &y[0], len(x))
-	default:
-		axpyGeneric(alpha, x, y)
+		return
 	}
+	axpyGeneric(alpha, x, y)
 }
 
-func dot(x, y []float32) float32 {
-	switch {
-	case hasAVX512:
-		return dotAVX512(&x[0], &y[0], len(x))
-	case hasAVX2:
+func dotOther(x, y []float32) float32 {
+	if hasAVX2 {
 		return dotAVX2(&x[0], &y[0], len(x))
 	}
 	return dotGeneric(x, y)
 }
 
-func scal(alpha float32, x []float32) {
-	switch {
-	case hasAVX512:
-		scalAVX512(alpha, &x[0], len(x))
-	case hasAVX2:
+func scalOther(alpha float32, x []float32) {
+	if hasAVX2 {
 		scalAVX2(alpha, &x[0], len(x))
-	default:
-		scalGeneric(alpha, x)
+		return
 	}
+	scalGeneric(alpha, x)
 }
 
-func add(dst, x []float32) {
-	switch {
-	case hasAVX512:
-		addAVX512(&dst[0], &x[0], len(x))
-	case hasAVX2:
+func addOther(dst, x []float32) {
+	if hasAVX2 {
 		addAVX2(&dst[0], &x[0], len(x))
-	default:
-		addGeneric(dst, x)
+		return
 	}
+	addGeneric(dst, x)
 }

@@ -4,7 +4,15 @@ package cpu
 
 func availableSets() []*kernelSet { return []*kernelSet{genericSet} }
 
-func axpy(alpha float32, x, y []float32) { axpyGeneric(alpha, x, y) }
-func dot(x, y []float32) float32         { return dotGeneric(x, y) }
-func scal(alpha float32, x []float32)    { scalGeneric(alpha, x) }
-func add(dst, x []float32)               { addGeneric(dst, x) }
+const hasAVX512 = false
+
+func axpyOther(alpha float32, x, y []float32) { axpyGeneric(alpha, x, y) }
+func dotOther(x, y []float32) float32         { return dotGeneric(x, y) }
+func scalOther(alpha float32, x []float32)    { scalGeneric(alpha, x) }
+func addOther(dst, x []float32)               { addGeneric(dst, x) }
+
+// Never called (hasAVX512 is false); they let vec.go compile everywhere.
+func axpyAVX512(alpha float32, x, y *float32, n int) { panic("unreachable") }
+func dotAVX512(x, y *float32, n int) float32         { panic("unreachable") }
+func scalAVX512(alpha float32, x *float32, n int)    { panic("unreachable") }
+func addAVX512(dst, x *float32, n int)               { panic("unreachable") }
