@@ -2,6 +2,8 @@ package search
 
 import (
 	"time"
+
+	"github.com/bionaslab/bionas/nn"
 )
 
 // Event kinds.
@@ -44,8 +46,8 @@ type Event struct {
 	Seconds      float64        `json:"seconds,omitempty"` // wall time since the run (or resume) started
 	Alphas       *AlphaSnapshot `json:"alphas,omitempty"`
 	Genotype     *Genotype      `json:"genotype,omitempty"`
-	// Sample is the random-search sample an event belongs to (−1 or absent
-	// otherwise).
+	// Sample is the index of the random-search sample an event belongs to
+	// (0, and absent from the JSON, for other runs).
 	Sample int       `json:"sample,omitempty"`
 	Err    string    `json:"error,omitempty"`
 	Time   time.Time `json:"time"`
@@ -88,9 +90,9 @@ func newEmitter(f func(Event), method string) emitter {
 }
 
 // DropEmitter returns a callback that sends events to ch without ever
-// blocking: when ch is full, a "step" event is dropped; any other kind
-// (rarer and more important) replaces nothing and is also dropped only if
-// the channel stays full. Use a buffered channel.
+// blocking: an event that finds ch full is dropped. Use a buffered channel
+// (a viewer that must not miss "epoch" or "done" events should keep up, or
+// read the run's metrics.jsonl instead).
 func DropEmitter(ch chan<- Event) func(Event) {
 	return func(e Event) {
 		select {
@@ -127,4 +129,17 @@ func snapshotAlphas(s *Supernet, space Space) *AlphaSnapshot {
 		snap.BetaReduce = append([]float32(nil), s.BetaReduce.Data...)
 	}
 	return snap
+}
+
+// rows2D copies a 2-D tensor (rows × columns) into a slice of rows.
+func rows2D(t *nn.Tensor) [][]float32 {
+	if t == nil || len(t.Shape) != 2 {
+		return nil
+	}
+	r, c := t.Shape[0], t.Shape[1]
+	out := make([][]float32, r)
+	for i := range out {
+		out[i] = append([]float32(nil), t.Data[i*c:(i+1)*c]...)
+	}
+	return out
 }

@@ -298,11 +298,13 @@ func HLPCSpace() Space {
 	return s
 }
 
-// LRNASSpace is the 21-primitive space of the LR-NAS code (REFERENCE.md
-// §6.1), in its order: none, max_pool_3x3, avg_pool_3x3 (labelled bp),
-// skip_connect × {usf, frsf, brsf} (LR-NAS' _u, _f, _b), then each of
-// sep_conv_3x3, sep_conv_5x5, dil_conv_3x3, dil_conv_5x5 × {usf, brsf,
-// frsf, fa}. Unlike LR-NAS, stride-2 skips do use their rule.
+// LRNASSpace is the space of the LR-NAS code (imanehmz/LR-NAS,
+// BioNAS-DARTS/genotypes.py PRIMITIVES; REFERENCE.md §6.1), in its order:
+// none, max_pool_3x3, avg_pool_3x3 (labelled bp), skip_connect × {usf, frsf,
+// brsf} (LR-NAS' _u, _f, _b), then each of sep_conv_3x3, sep_conv_5x5,
+// dil_conv_3x3, dil_conv_5x5 × {usf, brsf, frsf, fa}: 22 pairs (REFERENCE.md
+// says "21 ops" but lists, as the code has, 22). Unlike LR-NAS, stride-2
+// skips do use their rule.
 func LRNASSpace() Space {
 	s := Space{Name: "lrnas", Pairs: []Pair{
 		{OpNone, rule.BP}, {OpMaxPool, rule.BP}, {OpAvgPool, rule.BP},

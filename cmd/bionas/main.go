@@ -27,6 +27,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"search", "search a cell over (operation, rule) pairs: darts, darts2, pcdarts, egnas, random", runSearch},
+		{"train", "train the network of a genotype, with rule overrides", runTrain},
+		{"bench", "time engine workloads (bench supernet)", runBench},
 		{"data", "fetch datasets and show their statistics", runData},
 		{"demo", "train a small CNN on real MNIST with each learning rule and print the accuracies", runDemo},
 		{"version", "print the version", runVersion},

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestBenchFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"supernet"}},
+		{[]string{"gemm"}, []string{`"gemm"`, "supernet"}},
+		{[]string{"supernet", "--steps", "0"}, []string{"--steps", "0", "positive"}},
+		{[]string{"supernet", "--batch", "-2"}, []string{"--batch", "-2"}},
+		{[]string{"supernet", "--space", "nope"}, []string{"--space", `"nope"`}},
+		{[]string{"supernet", "--c", "x"}, []string{"-c", `"x"`}},
+	} {
+		var so, se bytes.Buffer
+		err := runBench(context.Background(), c.args, &so, &se)
+		if err == nil {
+			t.Errorf("%v: no error", c.args)
+			continue
+		}
+		msg := err.Error() + " " + se.String()
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%v: %q does not mention %q", c.args, msg, w)
+			}
+		}
+	}
+}
+
+func TestBenchSupernetTiny(t *testing.T) {
+	var so, se bytes.Buffer
+	err := runBench(context.Background(), []string{"supernet", "--c", "4", "--cells", "3", "--size", "8", "--channels", "1",
+		"--batch", "4", "--steps", "1", "--space", "bp", "--json"}, &so, &se)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, se.String())
+	}
+	var r benchReport
+	if err := json.Unmarshal(so.Bytes(), &r); err != nil {
+		t.Fatalf("%v: %q", err, so.String())
+	}
+	if r.MsPerStep <= 0 || r.PeakRSSBytes <= 0 || r.Pairs != 8 || r.Batch != 4 || r.TimeRatio != r.MsPerStep/benchRefStepMs {
+		t.Fatalf("report %+v", r)
+	}
+	// The human form names both ratios.
+	so.Reset()
+	if err := runBench(context.Background(), []string{"supernet", "--c", "4", "--cells", "3", "--size", "8", "--channels", "1",
+		"--batch", "2", "--steps", "1", "--space", "bp"}, &so, &se); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"ms/step", "peak RSS", "vs PyTorch", "time", "memory"} {
+		if !strings.Contains(so.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, so.String())
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		v    []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.v); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.v, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,462 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bionaslab/bionas/data"
+	"github.com/bionaslab/bionas/nn"
+	"github.com/bionaslab/bionas/nn/rule"
+	"github.com/bionaslab/bionas/search"
+)
+
+// searchMethods are the values of `bionas search --method`.
+var searchMethods = []string{"darts", "darts2", "pcdarts", "egnas", "random"}
+
+// searchSummary is the last JSON line of `bionas search --json`.
+type searchSummary struct {
+	Kind         string          `json:"kind"` // "summary"
+	Method       string          `json:"method"`
+	Space        string          `json:"space"`
+	Dataset      string          `json:"dataset"`
+	Preset       string          `json:"preset"`
+	Seed         uint64          `json:"seed"`
+	Genotype     search.Genotype `json:"genotype"`
+	GenotypeText string          `json:"genotype_text"`
+	ValAcc       float64         `json:"val_acc"`
+	ValLoss      float64         `json:"val_loss"`
+	Epochs       int             `json:"epochs"`
+	Steps        int             `json:"steps"`
+	ResumedAt    int             `json:"resumed_at,omitempty"`
+	Seconds      float64         `json:"seconds"`
+	Out          string          `json:"out"`
+}
+
+func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bionas search [flags]\n\nSearch a cell over (operation, learning rule) pairs. Writes genotype.json,\ngenotype.txt, alphas.json, metrics.jsonl, result.json and checkpoint/ into --out.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	method := fs.String("method", "darts", "search method: "+strings.Join(searchMethods, ", ")+" (darts = first order, darts2 = second order)")
+	spaceName := fs.String("space", "bio", "search space: "+strings.Join(search.SpaceNames(), ", "))
+	dataset := fs.String("dataset", "mnist", "dataset: "+strings.Join(data.Names(), ", "))
+	dataDir := fs.String("data-dir", "", "dataset folder (default: the dataset's default place)")
+	preset := fs.String("preset", "quick", "settings: "+strings.Join(search.PresetNames(), ", ")+" (quick fits ≈10 min on 2 cores)")
+	epochs := fs.Int("epochs", 0, "epochs (random: samples); 0 = the preset's")
+	images := fs.Int("images", -1, "training images the search uses, split in halves; -1 = the preset's, 0 = all")
+	batch := fs.Int("batch", 0, "batch size; 0 = the preset's")
+	out := fs.String("out", "", "output folder (default runs/search-<method>-<space>-<dataset>-s<seed>)")
+	resume := fs.Bool("resume", false, "continue the search whose checkpoint is in --out")
+	asJSON := fs.Bool("json", false, "print one JSON object per line on stdout: the events, then a summary")
+	seed := fs.Uint64("seed", 2, "random seed (the same seed gives the same search)")
+	ops := fs.String("ops", "", "comma-separated operations of a custom space (default DARTS' eight: "+opList(search.DARTSOps())+")")
+	rules := fs.String("rules", "", "comma-separated rules of a custom space (default: the conv rules of --space)")
+	recompute := fs.Bool("recompute", false, "recompute mixed ops in the backward pass (less memory, about a third more time)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("search: unexpected argument %q (all settings are flags; see bionas search --help)", fs.Arg(0))
+	}
+	if !contains(searchMethods, *method) {
+		return fmt.Errorf("search: --method %q: want one of %s", *method, strings.Join(searchMethods, ", "))
+	}
+	p, err := search.PresetByName(*preset)
+	if err != nil {
+		return fmt.Errorf("search: --preset: %w", err)
+	}
+	if *epochs < 0 {
+		return fmt.Errorf("search: --epochs %d: want a positive number (0 = the preset's)", *epochs)
+	}
+	if *images < -1 {
+		return fmt.Errorf("search: --images %d: want a positive number, 0 (all) or -1 (the preset's)", *images)
+	}
+	if *batch < 0 {
+		return fmt.Errorf("search: --batch %d: want a positive number (0 = the preset's)", *batch)
+	}
+	space, err := buildSpace(*spaceName, *ops, *rules)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	if *out == "" {
+		*out = filepath.Join("runs", fmt.Sprintf("search-%s-%s-%s-s%d", *method, space.Name, strings.ToLower(*dataset), *seed))
+	}
+	ckptDir := filepath.Join(*out, "checkpoint")
+	if !*resume && search.HasCheckpoint(ckptDir) {
+		return fmt.Errorf("search: --out %s holds the checkpoint of an earlier search: pass --resume to continue it, or choose another folder", *out)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("search: --out: %w", err)
+	}
+
+	full, err := data.Open(*dataset, *dataDir, true)
+	if err != nil {
+		return fmt.Errorf("search: --dataset %q: %w", *dataset, err)
+	}
+	n := p.SearchImages
+	if *images >= 0 {
+		n = *images
+	}
+	ds := full
+	if n > 0 && n < full.Len() {
+		ds = data.Subset(full, firstN(n))
+	}
+	a, b := data.SearchSplit(ds)
+	train, val := data.Subset(ds, a), data.Subset(ds, b)
+	aug := data.DefaultAugment(*dataset, p.SearchCutout)
+	norm := data.DefaultNorm(*dataset)
+
+	// Resuming: drop what the run will redo from metrics.jsonl.
+	sink, err := openEventSink("search", *resume, ckptDir, *out, stdout, stderr, *asJSON, "search "+*method)
+	if err != nil {
+		return err
+	}
+	defer sink.close()
+
+	var res *search.Result
+	switch *method {
+	case "darts", "darts2", "pcdarts":
+		cfg := p.DARTS
+		if *method == "darts2" {
+			cfg = p.DARTS2
+			cfg.Unrolled = true
+		}
+		if *method == "pcdarts" {
+			cfg = p.PCDARTS
+		}
+		cfg.Supernet.Space, cfg.Supernet.Recompute = space, *recompute
+		cfg.Epochs = pick(*epochs, cfg.Epochs)
+		cfg.BatchSize = pick(*batch, cfg.BatchSize)
+		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
+		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "darts": cfg})
+		res, err = search.DARTS(ctx, cfg, train, val)
+	case "egnas":
+		cfg := p.EGNAS
+		cfg.Supernet.Space, cfg.Supernet.Recompute = space, *recompute
+		cfg.Epochs = pick(*epochs, cfg.Epochs)
+		cfg.BatchSize = pick(*batch, cfg.BatchSize)
+		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
+		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "egnas": cfg})
+		res, err = search.EGNAS(ctx, cfg, train, val)
+	case "random":
+		cfg := p.Random
+		cfg.Space = space
+		cfg.Samples = pick(*epochs, cfg.Samples)
+		cfg.Train.BatchSize = pick(*batch, cfg.Train.BatchSize)
+		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = aug, norm, *seed
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
+		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "random": cfg})
+		res, err = search.RandomSearch(ctx, cfg, train, val)
+	}
+	sink.finishBar()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("search interrupted (the last finished epoch is saved; continue with --resume --out %s)", *out)
+		}
+		return fmt.Errorf("search: %w", err)
+	}
+	if err := writeJSONFile(filepath.Join(*out, "genotype.json"), res.Genotype); err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	if err := nn.WriteFileAtomic(filepath.Join(*out, "genotype.txt"), []byte(res.Genotype.String()+"\n")); err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	if res.Alphas != nil {
+		if err := writeJSONFile(filepath.Join(*out, "alphas.json"), res.Alphas); err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+	}
+	if err := writeJSONFile(filepath.Join(*out, "result.json"), res); err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	sum := searchSummary{Kind: "summary", Method: *method, Space: space.Name, Dataset: *dataset, Preset: p.Name, Seed: *seed,
+		Genotype: res.Genotype, GenotypeText: res.Genotype.String(), ValAcc: res.ValAcc, ValLoss: res.ValLoss,
+		Epochs: res.Epochs, Steps: res.Steps, ResumedAt: res.ResumedAt, Seconds: res.Seconds, Out: *out}
+	if *asJSON {
+		return sink.writeJSON(sum)
+	}
+	fmt.Fprintf(stdout, "%s over %s (%d pairs) on %s: validation accuracy %.2f%%, %d steps, %s\n", *method, space.Name, space.Len(),
+		*dataset, 100*res.ValAcc, res.Steps, time.Duration(res.Seconds*float64(time.Second)).Round(time.Second))
+	fmt.Fprintln(stdout, res.Genotype.String())
+	fmt.Fprintf(stdout, "written to %s (retrain with: bionas train --genotype %s)\n", *out, filepath.Join(*out, "genotype.json"))
+	return nil
+}
+
+// buildSpace returns the named space, or with --ops/--rules the custom space
+// ops × rules (the feedback rules), plus conv_3x3 with each of hebb and pc
+// if those rules are listed.
+func buildSpace(name, ops, rules string) (search.Space, error) {
+	base, err := search.SpaceByName(name)
+	if err != nil {
+		return search.Space{}, fmt.Errorf("--space: %w", err)
+	}
+	if ops == "" && rules == "" {
+		return base, nil
+	}
+	var os_ []search.Op
+	if ops == "" {
+		os_ = search.DARTSOps()
+	} else {
+		for _, s := range strings.Split(ops, ",") {
+			o, err := search.ParseOp(s)
+			if err != nil {
+				return search.Space{}, fmt.Errorf("--ops %q: %w", ops, err)
+			}
+			os_ = append(os_, o)
+		}
+	}
+	var fb, layer []rule.Rule
+	if rules == "" {
+		for _, r := range base.Rules() {
+			if r.IsFeedback() {
+				fb = append(fb, r)
+			}
+		}
+	} else {
+		for _, s := range strings.Split(rules, ",") {
+			r, err := rule.Parse(s)
+			if err != nil {
+				return search.Space{}, fmt.Errorf("--rules %q: %w", rules, err)
+			}
+			if r.IsFeedback() {
+				fb = append(fb, r)
+			} else {
+				layer = append(layer, r)
+			}
+		}
+	}
+	sp := search.Space{Name: name + "-custom"}
+	if len(fb) > 0 {
+		s, err := search.NewSpace(sp.Name, os_, fb)
+		if err != nil {
+			return search.Space{}, fmt.Errorf("--ops %q × --rules %q: %w", ops, rules, err)
+		}
+		sp = s
+	}
+	for _, r := range layer {
+		sp.Pairs = append(sp.Pairs, search.Pair{Op: search.OpConv3, Rule: r})
+	}
+	if err := sp.Validate(); err != nil {
+		return search.Space{}, fmt.Errorf("--ops %q × --rules %q: %w", ops, rules, err)
+	}
+	return sp, nil
+}
+
+func opList(ops []search.Op) string {
+	s := make([]string, len(ops))
+	for i, o := range ops {
+		s[i] = string(o)
+	}
+	return strings.Join(s, ",")
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// pick returns v if it is set (> 0), else def.
+func pick(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func firstN(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// writeJSONFile writes v as indented JSON, atomically.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nn.WriteFileAtomic(path, append(b, '\n'))
+}
+
+// truncateMetrics keeps the lines of a metrics.jsonl file whose epoch is
+// before done (what a resumed run will not redo).
+func truncateMetrics(path string, done int) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<28)
+	for sc.Scan() {
+		var e struct {
+			Kind  string `json:"kind"`
+			Epoch int    `json:"epoch"`
+		}
+		line := sc.Bytes()
+		if json.Unmarshal(line, &e) != nil { // a torn last line
+			continue
+		}
+		if e.Epoch < done && e.Kind != search.EventDone {
+			keep.Write(line)
+			keep.WriteByte('\n')
+		}
+	}
+	return nn.WriteFileAtomic(path, keep.Bytes())
+}
+
+// openEventSink prepares --out's metrics.jsonl and returns the sink of a
+// run's events. When resuming, the lines of the epochs the run will redo
+// are dropped first (what the checkpoint does not hold is done again).
+func openEventSink(cmd string, resume bool, ckptDir, out string, stdout, stderr io.Writer, asJSON bool, label string) (*eventSink, error) {
+	metricsPath := filepath.Join(out, "metrics.jsonl")
+	done := 0
+	if resume {
+		d, ok, err := search.CheckpointEpoch(ckptDir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: --resume: %w", cmd, err)
+		}
+		if ok {
+			done = d
+			fmt.Fprintf(stderr, "%s: resuming after %d finished epochs (checkpoint in %s)\n", cmd, d, ckptDir)
+		} else {
+			fmt.Fprintf(stderr, "%s: --resume: no checkpoint in %s, starting afresh\n", cmd, ckptDir)
+		}
+		if err := truncateMetrics(metricsPath, done); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err)
+		}
+	} else if err := os.Remove(metricsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	s, err := newEventSink(metricsPath, out, stdout, stderr, asJSON, label)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	s.resumed = done > 0
+	return s, nil
+}
+
+// eventSink turns events into the command's outputs: metrics.jsonl (every
+// event), alphas.json and genotype.json (the latest), a progress bar and
+// per-epoch lines on stderr, and with --json every event on stdout.
+type eventSink struct {
+	mu       sync.Mutex
+	metrics  *os.File
+	out      string
+	stdout   io.Writer
+	stderr   io.Writer
+	asJSON   bool
+	label    string
+	start    time.Time
+	first    int  // step count when this process started (for the ETA)
+	resumed  bool // the run continues a checkpoint
+	barOpen  bool
+	firstSet bool
+}
+
+func newEventSink(metricsPath, out string, stdout, stderr io.Writer, asJSON bool, label string) (*eventSink, error) {
+	f, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &eventSink{metrics: f, out: out, stdout: stdout, stderr: stderr, asJSON: asJSON, label: label, start: time.Now()}, nil
+}
+
+func (s *eventSink) close() { s.metrics.Close() }
+
+func (s *eventSink) writeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = s.stdout.Write(append(b, '\n'))
+	return err
+}
+
+// finishBar ends an unfinished progress line.
+func (s *eventSink) finishBar() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.barOpen {
+		fmt.Fprintln(s.stderr)
+		s.barOpen = false
+	}
+}
+
+// emit is the search's callback. It runs in the training goroutine and only
+// writes small amounts; it never waits on a reader other than the files and
+// streams themselves.
+func (s *eventSink) emit(e search.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, err := json.Marshal(e); err == nil {
+		s.metrics.Write(append(b, '\n'))
+		if s.asJSON {
+			s.stdout.Write(append(b, '\n'))
+		}
+	}
+	if !s.firstSet {
+		s.firstSet = true
+		if s.resumed {
+			s.first = e.Step
+		}
+	}
+	switch e.Kind {
+	case search.EventStep:
+		if e.TotalSteps > s.first {
+			extra := fmt.Sprintf("epoch %d/%d loss %.3f acc %.1f%% %.0f img/s", e.Epoch+1, e.Epochs, e.Loss, 100*e.Acc, e.ImagesPerSec)
+			if e.Sample > 0 || e.Method == "random" {
+				extra = fmt.Sprintf("sample %d/%d loss %.3f acc %.1f%% %.0f img/s", e.Sample+1, e.Epochs, e.Loss, 100*e.Acc, e.ImagesPerSec)
+			}
+			progress(s.stderr, s.label, e.Step-s.first, e.TotalSteps-s.first, s.start, extra)
+			s.barOpen = e.Step < e.TotalSteps
+		}
+	case search.EventEpoch:
+		if s.barOpen {
+			fmt.Fprintln(s.stderr)
+			s.barOpen = false
+		}
+		what := "epoch"
+		if e.Method == "random" {
+			what = "sample"
+		}
+		switch {
+		case e.TestAcc > 0 || e.TestLoss > 0:
+			fmt.Fprintf(s.stderr, "%s %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%\n", what, e.Epoch+1, e.Epochs, e.Loss, 100*e.Acc, e.TestLoss, 100*e.TestAcc)
+		default:
+			fmt.Fprintf(s.stderr, "%s %d/%d: train loss %.4f acc %.2f%%, val loss %.4f acc %.2f%%\n", what, e.Epoch+1, e.Epochs, e.Loss, 100*e.Acc, e.ValLoss, 100*e.ValAcc)
+		}
+	case search.EventAlphas:
+		if e.Alphas != nil {
+			writeJSONFile(filepath.Join(s.out, "alphas.json"), e.Alphas)
+		}
+	case search.EventGenotype:
+		if e.Genotype != nil && e.Method != "random" {
+			writeJSONFile(filepath.Join(s.out, "genotype.json"), e.Genotype)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/bionaslab/bionas/lab"
+	"github.com/bionaslab/bionas/tui"
+)
+
+// defaultLabDir is the lab folder bionas opens when given none.
+const defaultLabDir = "bionas-lab"
+
+// labFlags are the flags every command that opens a lab shares.
+type labFlags struct {
+	dir     string
+	dataDir string
+	jobs    int
+}
+
+func (f *labFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dir, "lab", defaultLabDir, "lab folder (runs are kept in <lab>/runs/<id>/)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "datasets folder (default: each dataset's default place; MNIST needs no set-up)")
+	fs.IntVar(&f.jobs, "jobs", 1, "runs at a time (the others queue); one already keeps a 2-core CPU busy")
+}
+
+// open opens the lab with the engine backend.
+func (f *labFlags) open() (*lab.Lab, error) {
+	if f.jobs < 1 {
+		return nil, fmt.Errorf("--jobs %d: want at least 1", f.jobs)
+	}
+	return lab.Open(lab.Options{Dir: f.dir, MaxConcurrent: f.jobs,
+		Backend: lab.Engine(lab.EngineOptions{DataDir: f.dataDir})})
+}
+
+// runTUI opens the terminal UI on a lab folder (default ./bionas-lab),
+// ready to start the MNIST quick search with one key (s). Quitting stops
+// the lab's running jobs; they are kept as interrupted runs that resume
+// from their last checkpoint (R in the runs list).
+func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bionas tui", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var lf labFlags
+	lf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bionas [tui] [--lab DIR] [flags]\n\nOpen the lab in the terminal UI: start searches (s: the MNIST quick search),\nwatch them live, edit learning rules and retrain, step attacks.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		lf.dir = fs.Arg(0)
+	default:
+		return fmt.Errorf("tui: want at most one lab folder, got %q", fs.Args())
+	}
+	l, err := lf.open()
+	if err != nil {
+		return fmt.Errorf("tui: %w", err)
+	}
+	shell := tui.New(l, tui.Options{Context: ctx})
+	p := tea.NewProgram(shell, tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx), tea.WithOutput(stdout))
+	_, runErr := p.Run()
+	shell.Close()
+	var stopped []string
+	for _, r := range l.Runs() {
+		if r.Status.Active() {
+			stopped = append(stopped, r.ID)
+		}
+	}
+	closeErr := l.Close()
+	if len(stopped) > 0 {
+		fmt.Fprintf(stderr, "bionas: stopped %v; they resume from their last checkpoint (R in the runs list)\n", stopped)
+	}
+	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) && ctx.Err() == nil {
+		return fmt.Errorf("tui: %w", runErr)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("tui: close lab: %w", closeErr)
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/bionaslab/bionas/attacks"
+
+	"github.com/bionaslab/bionas/nn"
+)
+
+// engineAttacks are the attacks the engine runs on a lab model (transfer
+// needs a surrogate model, which the lab does not pick).
+func engineAttacks() []string {
+	return slices.DeleteFunc(attacks.AttackNames(), func(s string) bool { return s == "transfer" })
+}
+
+// attackModel loads a trained run's network as an attack target that takes
+// [0,1] pixels (its training normalisation applied first).
+func (e *engine) attackModel(model RunInfo, dir string) (attacks.Model, error) {
+	net, norm, err := loadModel(model, dir)
+	if err != nil {
+		return nil, err
+	}
+	if norm == nil {
+		return net, nil
+	}
+	return attacks.Normalized(net, norm.Mean, norm.Std)
+}
+
+// attackSpecs builds the named attacks ("all" for every one) with budget
+// eps and, where the attack has them, steps iterations.
+func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error) {
+	suite, err := attacks.Preset("default")
+	if err != nil {
+		return nil, err
+	}
+	if eps > 0 {
+		if err := suite.Set("eps", fmt.Sprint(eps)); err != nil {
+			return nil, err
+		}
+	}
+	if len(names) == 1 && (names[0] == "all" || names[0] == "") {
+		names = engineAttacks()
+	}
+	if steps > 0 {
+		for _, n := range names {
+			_ = suite.Set(n+".steps", fmt.Sprint(steps)) // attacks without steps keep theirs
+		}
+	}
+	return suite.Specs(names)
+}
+
+// softmax of one row of logits.
+func softmax(logits []float32) []float64 {
+	hi := float32(math.Inf(-1))
+	for _, v := range logits {
+		hi = max(hi, v)
+	}
+	out := make([]float64, len(logits))
+	var s float64
+	for i, v := range logits {
+		out[i] = math.Exp(float64(v - hi))
+		s += out[i]
+	}
+	for i := range out {
+		out[i] /= s
+	}
+	return out
+}
+
+func argmax(p []float64) int {
+	best := 0
+	for i, v := range p {
+		if v > p[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// engineStepper steps an attack of the attacks package on one test image.
+type engineStepper struct {
+	model attacks.Model
+	atk   attacks.Attack
+	st    AttackState
+}
+
+func (e *engine) stepper(_ context.Context, model RunInfo, dir string, spec AttackSpec) (Stepper, error) {
+	m, err := e.attackModel(model, dir)
+	if err != nil {
+		return nil, err
+	}
+	test, err := e.openData(model.Spec, false)
+	if err != nil {
+		return nil, err
+	}
+	c, h, w := test.Shape()
+	pix := make([]float32, c*h*w)
+	label := test.Image(spec.Image%test.Len(), pix)
+	specs, err := attackSpecs([]string{spec.Attack}, spec.Eps, spec.Steps)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := attacks.ParseGradMode(spec.Mode)
+	if err != nil {
+		return nil, err
+	}
+	x := nn.FromSlice(slices.Clone(pix), 1, c, h, w)
+	a, err := specs[0].Start(m, x, []int{label}, attacks.Options{Grad: mode, Seed: spec.Seed})
+	if err != nil {
+		return nil, err
+	}
+	clean := softmax(m.Forward(nil, x).Data)
+	im := Image{C: c, H: h, W: w, Pix: pix}
+	s := &engineStepper{model: m, atk: a, st: AttackState{
+		Spec: spec, Steps: a.State().Iters, Label: label, Pred: argmax(clean), Classes: test.ClassNames(),
+		Probs: clean, Clean: slices.Clone(clean), Losses: []float64{-math.Log(max(clean[label], 1e-12))},
+		CleanIm: im, AdvIm: im.Clone(),
+	}}
+	s.st.Success = s.st.Pred != label
+	return s, nil
+}
+
+func (s *engineStepper) State() AttackState { return *s.st.Clone() }
+
+func (s *engineStepper) Step(ctx context.Context) (AttackState, error) {
+	if s.st.Done {
+		return s.State(), nil
+	}
+	done, err := s.atk.Step(ctx)
+	if err != nil {
+		return s.State(), err
+	}
+	as := s.atk.State()
+	st := &s.st
+	st.Step, st.Steps, st.Done = as.Iter, max(as.Iters, as.Iter), done
+	if as.Adv != nil {
+		st.AdvIm.Pix = slices.Clone(as.Adv.Data[:len(st.CleanIm.Pix)])
+		st.Probs = softmax(s.model.Forward(nil, as.Adv).Data)
+	}
+	st.Pred = argmax(st.Probs)
+	st.Success = st.Pred != st.Label
+	st.Losses = append(st.Losses, -math.Log(max(st.Probs[st.Label], 1e-12)))
+	if len(as.LInf) > 0 {
+		st.LInf = float64(as.LInf[0])
+	}
+	return s.State(), nil
+}
+
+func (s *engineStepper) Close() error { return nil }
+
+// attackBatch is the batch size of attack runs.
+const attackBatch = 50
+
+// attackRun is the robustness report of an attack run: every attack asked
+// for, on the first N test images, and the pointwise worst case (an image
+// counts as robust only if the model classifies it correctly under every
+// attack).
+func (e *engine) attackRun(ctx context.Context, j *Job) error {
+	a := j.Spec.Attack
+	if j.Parent == nil {
+		return fmt.Errorf("attack run %s: no model run", j.ID)
+	}
+	m, err := e.attackModel(*j.Parent, j.ParentDir)
+	if err != nil {
+		return err
+	}
+	test, err := e.openData(j.Parent.Spec, false)
+	if err != nil {
+		return err
+	}
+	n := min(orDefault(a.N, 100), test.Len())
+	c, h, w := test.Shape()
+	per := c * h * w
+	xs := make([]float32, n*per)
+	ys := make([]int, n)
+	for i := range n {
+		ys[i] = test.Image(i, xs[i*per:(i+1)*per])
+	}
+	specs, err := attackSpecs([]string{orString(a.Attack, "all")}, a.Eps, a.Steps)
+	if err != nil {
+		return err
+	}
+	mode, err := attacks.ParseGradMode(a.Mode)
+	if err != nil {
+		return err
+	}
+	batch := func(lo, hi int) (*nn.Tensor, []int) {
+		return nn.FromSlice(slices.Clone(xs[lo*per:hi*per]), hi-lo, c, h, w), ys[lo:hi]
+	}
+	robust := make([]bool, n)
+	correct := 0
+	for lo := 0; lo < n; lo += attackBatch {
+		hi := min(lo+attackBatch, n)
+		x, y := batch(lo, hi)
+		for i, p := range nn.Argmax(m.Forward(nil, x)) {
+			robust[lo+i] = p == y[i]
+			if robust[lo+i] {
+				correct++
+			}
+		}
+	}
+	rep := &AttackReport{Model: j.Parent.ID, N: n * len(specs), CleanAcc: float64(correct) / float64(n)}
+	worst := func() float64 {
+		k := 0
+		for _, r := range robust {
+			if r {
+				k++
+			}
+		}
+		return float64(k) / float64(n)
+	}
+	for _, sp := range specs {
+		held := 0
+		for lo := 0; lo < n; lo += attackBatch {
+			hi := min(lo+attackBatch, n)
+			x, y := batch(lo, hi)
+			run, err := sp.Start(m, x, y, attacks.Options{Grad: mode, Seed: a.Seed + uint64(lo)})
+			if err != nil {
+				return err
+			}
+			adv, err := run.Run(ctx)
+			if err != nil {
+				return err
+			}
+			for i, p := range nn.Argmax(m.Forward(nil, adv)) {
+				if p == y[i] {
+					held++
+				} else {
+					robust[lo+i] = false
+				}
+			}
+			rep.Done += hi - lo
+			rep.WorstCase = worst()
+			j.Emit(Event{Kind: EventAttack, Attack: rep})
+		}
+		md := string(mode)
+		if !sp.WhiteBox() {
+			md = "black-box"
+		}
+		rep.Rows = append(rep.Rows, AttackRow{Attack: sp.Name(), Mode: md, Eps: sp.Epsilon(), RobustAcc: float64(held) / float64(n)})
+		j.Emit(Event{Kind: EventAttack, Attack: rep})
+	}
+	return nil
+}

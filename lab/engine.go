@@ -1,0 +1,407 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bionaslab/bionas/data"
+	"github.com/bionaslab/bionas/nn"
+	"github.com/bionaslab/bionas/nn/rule"
+	"github.com/bionaslab/bionas/search"
+)
+
+// EngineOptions configure the engine backend.
+type EngineOptions struct {
+	// DataDir is the datasets' folder ("" = each dataset's default place;
+	// MNIST needs no set-up).
+	DataDir string
+	// Workers is the number of goroutines making batches (default 1).
+	Workers int
+}
+
+// Engine returns the backend that does real work: searches with the
+// search package (DARTS, PC-DARTS, EG-NAS, random), trainings and
+// retrainings of the discrete network of a genotype, and attacks with the
+// attacks package (see attack_engine.go).
+func Engine(opts EngineOptions) Backend {
+	e := &engine{opts: opts}
+	return Backend{
+		Name: "engine",
+		Jobs: map[Kind]JobFunc{
+			KindSearch:  e.search,
+			KindTrain:   e.train,
+			KindRetrain: e.train,
+			KindAttack:  e.attackRun,
+		},
+		Layers:  e.layers,
+		Stepper: e.stepper,
+		Attacks: engineAttacks(),
+	}
+}
+
+type engine struct {
+	opts EngineOptions
+}
+
+// enginePreset is the search package's preset behind a lab preset name
+// (or an engine preset name given directly).
+func enginePreset(name string) (search.Preset, error) {
+	if p, ok := PresetByName(name); ok {
+		name = p.Engine
+	}
+	if name == "" {
+		name = "quick"
+	}
+	return search.PresetByName(name)
+}
+
+func firstN(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// orDefault returns v if set, else d.
+func orDefault[T int | float32 | float64](v, d T) T {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+// toLabGenotype converts through the shared JSON form.
+func toLabGenotype(g search.Genotype) (*Genotype, error) {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return nil, err
+	}
+	var out Genotype
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func toSearchGenotype(g Genotype) (search.Genotype, error) {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return search.Genotype{}, err
+	}
+	return search.ParseGenotype(string(b))
+}
+
+// stepsOf is the number of intermediate nodes of a cell with n edges
+// (n = s(s+3)/2).
+func stepsOf(n int) int {
+	s := 1
+	for s*(s+3)/2 < n {
+		s++
+	}
+	return s
+}
+
+// emitter turns the search package's events into lab events.
+func emitter(j *Job) func(search.Event) {
+	return func(e search.Event) {
+		le := Event{Epoch: e.Epoch, Epochs: e.Epochs, Step: e.Step, TotalSteps: e.TotalSteps, Loss: e.Loss, Acc: e.Acc,
+			ValLoss: e.ValLoss, ValAcc: e.ValAcc, TestLoss: e.TestLoss, TestAcc: e.TestAcc, LR: e.LR,
+			ImagesPerSec: e.ImagesPerSec, Time: e.Time}
+		switch e.Kind {
+		case search.EventStep:
+			le.Kind = EventStep
+		case search.EventEpoch:
+			le.Kind = EventEpoch
+		case search.EventAlphas:
+			if e.Alphas == nil {
+				return
+			}
+			le.Kind = EventAlphas
+			le.Alphas = &Alphas{Pairs: e.Alphas.Pairs, Edges: EdgeNames(stepsOf(len(e.Alphas.Normal))),
+				Normal: e.Alphas.Normal, Reduce: e.Alphas.Reduce, Epoch: e.Epoch, Step: e.Step}
+		case search.EventGenotype:
+			if e.Genotype == nil {
+				return
+			}
+			g, err := toLabGenotype(*e.Genotype)
+			if err != nil {
+				j.Logf("genotype: %v", err)
+				return
+			}
+			le.Kind, le.Genotype, le.GenotypeText = EventGenotype, g, e.Genotype.String()
+		case search.EventError:
+			le.Kind, le.Message = EventLog, "error: "+e.Err
+		default: // done: the job's return says it
+			return
+		}
+		j.Emit(le)
+	}
+}
+
+// openData opens the training (or test) split of a spec's dataset.
+func (e *engine) openData(spec Spec, train bool) (data.Dataset, error) {
+	name := spec.Dataset
+	if name == "" {
+		name = "mnist"
+	}
+	ds, err := data.Open(name, e.opts.DataDir, train)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %q: %w", name, err)
+	}
+	return ds, nil
+}
+
+func (e *engine) search(ctx context.Context, j *Job) error {
+	spec := j.Spec
+	p, err := enginePreset(spec.Preset)
+	if err != nil {
+		return err
+	}
+	space, err := search.SpaceByName(orString(spec.Space, "bio"))
+	if err != nil {
+		return err
+	}
+	full, err := e.openData(spec, true)
+	if err != nil {
+		return err
+	}
+	ds := full
+	if n := orDefault(spec.Subset, p.SearchImages); n > 0 && n < full.Len() {
+		ds = data.Subset(full, firstN(n))
+	}
+	a, b := data.SearchSplit(ds)
+	train, val := data.Subset(ds, a), data.Subset(ds, b)
+	dname := orString(spec.Dataset, "mnist")
+	aug, norm := data.DefaultAugment(dname, p.SearchCutout), data.DefaultNorm(dname)
+	ckpt := filepath.Join(j.Dir, DirCheckpoint)
+	resume := j.Resume && search.HasCheckpoint(ckpt)
+	if resume {
+		if done, ok, _ := search.CheckpointEpoch(ckpt); ok {
+			j.Logf("resuming from the checkpoint after epoch %d", done)
+		}
+	}
+	emit := emitter(j)
+	method := orString(spec.Method, "darts")
+	var res *search.Result
+	switch method {
+	case "darts", "darts2", "pcdarts":
+		cfg := p.DARTS
+		switch method {
+		case "darts2":
+			cfg = p.DARTS2
+			cfg.Unrolled = true
+		case "pcdarts":
+			cfg = p.PCDARTS
+		}
+		cfg.Supernet.Space = space
+		cfg.Supernet.C = orDefault(spec.C, cfg.Supernet.C)
+		cfg.Supernet.Cells = orDefault(spec.Cells, cfg.Supernet.Cells)
+		cfg.Epochs = orDefault(spec.Epochs, cfg.Epochs)
+		cfg.BatchSize = orDefault(spec.BatchSize, cfg.BatchSize)
+		cfg.LR = orDefault(float32(spec.LR), cfg.LR)
+		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, spec.Seed
+		cfg.Workers = orDefault(e.opts.Workers, cfg.Workers)
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckpt, resume, emit
+		res, err = search.DARTS(ctx, cfg, train, val)
+	case "egnas":
+		cfg := p.EGNAS
+		cfg.Supernet.Space = space
+		cfg.Supernet.C = orDefault(spec.C, cfg.Supernet.C)
+		cfg.Supernet.Cells = orDefault(spec.Cells, cfg.Supernet.Cells)
+		cfg.Epochs = orDefault(spec.Epochs, cfg.Epochs)
+		cfg.BatchSize = orDefault(spec.BatchSize, cfg.BatchSize)
+		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, spec.Seed
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckpt, resume, emit
+		res, err = search.EGNAS(ctx, cfg, train, val)
+	case "random":
+		cfg := p.Random
+		cfg.Space = space
+		cfg.Samples = orDefault(spec.Epochs, cfg.Samples)
+		cfg.Train.BatchSize = orDefault(spec.BatchSize, cfg.Train.BatchSize)
+		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = aug, norm, spec.Seed
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckpt, resume, emit
+		res, err = search.RandomSearch(ctx, cfg, train, val)
+	default:
+		return fmt.Errorf("unknown search method %q (want darts, darts2, pcdarts, egnas or random)", method)
+	}
+	if err != nil {
+		return err
+	}
+	// The final architecture (the search emits it too; this makes sure
+	// the run's snapshots end on the result).
+	if res.Alphas != nil {
+		emit(search.Event{Kind: search.EventAlphas, Alphas: res.Alphas, Epoch: res.Epochs, Step: res.Steps})
+	}
+	g := res.Genotype
+	emit(search.Event{Kind: search.EventGenotype, Genotype: &g, Epoch: res.Epochs, Step: res.Steps})
+	out, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return j.WriteFile("result.json", append(out, '\n'))
+}
+
+func orString(v, d string) string {
+	if v != "" {
+		return v
+	}
+	return d
+}
+
+// datasetShape is a dataset's image shape and classes, known by name so
+// that listing a network's layers needs no data.
+func datasetShape(name string) (c, size, classes int) {
+	switch n := strings.ToLower(name); {
+	case strings.HasPrefix(n, "cifar100"):
+		return 3, 32, 100
+	case strings.HasPrefix(n, "cifar"):
+		return 3, 32, 10
+	case strings.HasPrefix(n, "imagenet16"):
+		return 3, 16, 120
+	}
+	return 1, 28, 10 // mnist, fashion, synthetic
+}
+
+// network builds the discrete network a train or retrain spec trains (its
+// genotype, the preset's shape, the spec's sizes and rule edits), untrained.
+func network(spec Spec, g Genotype) (*search.Network, search.Preset, error) {
+	p, err := enginePreset(spec.Preset)
+	if err != nil {
+		return nil, p, err
+	}
+	sg, err := toSearchGenotype(g)
+	if err != nil {
+		return nil, p, err
+	}
+	ncfg := p.Network
+	ncfg.Genotype = sg
+	ncfg.C = orDefault(spec.C, ncfg.C)
+	ncfg.Layers = orDefault(spec.Cells, ncfg.Layers)
+	ncfg.InChannels, ncfg.ImageSize, ncfg.Classes = datasetShape(orString(spec.Dataset, "mnist"))
+	ncfg.Seed = spec.Seed
+	net, err := search.NewNetwork(ncfg)
+	if err != nil {
+		return nil, p, err
+	}
+	for _, ed := range spec.Edits {
+		r, err := rule.Parse(ed.Rule)
+		if err != nil {
+			return nil, p, fmt.Errorf("rule edit %s: %w", ed, err)
+		}
+		if err := net.OverrideRule(ed.Selector, r); err != nil {
+			return nil, p, err
+		}
+	}
+	return net, p, nil
+}
+
+// layerInfos lists a network's layers for the rule editor.
+func layerInfos(net *search.Network) []LayerInfo {
+	var out []LayerInfo
+	for _, l := range net.Layers() {
+		li := LayerInfo{Name: l.Name, Cell: l.Cell, Op: string(l.Op), Rule: string(l.Rule), Shape: l.Shape}
+		if l.Cell >= 0 && l.Edge >= 0 {
+			li.Edge = fmt.Sprintf("cell%d.edge%d", l.Cell, l.Edge)
+		}
+		if li.Op == "" {
+			li.Op = "conv"
+			if strings.HasSuffix(l.Name, "classifier") {
+				li.Op = "linear"
+			}
+		}
+		out = append(out, li)
+	}
+	return out
+}
+
+func (e *engine) layers(_ context.Context, g Genotype, spec Spec) ([]LayerInfo, error) {
+	net, _, err := network(spec, g)
+	if err != nil {
+		return nil, err
+	}
+	return layerInfos(net), nil
+}
+
+// train trains the discrete network of the spec's genotype from scratch
+// (a retrain too: the same seed gives the same initial weights as its
+// parent's, so that the comparison isolates the rule edits), then saves it
+// as model.safetensors + model.json.
+func (e *engine) train(ctx context.Context, j *Job) error {
+	spec := j.Spec
+	if spec.Genotype == nil {
+		return errors.New("no genotype to train")
+	}
+	net, p, err := network(spec, *spec.Genotype)
+	if err != nil {
+		return err
+	}
+	sg, _ := toSearchGenotype(*spec.Genotype)
+	j.Emit(Event{Kind: EventGenotype, Genotype: spec.Genotype, GenotypeText: sg.String()})
+	j.Emit(Event{Kind: EventLayers, Layers: layerInfos(net)})
+
+	trainDS, err := e.openData(spec, true)
+	if err != nil {
+		return err
+	}
+	testDS, err := e.openData(spec, false)
+	if err != nil {
+		return err
+	}
+	if n := orDefault(spec.Subset, p.TrainImages); n > 0 && n < trainDS.Len() {
+		trainDS = data.Subset(trainDS, firstN(n))
+	}
+	dname := orString(spec.Dataset, "mnist")
+	tcfg := p.Train
+	tcfg.Epochs = orDefault(spec.Epochs, tcfg.Epochs)
+	tcfg.BatchSize = orDefault(spec.BatchSize, tcfg.BatchSize)
+	tcfg.LR = orDefault(float32(spec.LR), tcfg.LR)
+	tcfg.Augment, tcfg.Norm, tcfg.Seed = data.DefaultAugment(dname, p.TrainCutout), data.DefaultNorm(dname), spec.Seed
+	if p.TestImages > 0 {
+		tcfg.EvalLimit = p.TestImages
+	}
+	tcfg.Workers = orDefault(e.opts.Workers, tcfg.Workers)
+	ckpt := filepath.Join(j.Dir, DirCheckpoint)
+	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit = ckpt, j.Resume && search.HasCheckpoint(ckpt), emitter(j)
+	res, err := search.Train(ctx, net, tcfg, trainDS, testDS)
+	if err != nil {
+		return err
+	}
+	c, size, classes := datasetShape(dname)
+	meta := search.ModelMeta{Genotype: sg, C: net.Cfg.C, Layers: net.Cfg.Layers, Classes: classes, InChannels: c,
+		Auxiliary: net.Cfg.Auxiliary, Norm: tcfg.Norm, Dataset: dname, TestAcc: res.TestAcc,
+		Extra: map[string]any{"run": j.ID, "edits": spec.Edits, "seed": spec.Seed, "image_size": size}}
+	if err := nn.SaveModel(filepath.Join(j.Dir, "model.safetensors"), net, meta); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return j.WriteFile("result.json", append(b, '\n'))
+}
+
+// loadModel rebuilds a trained run's network and loads its weights.
+func loadModel(model RunInfo, dir string) (*search.Network, *data.Norm, error) {
+	if model.Spec.Genotype == nil {
+		return nil, nil, fmt.Errorf("run %s has no genotype", model.ID)
+	}
+	net, _, err := network(model.Spec, *model.Spec.Genotype)
+	if err != nil {
+		return nil, nil, err
+	}
+	path := filepath.Join(dir, "model.safetensors")
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("run %s has no trained model: %w", model.ID, err)
+	}
+	var meta search.ModelMeta
+	if err := nn.LoadModel(path, net, &meta); err != nil {
+		return nil, nil, err
+	}
+	return net, meta.Norm, nil
+}

@@ -1,0 +1,88 @@
+package lab_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bionaslab/bionas/lab"
+)
+
+// TestEngineTinySynthetic runs the real backend end to end on a few
+// synthetic images with tiny networks: a search, the training of its
+// genotype, a retrain with an edited rule, an attack stepper and a
+// robustness report. It checks the plumbing (events, snapshots, files,
+// parent links), not the numbers.
+func TestEngineTinySynthetic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains (tiny) networks")
+	}
+	l, err := lab.Open(lab.Options{Dir: t.TempDir(), Backend: lab.Engine(lab.EngineOptions{}), FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	run := func(info lab.RunInfo, err error) lab.RunInfo {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.WaitRun(ctx, info.ID)
+		if err != nil || got.Status != lab.StatusDone {
+			t.Fatalf("%s %s: %s %q %v", info.ID, info.Kind, got.Status, got.Error, err)
+		}
+		return got
+	}
+	start := time.Now()
+	s := run(l.Start(lab.Spec{Kind: lab.KindSearch, Preset: "mnist-tiny", Dataset: "synthetic", Space: "bp",
+		Epochs: 1, Subset: 32, BatchSize: 8, C: 2, Cells: 2, Seed: 3}))
+	t.Logf("search: %v", time.Since(start))
+	snap, _ := l.Snapshot(s.ID)
+	if snap.Genotype == nil || snap.Alphas == nil || len(snap.Alphas.Normal) != len(snap.Alphas.Edges) || len(snap.Points) == 0 {
+		t.Fatalf("search snapshot: genotype %v, alphas %v, %d points", snap.Genotype != nil, snap.Alphas != nil, len(snap.Points))
+	}
+	layers, err := l.Layers(ctx, s.ID)
+	if err != nil || len(layers) == 0 {
+		t.Fatalf("layers of the search's genotype: %v", err)
+	}
+
+	start = time.Now()
+	train := func(info lab.RunInfo, err error) lab.RunInfo {
+		return run(info, err)
+	}
+	tr, err := l.Start(lab.Spec{Kind: lab.KindTrain, Parent: s.ID, Dataset: "synthetic", Genotype: snap.Genotype,
+		Epochs: 1, Subset: 32, BatchSize: 16, C: 4, Cells: 2, Seed: 3})
+	tr = train(tr, err)
+	t.Logf("train: %v", time.Since(start))
+	if tr.Last.TestAcc == 0 {
+		t.Fatalf("train run reported no test accuracy: %+v", tr.Last)
+	}
+	ch := run(l.Retrain(tr.ID, []lab.RuleEdit{{Selector: "all", Rule: "fa"}}))
+	cl, _ := l.Layers(ctx, ch.ID)
+	for _, x := range cl {
+		if x.Rule != "fa" {
+			t.Fatalf("retrained layer %s is %s", x.Name, x.Rule)
+		}
+	}
+
+	st, err := l.NewStepper(ctx, lab.AttackSpec{Model: ch.ID, Attack: "pgd", Mode: lab.ModeOwn, Eps: 0.1, Steps: 2, Image: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var as lab.AttackState
+	for i := 0; !as.Done && i < 5; i++ {
+		if as, err = st.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !as.Done || as.Step != 2 || len(as.Probs) != 10 || as.LInf > 0.1+1e-6 || len(as.AdvIm.Pix) != 28*28 {
+		t.Fatalf("stepper: done %v step %d probs %d linf %v", as.Done, as.Step, len(as.Probs), as.LInf)
+	}
+	rep := run(l.Attack(lab.AttackSpec{Model: ch.ID, Attack: "fgsm", Mode: lab.ModeTrue, Eps: 0.1, N: 8}))
+	rs, _ := l.Snapshot(rep.ID)
+	if rs.Attack == nil || len(rs.Attack.Rows) != 1 || rs.Attack.Done != 8 {
+		t.Fatalf("attack report %+v", rs.Attack)
+	}
+}

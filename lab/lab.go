@@ -1,0 +1,1002 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bionaslab/bionas/nn"
+)
+
+// Options configure a lab. The zero value (apart from Dir) is usable.
+type Options struct {
+	// Dir is the lab folder; it is created if missing.
+	Dir string
+	// Backend does the work. A zero Backend can list and show runs but
+	// starts none.
+	Backend Backend
+	// MaxConcurrent is how many jobs run at once (default 1: one job
+	// already keeps a 2-core CPU busy). Others wait in a queue.
+	MaxConcurrent int
+	// FlushInterval is how often the writer persists a running run's
+	// metrics and snapshots (default 1 s).
+	FlushInterval time.Duration
+	// StatusInterval is the least time between two status events caused
+	// by step events of one run (default 200 ms).
+	StatusInterval time.Duration
+	// Now is the clock (default time.Now); tests inject a fixed one.
+	Now func() time.Time
+}
+
+// maxLogLines is how many log lines a run keeps.
+const maxLogLines = 500
+
+// Lab holds every run of a lab folder and runs their jobs.
+type Lab struct {
+	opts    Options
+	bus     *Bus
+	release func()
+
+	mu      sync.Mutex
+	runs    map[string]*run
+	order   []string // IDs in creation order
+	queue   []string
+	running int
+	nextID  int
+	closed  bool
+	changed chan struct{} // closed (and replaced) at every status change
+	jobs    sync.WaitGroup
+
+	writerStop chan struct{}
+	writerDone chan struct{}
+}
+
+// run is one run's state in memory. mu guards everything but dir and
+// flushMu; flushMu serialises writes of its folder.
+type run struct {
+	dir     string
+	flushMu sync.Mutex
+
+	mu           sync.Mutex
+	info         RunInfo
+	seq          uint64
+	points       []Event
+	lines        [][]byte // points encoded as metrics.jsonl lines
+	alphas       *Alphas
+	genotype     *Genotype
+	genotypeText string
+	layers       []LayerInfo
+	attack       *AttackReport
+	log          []string
+	dirty        dirty
+	lastStatus   time.Time
+	cancel       context.CancelFunc
+	resume       bool // the next execution resumes
+	statusDue    bool // the record changed since the last status event
+	writeErr     error
+}
+
+type dirty uint8
+
+const (
+	dirtyInfo dirty = 1 << iota
+	dirtyMetrics
+	dirtyAlphas
+	dirtyGenotype
+	dirtyLayers
+	dirtyAttack
+	dirtyLog
+)
+
+// Open opens (creating it if needed) the lab folder opts.Dir, reloads every
+// run in it, and marks the runs that were queued or running when the last
+// process died as interrupted. Only one process may have a lab open.
+func Open(opts Options) (*Lab, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open lab: no folder given")
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 1
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = time.Second
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = 200 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, runsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("open lab: %w", err)
+	}
+	release, err := lockDir(filepath.Join(opts.Dir, "lab.lock"))
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{
+		opts:       opts,
+		bus:        NewBus(),
+		release:    release,
+		runs:       map[string]*run{},
+		nextID:     1,
+		changed:    make(chan struct{}),
+		writerStop: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	if err := l.load(); err != nil {
+		release()
+		return nil, err
+	}
+	go l.writer()
+	return l, nil
+}
+
+// load reads every run folder.
+func (l *Lab) load() error {
+	root := filepath.Join(l.opts.Dir, runsDir)
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("open lab: %w", err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		if strings.HasPrefix(name, ".new-") { // a run whose creation never finished
+			os.RemoveAll(filepath.Join(root, name))
+			continue
+		}
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		r := l.loadRun(filepath.Join(root, name), name)
+		l.runs[name] = r
+		l.order = append(l.order, name)
+		if n, ok := idNumber(name); ok && n >= l.nextID {
+			l.nextID = n + 1
+		}
+	}
+	slices.SortFunc(l.order, func(a, b string) int {
+		ra, rb := l.runs[a], l.runs[b]
+		if c := ra.info.Created.Compare(rb.info.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return nil
+}
+
+// loadRun reads one run folder. Damage is reported in the run's record
+// (status failed, Error) rather than hiding the run.
+func (l *Lab) loadRun(dir, id string) *run {
+	removeTemps(dir)
+	r := &run{dir: dir}
+	ok, err := readJSON(filepath.Join(dir, FileRun), &r.info)
+	switch {
+	case err != nil || !ok:
+		if err == nil {
+			err = fmt.Errorf("no %s", FileRun)
+		}
+		st, _ := os.Stat(dir)
+		r.info = RunInfo{ID: id, Status: StatusFailed, Error: "unreadable run folder: " + err.Error()}
+		if st != nil {
+			r.info.Created = st.ModTime()
+		}
+		return r
+	case r.info.ID != id:
+		r.info.Error = fmt.Sprintf("run.json names run %q; using the folder name", r.info.ID)
+		r.info.ID = id
+	}
+	if r.info.Status.Active() {
+		r.info.Status = StatusInterrupted
+		r.info.Error = "interrupted: the lab stopped while it ran"
+		if err := writeJSON(filepath.Join(dir, FileRun), r.info); err != nil {
+			r.writeErr = err
+		}
+	}
+	pts, err := readMetrics(filepath.Join(dir, FileMetrics))
+	if err != nil {
+		r.log = append(r.log, "warning: "+err.Error())
+	}
+	for _, p := range pts {
+		if b, err := json.Marshal(p); err == nil {
+			r.points = append(r.points, p)
+			r.lines = append(r.lines, b)
+		}
+	}
+	r.seq = uint64(len(r.points))
+	var a Alphas
+	if ok, err := readJSON(filepath.Join(dir, FileAlphas), &a); ok {
+		r.alphas = &a
+	} else if err != nil {
+		r.log = append(r.log, "warning: "+err.Error())
+	}
+	var g Genotype
+	if ok, err := readJSON(filepath.Join(dir, FileGenotype), &g); ok {
+		r.genotype = &g
+		if b, err := os.ReadFile(filepath.Join(dir, FileGenotypeText)); err == nil {
+			r.genotypeText = strings.TrimSpace(string(b))
+		}
+	} else if err != nil {
+		r.log = append(r.log, "warning: "+err.Error())
+	}
+	var ls []LayerInfo
+	if ok, err := readJSON(filepath.Join(dir, FileLayers), &ls); ok {
+		r.layers = ls
+	} else if err != nil {
+		r.log = append(r.log, "warning: "+err.Error())
+	}
+	var rep AttackReport
+	if ok, err := readJSON(filepath.Join(dir, FileAttack), &rep); ok {
+		r.attack = &rep
+	} else if err != nil {
+		r.log = append(r.log, "warning: "+err.Error())
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, FileLog)); err == nil {
+		for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			if line != "" {
+				r.log = append(r.log, line)
+			}
+		}
+	}
+	return r
+}
+
+func idNumber(id string) (int, bool) {
+	if !strings.HasPrefix(id, "r") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(id[1:])
+	return n, err == nil
+}
+
+// Dir returns the lab folder.
+func (l *Lab) Dir() string { return l.opts.Dir }
+
+// BackendName returns the backend's name.
+func (l *Lab) BackendName() string { return l.opts.Backend.Name }
+
+// Attacks lists the attacks the backend knows.
+func (l *Lab) Attacks() []string { return slices.Clone(l.opts.Backend.Attacks) }
+
+// CanRun reports whether the backend has a job for kind k.
+func (l *Lab) CanRun(k Kind) bool { return l.opts.Backend.Jobs[k] != nil }
+
+// CanStep reports whether the backend has an attack stepper.
+func (l *Lab) CanStep() bool { return l.opts.Backend.Stepper != nil }
+
+// MaxConcurrent returns the concurrency limit.
+func (l *Lab) MaxConcurrent() int { return l.opts.MaxConcurrent }
+
+// Subscribe returns a subscription to every run's events (see Bus). Close
+// it when the viewer goes away.
+func (l *Lab) Subscribe() *Subscription { return l.bus.Subscribe(0) }
+
+// Subscribers returns the number of open subscriptions.
+func (l *Lab) Subscribers() int { return l.bus.Subscribers() }
+
+// Runs returns every run's record in creation order.
+func (l *Lab) Runs() []RunInfo {
+	l.mu.Lock()
+	rs := make([]*run, len(l.order))
+	for i, id := range l.order {
+		rs[i] = l.runs[id]
+	}
+	l.mu.Unlock()
+	out := make([]RunInfo, len(rs))
+	for i, r := range rs {
+		r.mu.Lock()
+		out[i] = r.info.Clone()
+		r.mu.Unlock()
+	}
+	return out
+}
+
+// Run returns one run's record.
+func (l *Lab) Run(id string) (RunInfo, bool) {
+	r := l.get(id)
+	if r == nil {
+		return RunInfo{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.info.Clone(), true
+}
+
+// RunDir returns a run's folder.
+func (l *Lab) RunDir(id string) string { return filepath.Join(l.opts.Dir, runsDir, id) }
+
+func (l *Lab) get(id string) *run {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.runs[id]
+}
+
+// Snapshot is everything the lab holds about a run, for a viewer that
+// opens it: the events up to Seq are all in it.
+type Snapshot struct {
+	Info         RunInfo
+	Seq          uint64
+	Points       []Event
+	Alphas       *Alphas
+	Genotype     *Genotype
+	GenotypeText string
+	Layers       []LayerInfo
+	Attack       *AttackReport
+	Log          []string
+}
+
+// Snapshot returns a copy of a run's state.
+func (l *Lab) Snapshot(id string) (Snapshot, error) {
+	r := l.get(id)
+	if r == nil {
+		return Snapshot{}, fmt.Errorf("no run %q", id)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Snapshot{
+		Info:         r.info.Clone(),
+		Seq:          r.seq,
+		Points:       slices.Clone(r.points),
+		Alphas:       r.alphas.Clone(),
+		Genotype:     r.genotype.Clone(),
+		GenotypeText: r.genotypeText,
+		Attack:       r.attack.Clone(),
+		Log:          slices.Clone(r.log),
+	}
+	if r.layers != nil {
+		s.Layers = cloneLayers(r.layers)
+	}
+	return s, nil
+}
+
+// Start creates a run of spec (filled in from its preset) and queues it.
+func (l *Lab) Start(spec Spec) (RunInfo, error) { return l.start(spec, nil) }
+
+// TrainGenotype starts a train run of the genotype of run id (a search).
+func (l *Lab) TrainGenotype(id string) (RunInfo, error) {
+	s, err := l.Snapshot(id)
+	if err != nil {
+		return RunInfo{}, err
+	}
+	g := s.Genotype
+	if g == nil {
+		g = s.Info.Spec.Genotype
+	}
+	if g == nil {
+		return RunInfo{}, fmt.Errorf("run %s has no genotype yet", id)
+	}
+	return l.start(Spec{Kind: KindTrain, Parent: id, Preset: s.Info.Spec.Preset, Dataset: s.Info.Spec.Dataset,
+		Seed: s.Info.Spec.Seed, Genotype: g}, nil)
+}
+
+// Retrain starts a retrain of run parent with the given rule edits: the
+// same genotype and training set-up, the parent's edits followed by these.
+// The child records the parent and its own edits.
+func (l *Lab) Retrain(parent string, edits []RuleEdit) (RunInfo, error) {
+	s, err := l.Snapshot(parent)
+	if err != nil {
+		return RunInfo{}, err
+	}
+	p := s.Info
+	g := p.Spec.Genotype
+	if p.Kind == KindSearch || g == nil {
+		g = s.Genotype
+	}
+	if g == nil {
+		return RunInfo{}, fmt.Errorf("run %s has no genotype to retrain", parent)
+	}
+	spec := Spec{Kind: KindRetrain, Parent: parent, Preset: p.Spec.Preset, Dataset: p.Spec.Dataset, Seed: p.Spec.Seed, Genotype: g}
+	if p.Kind == KindTrain || p.Kind == KindRetrain {
+		spec.Epochs, spec.BatchSize, spec.C, spec.Cells = p.Spec.Epochs, p.Spec.BatchSize, p.Spec.C, p.Spec.Cells
+		spec.Subset, spec.LR = p.Spec.Subset, p.Spec.LR
+		spec.Edits = slices.Clone(p.Spec.Edits)
+	}
+	spec.Edits = append(spec.Edits, edits...)
+	return l.start(spec, slices.Clone(edits))
+}
+
+// Attack starts a robustness report of the model of run model.
+func (l *Lab) Attack(spec AttackSpec) (RunInfo, error) {
+	m, ok := l.Run(spec.Model)
+	if !ok {
+		return RunInfo{}, fmt.Errorf("no run %q", spec.Model)
+	}
+	return l.start(Spec{Kind: KindAttack, Parent: spec.Model, Dataset: m.Spec.Dataset, Preset: m.Spec.Preset, Attack: &spec}, nil)
+}
+
+func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
+	spec = spec.Clone()
+	if !slices.Contains(Kinds, spec.Kind) {
+		return RunInfo{}, fmt.Errorf("start run: unknown kind %q", spec.Kind)
+	}
+	if spec.Preset != "" {
+		p, ok := PresetByName(spec.Preset)
+		if !ok {
+			return RunInfo{}, fmt.Errorf("start run: unknown preset %q", spec.Preset)
+		}
+		if p.Spec.Kind == spec.Kind {
+			spec = p.Apply(spec)
+		}
+	}
+	if l.opts.Backend.Jobs[spec.Kind] == nil {
+		return RunInfo{}, fmt.Errorf("start %s run: %w", spec.Kind, ErrUnavailable)
+	}
+	switch spec.Kind {
+	case KindRetrain, KindAttack:
+		if spec.Parent == "" {
+			return RunInfo{}, fmt.Errorf("start %s run: no parent run", spec.Kind)
+		}
+	}
+	if spec.Kind == KindAttack && spec.Attack == nil {
+		return RunInfo{}, errors.New("start attack run: no attack spec")
+	}
+	if spec.Parent != "" && l.get(spec.Parent) == nil {
+		return RunInfo{}, fmt.Errorf("start %s run: no parent run %q", spec.Kind, spec.Parent)
+	}
+
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return RunInfo{}, errors.New("start run: the lab is closed")
+	}
+	id := fmt.Sprintf("r%04d", l.nextID)
+	l.nextID++
+	l.mu.Unlock()
+
+	info := RunInfo{ID: id, Kind: spec.Kind, Spec: spec, Status: StatusQueued, Parent: spec.Parent, Edits: edits, Created: l.opts.Now()}
+	// Create the folder under a temporary name and rename it once run.json
+	// is in it: a run folder always has its record.
+	dir := l.RunDir(id)
+	tmp := filepath.Join(l.opts.Dir, runsDir, ".new-"+id)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return RunInfo{}, fmt.Errorf("start run: %w", err)
+	}
+	if err := writeJSON(filepath.Join(tmp, FileRun), info); err != nil {
+		os.RemoveAll(tmp)
+		return RunInfo{}, fmt.Errorf("start run: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return RunInfo{}, fmt.Errorf("start run: %w", err)
+	}
+	r := &run{dir: dir, info: info}
+
+	l.mu.Lock()
+	l.runs[id] = r
+	l.order = append(l.order, id)
+	l.queue = append(l.queue, id)
+	l.mu.Unlock()
+	l.publishStatus(r)
+	l.schedule()
+	return info.Clone(), nil
+}
+
+// Stop interrupts a queued or running run. A running job's context is
+// cancelled; the run becomes interrupted when the job returns.
+func (l *Lab) Stop(id string) error {
+	l.mu.Lock()
+	r := l.runs[id]
+	if r == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("no run %q", id)
+	}
+	if i := slices.Index(l.queue, id); i >= 0 {
+		l.queue = slices.Delete(l.queue, i, i+1)
+		l.mu.Unlock()
+		l.finish(r, StatusInterrupted, "stopped before it started")
+		return nil
+	}
+	l.mu.Unlock()
+	r.mu.Lock()
+	cancel, st := r.cancel, r.info.Status
+	r.mu.Unlock()
+	if st != StatusRunning || cancel == nil {
+		return fmt.Errorf("run %s is %s, not running", id, st)
+	}
+	cancel()
+	return nil
+}
+
+// Resume queues an interrupted or failed run again; its job runs with
+// Job.Resume set.
+func (l *Lab) Resume(id string) (RunInfo, error) {
+	l.mu.Lock()
+	r := l.runs[id]
+	if r == nil {
+		l.mu.Unlock()
+		return RunInfo{}, fmt.Errorf("no run %q", id)
+	}
+	if l.closed {
+		l.mu.Unlock()
+		return RunInfo{}, errors.New("resume: the lab is closed")
+	}
+	r.mu.Lock()
+	if !r.info.Status.Resumable() {
+		st := r.info.Status
+		r.mu.Unlock()
+		l.mu.Unlock()
+		return RunInfo{}, fmt.Errorf("run %s is %s: only interrupted or failed runs resume", id, st)
+	}
+	if l.opts.Backend.Jobs[r.info.Kind] == nil {
+		r.mu.Unlock()
+		l.mu.Unlock()
+		return RunInfo{}, fmt.Errorf("resume %s run: %w", r.info.Kind, ErrUnavailable)
+	}
+	r.info.Status = StatusQueued
+	r.info.Error = ""
+	r.info.Finished = time.Time{}
+	r.info.Resumes++
+	r.resume = true
+	r.dirty |= dirtyInfo
+	info := r.info.Clone()
+	r.mu.Unlock()
+	l.queue = append(l.queue, id)
+	l.notifyLocked()
+	l.mu.Unlock()
+	l.flush(r)
+	l.publishStatus(r)
+	l.schedule()
+	return info, nil
+}
+
+// schedule starts queued runs while there are free slots.
+func (l *Lab) schedule() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for !l.closed && l.running < l.opts.MaxConcurrent && len(l.queue) > 0 {
+		id := l.queue[0]
+		l.queue = l.queue[1:]
+		r := l.runs[id]
+		ctx, cancel := context.WithCancel(context.Background())
+		r.mu.Lock()
+		if r.info.Status != StatusQueued {
+			r.mu.Unlock()
+			cancel()
+			continue
+		}
+		r.info.Status = StatusRunning
+		if r.info.Started.IsZero() || r.resume {
+			r.info.Started = l.opts.Now()
+		}
+		r.cancel = cancel
+		resume := r.resume
+		r.resume = false
+		info := r.info.Clone()
+		r.dirty |= dirtyInfo
+		r.mu.Unlock()
+		l.running++
+		l.jobs.Add(1)
+		l.notifyLocked()
+		go l.execute(ctx, cancel, r, info, resume)
+	}
+}
+
+// execute runs one job to its end.
+func (l *Lab) execute(ctx context.Context, cancel context.CancelFunc, r *run, info RunInfo, resume bool) {
+	defer l.jobs.Done()
+	defer cancel()
+	l.flush(r)
+	l.publishStatus(r)
+	j := &Job{ID: info.ID, Spec: info.Spec, Dir: r.dir, Resume: resume, lab: l, run: r}
+	if info.Parent != "" {
+		if p, ok := l.Run(info.Parent); ok {
+			j.Parent = &p
+			j.ParentDir = l.RunDir(p.ID)
+		}
+	}
+	err := l.call(ctx, l.opts.Backend.Jobs[info.Kind], j)
+	status, msg := StatusDone, ""
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		status, msg = StatusInterrupted, "stopped"
+		if l.isClosed() {
+			msg = "interrupted: the lab was closed"
+		}
+	default:
+		status, msg = StatusFailed, err.Error()
+	}
+	l.mu.Lock()
+	l.running--
+	l.mu.Unlock()
+	l.finish(r, status, msg)
+	l.schedule()
+}
+
+// call runs fn, turning a panic into an error.
+func (l *Lab) call(ctx context.Context, fn JobFunc, j *Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("job panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	if fn == nil {
+		return fmt.Errorf("%s job: %w", j.Spec.Kind, ErrUnavailable)
+	}
+	return fn(ctx, j)
+}
+
+// finish sets a run's final status, persists it and tells the viewers.
+func (l *Lab) finish(r *run, st Status, msg string) {
+	r.mu.Lock()
+	r.info.Status = st
+	r.info.Error = msg
+	r.info.Finished = l.opts.Now()
+	r.cancel = nil
+	r.dirty |= dirtyInfo
+	r.mu.Unlock()
+	l.flush(r)
+	l.publishStatus(r)
+	l.mu.Lock()
+	l.notifyLocked()
+	l.mu.Unlock()
+}
+
+func (l *Lab) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// notifyLocked wakes WaitRun callers; l.mu must be held.
+func (l *Lab) notifyLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// WaitRun waits until run id is neither queued nor running, and returns
+// its record.
+func (l *Lab) WaitRun(ctx context.Context, id string) (RunInfo, error) {
+	for {
+		l.mu.Lock()
+		r := l.runs[id]
+		ch := l.changed
+		l.mu.Unlock()
+		if r == nil {
+			return RunInfo{}, fmt.Errorf("no run %q", id)
+		}
+		r.mu.Lock()
+		info := r.info.Clone()
+		r.mu.Unlock()
+		if !info.Status.Active() {
+			return info, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return info, ctx.Err()
+		}
+	}
+}
+
+// Close interrupts the running jobs, waits for them to return, writes
+// every run folder and releases the lab folder. Runs it interrupted are
+// resumable next time.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	queued := l.queue
+	l.queue = nil
+	var cancels []context.CancelFunc
+	for _, r := range l.runs {
+		r.mu.Lock()
+		if r.cancel != nil {
+			cancels = append(cancels, r.cancel)
+		}
+		r.mu.Unlock()
+	}
+	l.mu.Unlock()
+	for _, id := range queued {
+		l.finish(l.get(id), StatusInterrupted, "interrupted: the lab was closed")
+	}
+	for _, c := range cancels {
+		c()
+	}
+	l.jobs.Wait()
+	close(l.writerStop)
+	<-l.writerDone
+	var errs []error
+	for _, r := range l.allRuns() {
+		if err := l.flush(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.release()
+	return errors.Join(errs...)
+}
+
+func (l *Lab) allRuns() []*run {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*run, 0, len(l.order))
+	for _, id := range l.order {
+		out = append(out, l.runs[id])
+	}
+	return out
+}
+
+// writer persists dirty runs every FlushInterval.
+func (l *Lab) writer() {
+	defer close(l.writerDone)
+	t := time.NewTicker(l.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.writerStop:
+			return
+		case <-t.C:
+			for _, r := range l.allRuns() {
+				l.flush(r)
+				r.mu.Lock()
+				due := r.statusDue
+				r.mu.Unlock()
+				if due {
+					l.publishStatus(r)
+				}
+			}
+		}
+	}
+}
+
+// flush writes a run's dirty files, each atomically.
+func (l *Lab) flush(r *run) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	d := r.dirty
+	if d == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	r.dirty = 0
+	info := r.info.Clone()
+	lines := r.lines // append-only or replaced: safe to read unlocked
+	alphas, geno, gtext, layers, attack := r.alphas, r.genotype, r.genotypeText, r.layers, r.attack
+	logText := strings.Join(r.log, "\n")
+	r.mu.Unlock()
+
+	var errs []error
+	put := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d&dirtyMetrics != 0 {
+		var buf bytes.Buffer
+		for _, b := range lines {
+			buf.Write(b)
+			buf.WriteByte('\n')
+		}
+		put(atomicWrite(filepath.Join(r.dir, FileMetrics), buf.Bytes()))
+	}
+	if d&dirtyAlphas != 0 && alphas != nil {
+		put(writeJSON(filepath.Join(r.dir, FileAlphas), alphas))
+	}
+	if d&dirtyGenotype != 0 && geno != nil {
+		put(writeJSON(filepath.Join(r.dir, FileGenotype), geno))
+		if gtext != "" {
+			put(atomicWrite(filepath.Join(r.dir, FileGenotypeText), []byte(gtext+"\n")))
+		}
+	}
+	if d&dirtyLayers != 0 && layers != nil {
+		put(writeJSON(filepath.Join(r.dir, FileLayers), layers))
+	}
+	if d&dirtyAttack != 0 && attack != nil {
+		put(writeJSON(filepath.Join(r.dir, FileAttack), attack))
+	}
+	if d&dirtyLog != 0 {
+		put(atomicWrite(filepath.Join(r.dir, FileLog), []byte(logText+"\n")))
+	}
+	// run.json last: once it says "done", everything else is on disk.
+	if d&dirtyInfo != 0 {
+		put(writeJSON(filepath.Join(r.dir, FileRun), info))
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		r.mu.Lock()
+		r.dirty |= d // try again at the next flush
+		r.writeErr = err
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// publishStatus sends a run's record to the viewers.
+func (l *Lab) publishStatus(r *run) {
+	r.mu.Lock()
+	e := l.statusEventLocked(r)
+	r.mu.Unlock()
+	l.bus.Publish(e)
+}
+
+func (l *Lab) statusEventLocked(r *run) Event {
+	r.seq++
+	r.statusDue = false
+	info := r.info.Clone()
+	r.lastStatus = l.opts.Now()
+	return Event{Run: info.ID, Seq: r.seq, Kind: EventStatus, Time: r.lastStatus, Info: &info}
+}
+
+// emit records a job's event and publishes it (Job.Emit).
+func (l *Lab) emit(r *run, e Event) {
+	if e.Kind == EventStatus || e.Kind == "" {
+		return // the lab alone reports status
+	}
+	e.sanitize()
+	now := l.opts.Now()
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	e = e.clone()
+	e.Info = nil
+	r.mu.Lock()
+	r.seq++
+	e.Run, e.Seq = r.info.ID, r.seq
+	status := false
+	switch e.Kind {
+	case EventStep, EventEpoch:
+		r.rewind(e)
+		b, err := json.Marshal(e)
+		if err == nil {
+			r.points = append(r.points, e)
+			r.lines = append(r.lines, b)
+			r.dirty |= dirtyMetrics
+		}
+		r.info.Last.Update(e)
+		r.dirty |= dirtyInfo
+		status = e.Kind == EventEpoch || now.Sub(r.lastStatus) >= l.opts.StatusInterval
+		r.statusDue = !status // the writer publishes it if no later point does
+	case EventAlphas:
+		r.alphas = e.Alphas
+		r.dirty |= dirtyAlphas
+	case EventGenotype:
+		r.genotype, r.genotypeText = e.Genotype, e.GenotypeText
+		r.dirty |= dirtyGenotype
+	case EventLayers:
+		r.layers = e.Layers
+		r.dirty |= dirtyLayers
+	case EventAttack:
+		r.attack = e.Attack
+		if e.Attack != nil {
+			r.info.Last.RobustAcc = e.Attack.WorstCase
+			if e.Attack.N > 0 {
+				r.info.Last.Step, r.info.Last.TotalSteps = e.Attack.Done, e.Attack.N
+			}
+		}
+		r.dirty |= dirtyAttack | dirtyInfo
+		status = true
+	case EventLog:
+		r.log = append(r.log, e.Time.Format("15:04:05")+" "+e.Message)
+		if len(r.log) > maxLogLines {
+			r.log = slices.Clone(r.log[len(r.log)-maxLogLines:])
+		}
+		r.dirty |= dirtyLog
+	}
+	var st Event
+	if status {
+		st = l.statusEventLocked(r)
+	}
+	r.mu.Unlock()
+	l.bus.Publish(e)
+	if status {
+		l.bus.Publish(st)
+	}
+}
+
+// rewind drops the points a resumed job is about to report again (it
+// restarts from its last checkpoint, which may be behind the last point).
+func (r *run) rewind(e Event) {
+	keep := len(r.points)
+	switch e.Kind {
+	case EventStep:
+		if e.Step <= 0 {
+			return
+		}
+		for keep > 0 && r.points[keep-1].Step >= e.Step {
+			keep--
+		}
+	case EventEpoch:
+		for keep > 0 && r.points[keep-1].Kind == EventEpoch && r.points[keep-1].Epoch >= e.Epoch {
+			keep--
+		}
+	}
+	if keep < len(r.points) {
+		// New slices: a concurrent flush may still read the old ones.
+		r.points = slices.Clone(r.points[:keep])
+		r.lines = slices.Clone(r.lines[:keep])
+	}
+}
+
+// Update folds a step or epoch event into the latest numbers (as the lab
+// does for RunInfo.Last; viewers that apply points themselves use it too).
+func (m *Metrics) Update(e Event) {
+	m.Epoch = e.Epoch
+	if e.Epochs > 0 {
+		m.Epochs = e.Epochs
+	}
+	if e.Step > 0 {
+		m.Step = e.Step
+	}
+	if e.TotalSteps > 0 {
+		m.TotalSteps = e.TotalSteps
+	}
+	if e.Kind == EventStep {
+		m.Loss, m.Acc = e.Loss, e.Acc
+		if e.ImagesPerSec != 0 {
+			m.ImagesPerSec = e.ImagesPerSec
+		}
+		return
+	}
+	if e.ValLoss != 0 || e.ValAcc != 0 {
+		m.ValLoss, m.ValAcc = e.ValLoss, e.ValAcc
+	}
+	if e.TestAcc != 0 {
+		m.TestAcc = e.TestAcc
+	}
+}
+
+func atomicWrite(path string, b []byte) error { return nn.WriteFileAtomic(path, b) }
+
+// Layers returns the rule layers of run id's discrete network: those the
+// job reported (a train or retrain run), or those the backend would build
+// from the run's genotype (a search).
+func (l *Lab) Layers(ctx context.Context, id string) ([]LayerInfo, error) {
+	s, err := l.Snapshot(id)
+	if err != nil {
+		return nil, err
+	}
+	if s.Layers != nil {
+		return s.Layers, nil
+	}
+	g := s.Info.Spec.Genotype
+	if g == nil {
+		g = s.Genotype
+	}
+	if g == nil {
+		return nil, fmt.Errorf("run %s has no genotype yet", id)
+	}
+	if l.opts.Backend.Layers == nil {
+		return nil, fmt.Errorf("list layers: %w", ErrUnavailable)
+	}
+	spec := s.Info.Spec.Clone()
+	if s.Info.Kind == KindSearch {
+		spec = Spec{Kind: KindTrain, Preset: spec.Preset, Dataset: spec.Dataset, Seed: spec.Seed}
+	}
+	return l.opts.Backend.Layers(ctx, *g, spec)
+}
+
+// NewStepper starts an attack stepper on one test image of the model of
+// run spec.Model (a finished train or retrain run).
+func (l *Lab) NewStepper(ctx context.Context, spec AttackSpec) (Stepper, error) {
+	if l.opts.Backend.Stepper == nil {
+		return nil, fmt.Errorf("attack stepper: %w", ErrUnavailable)
+	}
+	m, ok := l.Run(spec.Model)
+	if !ok {
+		return nil, fmt.Errorf("attack: no run %q", spec.Model)
+	}
+	if m.Kind != KindTrain && m.Kind != KindRetrain {
+		return nil, fmt.Errorf("attack: run %s is a %s run; pick a trained model (a train or retrain run)", m.ID, m.Kind)
+	}
+	if m.Status != StatusDone {
+		return nil, fmt.Errorf("attack: run %s is %s; its model is not trained yet", m.ID, m.Status)
+	}
+	return l.opts.Backend.Stepper(ctx, m, l.RunDir(m.ID), spec)
+}

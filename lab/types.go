@@ -1,0 +1,406 @@
+package lab
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Kind is what a run does.
+type Kind string
+
+// The kinds of run.
+const (
+	KindSearch  Kind = "search"  // architecture search (DARTS, EG-NAS, random): alphas and a genotype
+	KindTrain   Kind = "train"   // train the discrete network of a genotype from scratch
+	KindRetrain Kind = "retrain" // train again with some layers' learning rules edited (a child run)
+	KindAttack  Kind = "attack"  // robustness report of a trained model under attacks
+)
+
+// Kinds lists every kind in display order.
+var Kinds = []Kind{KindSearch, KindTrain, KindRetrain, KindAttack}
+
+// Status is where a run is in its life.
+type Status string
+
+// The statuses of a run.
+const (
+	StatusQueued      Status = "queued"      // waiting for a free job slot
+	StatusRunning     Status = "running"     // its job is running
+	StatusDone        Status = "done"        // its job returned without error
+	StatusFailed      Status = "failed"      // its job returned an error (or panicked)
+	StatusInterrupted Status = "interrupted" // stopped, or the process died while it ran; resumable
+)
+
+// Active reports whether the run is queued or running.
+func (s Status) Active() bool { return s == StatusQueued || s == StatusRunning }
+
+// Resumable reports whether Resume accepts a run in this status.
+func (s Status) Resumable() bool { return s == StatusInterrupted || s == StatusFailed }
+
+// Spec says what a run should do. Zero fields take the preset's value (or
+// the backend's default when there is no preset), so Spec{Kind: KindSearch,
+// Preset: "mnist-quick"} is a complete search.
+type Spec struct {
+	Kind   Kind   `json:"kind"`
+	Preset string `json:"preset,omitempty"`
+	// Parent is the run this one starts from: the search whose genotype a
+	// train run trains, the run a retrain edits, the model an attack run
+	// attacks.
+	Parent string `json:"parent,omitempty"`
+
+	Dataset string `json:"dataset,omitempty"` // "mnist", "fashion", "cifar10", "synthetic", …
+	Method  string `json:"method,omitempty"`  // search: "darts", "darts2", "pcdarts", "egnas", "random"
+	Space   string `json:"space,omitempty"`   // search: "bio", "bp", "hlpc", "lrnas"
+
+	Epochs    int     `json:"epochs,omitempty"`
+	BatchSize int     `json:"batch_size,omitempty"`
+	C         int     `json:"c,omitempty"`      // initial channels
+	Cells     int     `json:"cells,omitempty"`  // cells (search) or layers (train)
+	Subset    int     `json:"subset,omitempty"` // use only the first Subset training images (0 = all)
+	LR        float64 `json:"lr,omitempty"`
+	Seed      uint64  `json:"seed,omitempty"`
+
+	// Genotype, for a train run, is the architecture to train; empty means
+	// the parent search's final genotype.
+	Genotype *Genotype `json:"genotype,omitempty"`
+	// Edits are the rule changes of a retrain, applied in order to the
+	// network the parent trained (including the parent's own edits).
+	Edits []RuleEdit `json:"edits,omitempty"`
+	// Attack configures an attack run.
+	Attack *AttackSpec `json:"attack,omitempty"`
+}
+
+// RuleEdit sets the learning rule of some layers of a discrete network.
+// Selector is a full layer name ("cells.3.edge2.op.dw1"), an edge
+// ("cell3.edge2": every conv of that edge), a cell ("cell3") or "all".
+type RuleEdit struct {
+	Selector string `json:"selector"`
+	Rule     string `json:"rule"`
+}
+
+func (e RuleEdit) String() string { return e.Selector + "=" + e.Rule }
+
+// Metrics are the latest numbers of a run, as shown in the runs list.
+type Metrics struct {
+	Epoch        int     `json:"epoch"`
+	Epochs       int     `json:"epochs,omitempty"`
+	Step         int     `json:"step"`
+	TotalSteps   int     `json:"total_steps,omitempty"`
+	Loss         float64 `json:"loss,omitempty"`
+	Acc          float64 `json:"acc,omitempty"`
+	ValLoss      float64 `json:"val_loss,omitempty"`
+	ValAcc       float64 `json:"val_acc,omitempty"`
+	TestAcc      float64 `json:"test_acc,omitempty"`
+	ImagesPerSec float64 `json:"images_per_sec,omitempty"`
+	// RobustAcc is an attack run's worst-case robust accuracy.
+	RobustAcc float64 `json:"robust_acc,omitempty"`
+}
+
+// Progress is the fraction of the run's steps done, in [0, 1].
+func (m Metrics) Progress() float64 {
+	if m.TotalSteps <= 0 {
+		return 0
+	}
+	p := float64(m.Step) / float64(m.TotalSteps)
+	return min(max(p, 0), 1)
+}
+
+// RunInfo is a run's record: the content of its run.json.
+type RunInfo struct {
+	ID     string `json:"id"`
+	Kind   Kind   `json:"kind"`
+	Spec   Spec   `json:"spec"`
+	Status Status `json:"status"`
+	// Parent is Spec.Parent, repeated at the top for readers of run.json.
+	Parent string `json:"parent,omitempty"`
+	// Edits are the edits this run made on top of its parent (a retrain);
+	// Spec.Edits holds all of them, the parent's included.
+	Edits []RuleEdit `json:"edits,omitempty"`
+	Error string     `json:"error,omitempty"`
+
+	Created  time.Time `json:"created"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	// Resumes counts how many times the run was resumed.
+	Resumes int `json:"resumes,omitempty"`
+
+	Last Metrics `json:"last"`
+}
+
+// Title is a short human name: "search mnist darts", "retrain of r0003".
+func (r RunInfo) Title() string {
+	switch r.Kind {
+	case KindRetrain:
+		return "retrain of " + r.Parent
+	case KindTrain:
+		if r.Parent != "" {
+			return "train " + r.Parent
+		}
+	case KindAttack:
+		a := ""
+		if r.Spec.Attack != nil {
+			a = " " + r.Spec.Attack.Attack
+		}
+		return "attack" + a + " " + r.Parent
+	}
+	parts := []string{string(r.Kind)}
+	for _, s := range []string{r.Spec.Dataset, r.Spec.Method} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 1 && r.Spec.Preset != "" {
+		parts = append(parts, r.Spec.Preset)
+	}
+	return strings.Join(parts, " ")
+}
+
+// Alphas is the architecture of a search at one moment: the softmax
+// weights of every edge (rows) over every (op, rule) pair (columns), for
+// the normal and the reduction cell.
+type Alphas struct {
+	// Pairs names the columns, e.g. "sep_conv_3x3:fa".
+	Pairs []string `json:"pairs"`
+	// Edges names the rows, e.g. "0→2" (cell inputs are states 0 and 1,
+	// intermediate nodes 2…).
+	Edges  []string    `json:"edges"`
+	Normal [][]float32 `json:"normal"`
+	Reduce [][]float32 `json:"reduce"`
+	Epoch  int         `json:"epoch"`
+	Step   int         `json:"step"`
+}
+
+// EdgeNames returns DARTS' flat edge order for a cell with the given number
+// of intermediate nodes: node i (counted from 2) has inputs 0…i-1, so for
+// steps=4 the 14 edges are 0→2, 1→2, 0→3, 1→3, 2→3, 0→4, ….
+func EdgeNames(steps int) []string {
+	var out []string
+	for to := 2; to < steps+2; to++ {
+		for from := range to {
+			out = append(out, fmt.Sprintf("%d→%d", from, to))
+		}
+	}
+	return out
+}
+
+// GenotypeEdge is one edge of a discrete cell: state From feeds node To
+// through the pair (Op, Rule).
+type GenotypeEdge struct {
+	From int    `json:"from"`
+	To   int    `json:"to"`
+	Op   string `json:"op"`
+	Rule string `json:"rule"`
+}
+
+// CellGenotype is one cell: its edges and the states concatenated as its
+// output.
+type CellGenotype struct {
+	Edges  []GenotypeEdge `json:"edges"`
+	Concat []int          `json:"concat"`
+}
+
+// Genotype is a discrete architecture, in the JSON form every part of
+// BioNAS shares (DESIGN.md): the lab's copy of search.Genotype's shape, so
+// that viewers need not import the search package.
+type Genotype struct {
+	Normal CellGenotype `json:"normal"`
+	Reduce CellGenotype `json:"reduce"`
+}
+
+// Rules returns the distinct rules the genotype uses, in order of first use.
+func (g Genotype) Rules() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range []CellGenotype{g.Normal, g.Reduce} {
+		for _, e := range c.Edges {
+			if !seen[e.Rule] {
+				seen[e.Rule] = true
+				out = append(out, e.Rule)
+			}
+		}
+	}
+	return out
+}
+
+// LayerInfo is one rule-carrying layer of a discrete network, as the rule
+// editor lists it.
+type LayerInfo struct {
+	Name  string `json:"name"`           // full layer name, usable as a RuleEdit selector
+	Cell  int    `json:"cell"`           // −1 for the stem and the classifier
+	Edge  string `json:"edge,omitempty"` // "cell3.edge2", the selector of the whole edge
+	Op    string `json:"op,omitempty"`
+	Rule  string `json:"rule"`
+	Shape []int  `json:"shape,omitempty"`
+}
+
+// AttackSpec configures an attack: against the model of run Model, attack
+// Attack ("fgsm", "pgd", …) with budget Eps (in pixel units of [0,1]
+// images), gradients from Mode ("own": the model's own feedback path,
+// "true": the true gradient), on test image Image (stepper) or the first N
+// test images (report).
+type AttackSpec struct {
+	Model  string  `json:"model"`
+	Attack string  `json:"attack"`
+	Mode   string  `json:"mode"`
+	Eps    float64 `json:"eps"`
+	Steps  int     `json:"steps,omitempty"`
+	Image  int     `json:"image,omitempty"`
+	N      int     `json:"n,omitempty"`
+	Seed   uint64  `json:"seed,omitempty"`
+}
+
+// Attack modes: where the attack's gradient comes from.
+const (
+	ModeOwn  = "own"  // the model's own feedback path (its learning rules)
+	ModeTrue = "true" // the true gradient (back-propagation through every layer)
+)
+
+// Image is a CHW image with values in [0, 1].
+type Image struct {
+	C   int       `json:"c"`
+	H   int       `json:"h"`
+	W   int       `json:"w"`
+	Pix []float32 `json:"pix"`
+}
+
+// At returns channel c of pixel (y, x).
+func (im Image) At(c, y, x int) float32 { return im.Pix[(c*im.H+y)*im.W+x] }
+
+// AttackState is an attack stepper after some steps on one image.
+type AttackState struct {
+	Spec    AttackSpec `json:"spec"`
+	Step    int        `json:"step"`
+	Steps   int        `json:"steps"`
+	Done    bool       `json:"done"`
+	Label   int        `json:"label"`
+	Pred    int        `json:"pred"`     // the adversarial image's predicted class
+	Success bool       `json:"success"`  // Pred != Label
+	Classes []string   `json:"classes"`  // class names
+	Probs   []float64  `json:"probs"`    // softmax on the adversarial image
+	Clean   []float64  `json:"clean"`    // softmax on the clean image
+	Losses  []float64  `json:"losses"`   // attack loss per step, Losses[0] on the clean image
+	LInf    float64    `json:"linf"`     // ‖adv − clean‖∞
+	CleanIm Image      `json:"clean_im"` // the test image
+	AdvIm   Image      `json:"adv_im"`   // the adversarial image
+}
+
+// Perturbation returns adv − clean mapped to [0, 1] (0.5 = unchanged),
+// scaled so that ±Eps spans the range.
+func (s AttackState) Perturbation() Image {
+	p := Image{C: s.CleanIm.C, H: s.CleanIm.H, W: s.CleanIm.W, Pix: make([]float32, len(s.CleanIm.Pix))}
+	eps := float32(s.Spec.Eps)
+	if eps <= 0 {
+		eps = 1
+	}
+	for i := range p.Pix {
+		if i < len(s.AdvIm.Pix) {
+			p.Pix[i] = min(max(0.5+0.5*(s.AdvIm.Pix[i]-s.CleanIm.Pix[i])/eps, 0), 1)
+		}
+	}
+	return p
+}
+
+// AttackRow is one attack's line in a robustness report.
+type AttackRow struct {
+	Attack    string  `json:"attack"`
+	Mode      string  `json:"mode"`
+	Eps       float64 `json:"eps"`
+	RobustAcc float64 `json:"robust_acc"`
+}
+
+// AttackReport is the result (or the progress) of an attack run.
+type AttackReport struct {
+	Model    string      `json:"model"`
+	N        int         `json:"n"`    // images attacked
+	Done     int         `json:"done"` // images done so far
+	CleanAcc float64     `json:"clean_acc"`
+	Rows     []AttackRow `json:"rows"`
+	// WorstCase is the pointwise worst case over the rows: an image counts
+	// as robust only if every attack failed on it.
+	WorstCase float64 `json:"worst_case"`
+}
+
+// Clone returns a deep copy.
+func (a *Alphas) Clone() *Alphas {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.Pairs = slices.Clone(a.Pairs)
+	c.Edges = slices.Clone(a.Edges)
+	c.Normal = clone2D(a.Normal)
+	c.Reduce = clone2D(a.Reduce)
+	return &c
+}
+
+// Clone returns a deep copy.
+func (g *Genotype) Clone() *Genotype {
+	if g == nil {
+		return nil
+	}
+	c := *g
+	for _, cell := range []*CellGenotype{&c.Normal, &c.Reduce} {
+		cell.Edges = slices.Clone(cell.Edges)
+		cell.Concat = slices.Clone(cell.Concat)
+	}
+	return &c
+}
+
+// Clone returns a deep copy.
+func (im Image) Clone() Image { im.Pix = slices.Clone(im.Pix); return im }
+
+// Clone returns a deep copy.
+func (s *AttackState) Clone() *AttackState {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Classes = slices.Clone(s.Classes)
+	c.Probs = slices.Clone(s.Probs)
+	c.Clean = slices.Clone(s.Clean)
+	c.Losses = slices.Clone(s.Losses)
+	c.CleanIm = s.CleanIm.Clone()
+	c.AdvIm = s.AdvIm.Clone()
+	return &c
+}
+
+// Clone returns a deep copy.
+func (r *AttackReport) Clone() *AttackReport {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Rows = slices.Clone(r.Rows)
+	return &c
+}
+
+func clone2D(m [][]float32) [][]float32 {
+	if m == nil {
+		return nil
+	}
+	out := make([][]float32, len(m))
+	for i, row := range m {
+		out[i] = slices.Clone(row)
+	}
+	return out
+}
+
+// Clone returns a deep copy of the spec.
+func (s Spec) Clone() Spec {
+	s.Genotype = s.Genotype.Clone()
+	s.Edits = slices.Clone(s.Edits)
+	if s.Attack != nil {
+		a := *s.Attack
+		s.Attack = &a
+	}
+	return s
+}
+
+// Clone returns a deep copy of the record.
+func (r RunInfo) Clone() RunInfo {
+	r.Spec = r.Spec.Clone()
+	r.Edits = slices.Clone(r.Edits)
+	return r
+}

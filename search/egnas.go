@@ -1,0 +1,481 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize"
+
+	"github.com/bionaslab/bionas/data"
+	"github.com/bionaslab/bionas/nn"
+)
+
+// EGNASConfig configures EG-NAS (REFERENCE.md §3): the supernet's weights
+// are trained by SGD as in DARTS, and the architecture is moved by CMA-ES
+// explorations instead of gradients. A zero field means EG-NAS' default,
+// given in brackets; for settings whose meaningful value may be 0 a
+// negative value means 0.
+//
+// Where the released EG-NAS script has accidents, this follows the paper
+// (see REFERENCE.md "How to use it"): σ = max(1/(epoch+1), SigmaMin)
+// really decays with the epoch (the script passes a constant 0, so σ = 1);
+// each exploration runs Generations generations (the script: one); each
+// sample's CMA-ES has its own seed (the script: seed 1 for all, so its
+// samples are duplicates); the fitness weight 0.4 is passed explicitly (the
+// script's call misses the argument and fails); a sample whose best
+// candidate has zero accuracy cannot win by a zero score; and the weights'
+// gradient clipping sees only the weights (the script's includes the
+// never-zeroed α gradients).
+type EGNASConfig struct {
+	// Supernet is the network searched (EG-NAS: partial channels K=4).
+	Supernet SupernetConfig `json:"supernet"`
+	// Epochs [50], BatchSize [256] (weights), ArchBatch [BatchSize/2] (the
+	// one batch of the validation half each exploration scores candidates
+	// on).
+	Epochs    int `json:"epochs"`
+	BatchSize int `json:"batch_size"`
+	ArchBatch int `json:"arch_batch"`
+	// LR [0.1] annealed by a cosine per epoch to LRMin [0].
+	LR    float32 `json:"lr"`
+	LRMin float32 `json:"lr_min"`
+	// Momentum [0.9], WeightDecay [3e-4], Nesterov, GradClip [5]: the
+	// weights' SGD.
+	Momentum    float32 `json:"momentum"`
+	WeightDecay float32 `json:"weight_decay"`
+	Nesterov    bool    `json:"nesterov"`
+	GradClip    float32 `json:"grad_clip"`
+	// Warmup [15] is the number of epochs before the first exploration;
+	// from then on, one exploration precedes each epoch's weight training.
+	Warmup int `json:"warmup"`
+	// Samples [3] independent CMA-ES runs per exploration, each with
+	// Population [50] candidates per generation and Generations [3]
+	// generations.
+	Samples     int `json:"samples"`
+	Population  int `json:"population"`
+	Generations int `json:"generations"`
+	// StepSize [0.1] and PopMomentum [0]: α ← α + StepSize·u with
+	// u = (1−PopMomentum)·W* + PopMomentum·u_prev.
+	StepSize    float64 `json:"step_size"`
+	PopMomentum float64 `json:"pop_momentum"`
+	// FitnessWeight [0.4] weighs the similarity term of the compound
+	// fitness.
+	FitnessWeight float64 `json:"fitness_weight"`
+	// SigmaMin [0.02] is the floor of the CMA-ES step size; MeanNoise
+	// [0.01] the standard deviation of the noise added to softmax(α) to
+	// form the initial mean.
+	SigmaMin  float64 `json:"sigma_min"`
+	MeanNoise float64 `json:"mean_noise"`
+	// Augment, Norm, Seed, EmitEvery [10], Workers [1], CheckpointDir,
+	// Resume and Emit are as in DARTSConfig.
+	Augment       data.Augment `json:"augment"`
+	Norm          *data.Norm   `json:"norm,omitempty"`
+	Seed          uint64       `json:"seed"`
+	EmitEvery     int          `json:"-"`
+	Workers       int          `json:"-"`
+	CheckpointDir string       `json:"-"`
+	Resume        bool         `json:"-"`
+	Emit          func(Event)  `json:"-"`
+}
+
+func (c EGNASConfig) withDefaults() EGNASConfig {
+	c.Supernet = supernetDefaults(c.Supernet, c.Seed)
+	c.Epochs = orInt(c.Epochs, 50)
+	c.BatchSize = orInt(c.BatchSize, 256)
+	c.ArchBatch = orInt(c.ArchBatch, max(c.BatchSize/2, 1))
+	c.LR = orF32(c.LR, 0.1)
+	c.LRMin = orF32(c.LRMin, 0)
+	c.Momentum = orF32(c.Momentum, 0.9)
+	c.WeightDecay = orF32(c.WeightDecay, 3e-4)
+	c.GradClip = orF32(c.GradClip, 5)
+	c.Warmup = orInt(c.Warmup, 15)
+	c.Samples = orInt(c.Samples, 3)
+	c.Population = orInt(c.Population, 50)
+	c.Generations = orInt(c.Generations, 3)
+	c.StepSize = orF64(c.StepSize, 0.1)
+	c.PopMomentum = orF64(c.PopMomentum, 0)
+	c.FitnessWeight = orF64(c.FitnessWeight, 0.4)
+	c.SigmaMin = orF64(c.SigmaMin, 0.02)
+	c.MeanNoise = orF64(c.MeanNoise, 0.01)
+	c.EmitEvery = orInt(c.EmitEvery, 10)
+	c.Workers = orInt(c.Workers, 1)
+	return c
+}
+
+func orF64(v, d float64) float64 {
+	switch {
+	case v == 0:
+		return d
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// EGNAS searches with EG-NAS: per epoch, from epoch Warmup on, one
+// exploration moves α (see explore), then the weights are trained on
+// train for an epoch by SGD exactly as in DARTS (no gradient step on α),
+// then the supernet is evaluated on val. Events, checkpoints and
+// cancellation are as in DARTS.
+func EGNAS(ctx context.Context, cfg EGNASConfig, train, val data.Dataset) (*Result, error) {
+	cfg = cfg.withDefaults()
+	cfg.Supernet = supernetForData(cfg.Supernet, train)
+	const method = "egnas"
+	if cfg.Samples < 1 || cfg.Population < 2 || cfg.Generations < 1 {
+		return nil, fmt.Errorf("egnas: need Samples ≥ 1, Population ≥ 2 and Generations ≥ 1, got %d, %d, %d", cfg.Samples, cfg.Population, cfg.Generations)
+	}
+	emit := newEmitter(cfg.Emit, method)
+	net, err := NewSupernet(cfg.Supernet)
+	if err != nil {
+		return nil, fmt.Errorf("egnas: %w", err)
+	}
+	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
+		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
+	})
+	edges, pairs := net.AlphaNormal.Shape[0], net.AlphaNormal.Shape[1]
+	// u_prev starts as 1e-3·N(0,1), as in the reference.
+	prev := nn.New(2 * edges * pairs)
+	prng := rand.New(rand.NewPCG(deriveSeed(cfg.Seed, streamExplore), 0))
+	for i := range prev.Data {
+		prev.Data[i] = float32(1e-3 * prng.NormFloat64())
+	}
+	conf, err := configJSON(cfg)
+	if err != nil {
+		return nil, err
+	}
+	loop := &searchLoop{
+		kind: "egnas", method: method, t: t, train: train, val: val, emit: emit,
+		epochs: cfg.Epochs, batch: cfg.BatchSize, seed: cfg.Seed,
+		sched:   nn.Cosine{Base: cfg.LR, Min: cfg.LRMin, Epochs: cfg.Epochs},
+		augment: cfg.Augment, norm: cfg.Norm, workers: cfg.Workers, emitEvery: cfg.EmitEvery,
+		ckptDir: cfg.CheckpointDir, resume: cfg.Resume, config: conf,
+		extraTen: []nn.Named{{Name: "egnas/prev", T: prev}},
+	}
+	ex := &explorer{cfg: cfg, t: t, val: val, prev: prev, edges: edges, pairs: pairs}
+	loop.beginEpoch = func(ctx context.Context, epoch int) error {
+		if epoch < cfg.Warmup {
+			return nil
+		}
+		if err := ex.explore(ctx, epoch); err != nil {
+			return err
+		}
+		emit(Event{Kind: EventAlphas, Epoch: epoch, Epochs: cfg.Epochs, Alphas: snapshotAlphas(net, t.space)})
+		return nil
+	}
+	loop.step = func(ctx context.Context, epoch, step int, x *nn.Tensor, y []int) (float64, int, error) {
+		return t.weightStep(x, y, epoch, step)
+	}
+	return loop.run(ctx)
+}
+
+// explorer runs EG-NAS' explorations.
+type explorer struct {
+	cfg          EGNASConfig
+	t            *supernetTrainer
+	val          data.Dataset
+	prev         *nn.Tensor
+	edges, pairs int
+	// last holds what the latest exploration found (for tests and logs).
+	last exploration
+}
+
+// exploration is the outcome of one exploration.
+type exploration struct {
+	Ori     float64   // accuracy (%) of the current supernet on the batch
+	Sigma   float64   // CMA-ES initial step size
+	Acc     []float64 // per sample: accuracy (%) of its best candidate
+	Fitness []float64 // per sample: its best fitness
+	Chosen  int       // the sample whose candidate moved α
+	Evals   int       // fitness evaluations done
+}
+
+// explore is one EG-NAS exploration (REFERENCE.md §3.2) before the weight
+// training of epoch:
+//
+//  1. one batch (x, y) of ArchBatch images of the validation half, drawn
+//     from (Seed, epoch); ori = top-1 accuracy (%) of the supernet on it;
+//  2. mean m₀ = [softmax(α_normal) + MeanNoise·N(0,1), same for reduce],
+//     flattened (2·edges·pairs values);
+//  3. σ = max(1/(epoch+1), SigmaMin);
+//  4. for each of Samples samples: a new CMA-ES (gonum's CmaEsChol, mean
+//     m₀, initial covariance σ²·I, Population, its own seed from (Seed,
+//     epoch, sample)) runs Generations generations minimising the compound
+//     fitness of each candidate on (x, y); the sample keeps its best
+//     candidate (smallest fitness; ties to the later one);
+//  5. the winning sample is the one whose best candidate is the most
+//     accurate on (x, y) (ties: smaller fitness, then earlier sample); its
+//     mixing weights W* = softmax of the row-normalised candidate;
+//  6. u = (1−PopMomentum)·W* + PopMomentum·u_prev; α ← α + StepSize·u.
+//
+// The fitness forwards are inference forwards (nil graph: BatchNorm uses
+// its running statistics, brSF draws nothing).
+func (ex *explorer) explore(ctx context.Context, epoch int) error {
+	cfg, net := ex.cfg, ex.t.net
+	l := newEpochLoader(ex.val, min(cfg.ArchBatch, ex.val.Len()), deriveSeed(cfg.Seed, streamExplore, uint64(epoch)), cfg.Augment, cfg.Norm, 1, true)
+	b, ok := l.Next(ctx)
+	l.Close()
+	if !ok {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("egnas: epoch %d: no batch from the validation half", epoch)
+	}
+	x := normalizeInput(nil, nn.FromSlice(b.X, b.N, b.C, b.H, b.W), cfg.Norm)
+	y := b.Y
+	ori := 100 * float64(nn.Accuracy(net.Forward(nil, x), y)) / float64(len(y))
+
+	softN, softR := net.AlphaSoftmax()
+	rng := rand.New(rand.NewPCG(deriveSeed(cfg.Seed, streamExplore, uint64(epoch)), 1))
+	dim := 2 * ex.edges * ex.pairs
+	mean := make([]float64, 0, dim)
+	for _, rows := range [][][]float32{softN, softR} {
+		for _, row := range rows {
+			for _, v := range row {
+				mean = append(mean, float64(v)+cfg.MeanNoise*rng.NormFloat64())
+			}
+		}
+	}
+	sigma := ExploreSigma(epoch, cfg.SigmaMin)
+	diag := make([]float64, dim)
+	for i := range diag {
+		diag[i] = sigma * sigma
+	}
+	var initChol mat.Cholesky
+	if !initChol.Factorize(mat.NewDiagDense(dim, diag)) {
+		return fmt.Errorf("egnas: epoch %d: cannot factorise the initial covariance (σ = %v)", epoch, sigma)
+	}
+
+	ex.last = exploration{Ori: ori, Sigma: sigma, Chosen: -1}
+	var bestX []float64
+	bestAcc, bestFit := math.Inf(-1), math.Inf(1)
+	for j := range cfg.Samples {
+		cma := &optimize.CmaEsChol{
+			InitStepSize: sigma,
+			Population:   cfg.Population,
+			InitCholesky: &initChol,
+			Src:          rand.NewPCG(deriveSeed(cfg.Seed, streamCMA, uint64(epoch)), uint64(j)),
+		}
+		var sx []float64
+		sFit, sAcc := math.Inf(1), 0.0
+		err := runCMAGenerations(ctx, cma, mean, cfg.Generations, func(c []float64) float64 {
+			ex.last.Evals++
+			ce, acc := ex.score(c, x, y)
+			f := CompoundFitness(ce, acc, ori, ArchSimilarity(softN, softR, c), cfg.FitnessWeight)
+			if f <= sFit || sx == nil {
+				sFit, sAcc = f, acc
+				sx = append(sx[:0], c...)
+			}
+			return f
+		})
+		if err != nil {
+			return err
+		}
+		ex.last.Acc = append(ex.last.Acc, sAcc)
+		ex.last.Fitness = append(ex.last.Fitness, sFit)
+		if sAcc > bestAcc || (sAcc == bestAcc && sFit < bestFit) {
+			bestAcc, bestFit, bestX = sAcc, sFit, append([]float64(nil), sx...)
+			ex.last.Chosen = j
+		}
+	}
+	wN, wR := CandidateWeights(bestX, ex.edges, ex.pairs)
+	mu := cfg.PopMomentum
+	k := 0
+	for _, part := range []struct {
+		w     [][]float32
+		alpha *nn.Tensor
+	}{{wN, net.AlphaNormal}, {wR, net.AlphaReduce}} {
+		for e, row := range part.w {
+			for p, v := range row {
+				u := float32((1-mu)*float64(v) + mu*float64(ex.prev.Data[k]))
+				ex.prev.Data[k] = u
+				part.alpha.Data[e*ex.pairs+p] += float32(cfg.StepSize) * u
+				k++
+			}
+		}
+	}
+	return nil
+}
+
+// score runs the supernet with the candidate's mixing weights on (x, y) and
+// returns the mean cross-entropy and the top-1 accuracy in percent.
+func (ex *explorer) score(c []float64, x *nn.Tensor, y []int) (ce, acc float64) {
+	wN, wR := CandidateWeights(c, ex.edges, ex.pairs)
+	logits := ex.t.net.ForwardWithWeights(nil, x, rowsTensor(wN), rowsTensor(wR))
+	for _, v := range nn.CrossEntropyPerSample(logits, y) {
+		ce += float64(v)
+	}
+	ce /= float64(len(y))
+	acc = 100 * float64(nn.Accuracy(logits, y)) / float64(len(y))
+	return ce, acc
+}
+
+// ExploreSigma is the CMA-ES step size of the exploration before epoch
+// (counted from 0): max(1/(epoch+1), floor).
+func ExploreSigma(epoch int, floor float64) float64 {
+	return math.Max(1/float64(epoch+1), floor)
+}
+
+// CompoundFitness is EG-NAS' compound fitness (REFERENCE.md §3.2), to be
+// minimised: ce + weight·sim when the candidate is at least as accurate as
+// the current architecture (acc ≥ ori: similarity to it is penalised, which
+// pushes the search to explore), else ce − weight·sim. ce is the mean
+// cross-entropy of the candidate, acc and ori are accuracies in the same
+// unit, sim is ArchSimilarity, weight is 0.4 in EG-NAS.
+func CompoundFitness(ce, acc, ori, sim, weight float64) float64 {
+	if acc >= ori {
+		return ce + weight*sim
+	}
+	return ce - weight*sim
+}
+
+// ArchSimilarity is the similarity term of the compound fitness between the
+// current architecture (softN, softR: softmax(α) per edge, edges × pairs)
+// and a candidate c (2·edges·pairs values: normal rows, then reduce rows):
+//
+//	S = ½·[mean_e (cos(softN_e, ĉN_e) + 1)/2 + mean_e (cos(softR_e, ĉR_e) + 1)/2]
+//
+// with ĉ_e the candidate's row e divided by its L2 norm (the cosine does not
+// depend on that normalisation). S lies in [0, 1]. A zero row counts as
+// cosine 0.
+func ArchSimilarity(softN, softR [][]float32, c []float64) float64 {
+	pairs := 0
+	if len(softN) > 0 {
+		pairs = len(softN[0])
+	}
+	var s float64
+	k := 0
+	for _, rows := range [][][]float32{softN, softR} {
+		var part float64
+		for _, row := range rows {
+			var dot, na, nc float64
+			for p, v := range row {
+				cv := c[k+p]
+				dot += float64(v) * cv
+				na += float64(v) * float64(v)
+				nc += cv * cv
+			}
+			k += pairs
+			cos := 0.0
+			if na > 0 && nc > 0 {
+				cos = dot / math.Sqrt(na*nc)
+			}
+			part += (cos + 1) / 2
+		}
+		if len(rows) > 0 {
+			s += part / float64(len(rows))
+		}
+	}
+	return s / 2
+}
+
+// CandidateWeights turns a CMA-ES candidate (2·edges·pairs values) into
+// mixing weights: each row (one edge of the normal cell, then of the
+// reduce cell) is divided by its L2 norm, then passed through a softmax. A
+// zero row gives uniform weights.
+func CandidateWeights(c []float64, edges, pairs int) (normal, reduce [][]float32) {
+	if len(c) != 2*edges*pairs {
+		panic(fmt.Sprintf("search.CandidateWeights: %d values for 2×%d edges×%d pairs", len(c), edges, pairs))
+	}
+	rows := func(off int) [][]float32 {
+		out := make([][]float32, edges)
+		for e := range out {
+			row := c[off+e*pairs : off+(e+1)*pairs]
+			var n float64
+			for _, v := range row {
+				n += v * v
+			}
+			n = math.Sqrt(n)
+			if n == 0 {
+				n = 1
+			}
+			mx := math.Inf(-1)
+			for _, v := range row {
+				mx = math.Max(mx, v/n)
+			}
+			w := make([]float32, pairs)
+			var sum float64
+			ex := make([]float64, pairs)
+			for p, v := range row {
+				ex[p] = math.Exp(v/n - mx)
+				sum += ex[p]
+			}
+			for p := range w {
+				w[p] = float32(ex[p] / sum)
+			}
+			out[e] = w
+		}
+		return out
+	}
+	return rows(0), rows(edges * pairs)
+}
+
+func rowsTensor(rows [][]float32) *nn.Tensor {
+	r := len(rows)
+	c := 0
+	if r > 0 {
+		c = len(rows[0])
+	}
+	t := nn.New(r, c)
+	for i, row := range rows {
+		copy(t.Data[i*c:], row)
+	}
+	return t
+}
+
+// runCMAGenerations drives cma through gonum's optimize.Method protocol for
+// gens generations (or fewer if CMA-ES converges), starting from mean,
+// evaluating f on each sample in turn (one task at a time, so the order of
+// evaluations, and thus the run, is deterministic for a seeded cma.Src).
+// It returns ctx.Err() if ctx is cancelled (the remaining samples of the
+// generation are then not evaluated).
+func runCMAGenerations(ctx context.Context, cma *optimize.CmaEsChol, mean []float64, gens int, f func(x []float64) float64) error {
+	dim := len(mean)
+	n := cma.Init(dim, 1)
+	ops := make(chan optimize.Task)
+	res := make(chan optimize.Task)
+	tasks := make([]optimize.Task, n)
+	for i := range tasks {
+		tasks[i].Location = &optimize.Location{X: make([]float64, dim)}
+	}
+	copy(tasks[0].X, mean)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cma.Run(ops, res, tasks)
+	}()
+	gen, stopping := 0, false
+	stop := func() {
+		stopping = true
+		res <- optimize.Task{Op: optimize.PostIteration}
+		close(res)
+	}
+	for task := range ops {
+		if stopping {
+			continue // the method's final report of its best point
+		}
+		switch task.Op {
+		case optimize.FuncEvaluation:
+			if ctx.Err() != nil {
+				task.F = math.Inf(1)
+			} else {
+				task.F = f(task.X)
+			}
+			res <- task
+		case optimize.MajorIteration:
+			gen++
+			if gen >= gens || ctx.Err() != nil {
+				stop()
+			} else {
+				res <- task
+			}
+		case optimize.MethodDone:
+			stop()
+		default:
+			stop()
+		}
+	}
+	<-done
+	return ctx.Err()
+}

@@ -1,0 +1,451 @@
+package search
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/bionaslab/bionas/nn"
+	"github.com/bionaslab/bionas/nn/cpu"
+)
+
+// MixedOpConfig describes the mixed operation of one edge.
+type MixedOpConfig struct {
+	// Name is the path prefix of the edge, e.g. "cells.2.edges.5"; each pair's
+	// tensors live under "<Name>.<op>:<rule>" ("<Name>.<op>" for pools,
+	// which all rules share).
+	Name   string
+	Space  Space
+	C      int // channels of the edge's input and output
+	Stride int // 1, or 2 on the input edges of a reduction cell; 0 means 1
+	// PartialChannels K > 1 sends only the first C/K channels through the
+	// pairs (PC-DARTS, REFERENCE.md §5); 0 or 1 is off.
+	PartialChannels int
+	// Recompute trades compute for memory: see MixedOp.
+	Recompute bool
+	// Classes is the network output size (dfa only).
+	Classes int
+}
+
+// MixedOp is the DARTS mixed operation over a space of (op, rule) pairs:
+//
+//	out = Σ_k w_k · pair_k(x),   w = one row of softmax(α) (or given weights)
+//
+// Pairs that compute the same function are built and run once and weighted
+// by the sum of their weights: none (never computed: it adds nothing),
+// each pool (shared by all rules, with one BatchNorm) and skip at stride 1
+// (the identity). Every other pair has its own parameters. The gradient of
+// w_k is ⟨∂L/∂out, pair_k(x)⟩, the same for all pairs of a shared unit.
+//
+// With partial channels K (PC-DARTS), the pairs see the first C/K channels
+// only; the other channels bypass the edge (through a 2×2 max pool at
+// stride 2), and the concatenation [mixed, bypass] is channel-shuffled with
+// K groups.
+//
+// # Recomputation
+//
+// With Recompute, a forward on a recording graph keeps no activation of
+// the pairs: it runs each pair without a tape (in the graph's mode, so
+// BatchNorm still uses the batch statistics) and keeps only the weighted
+// sum. It records one closure which, when the backward reaches the edge,
+// runs each pair again on a fresh local graph, back-propagates w_k·∂L/∂out
+// into it, and adds the weights' gradients ⟨∂L/∂out, pair_k(x)⟩. Peak
+// memory is then one pair's tape instead of every pair of every edge; the
+// price is one more forward of the pairs.
+//
+// The two passes must compute the same function and leave the same state
+// as a single recorded forward would:
+//
+//   - The first pass runs with a train-mode graph on which nothing records
+//     (the input is detached and the pairs' parameters are marked as not
+//     needing gradients for its duration). Layers draw feedback only when
+//     they record, so brSF's B stream does not advance there; the
+//     recomputation, a recording training forward, draws it once — the same
+//     B, draw number and count as without Recompute.
+//   - State that a training forward changes (BatchNorm running statistics,
+//     Hebbian weights) is copied before the first pass and put back before
+//     the recomputation, which then repeats the same update from the same
+//     starting point: the state ends as after one forward, and the
+//     recomputed outputs equal the first ones bit for bit.
+//   - The recomputation keeps the outer graph's mode, TrueGradient and
+//     random source, and hands dfa layers the outer graph's output error.
+//
+// Outputs, weight gradients and alpha gradients are identical with and
+// without Recompute (tested). A forward whose backward never runs leaves
+// brSF streams one draw behind the Recompute-off behaviour.
+type MixedOp struct {
+	Name      string
+	Space     Space
+	C, Stride int
+	// K is the partial-channel factor (1 = all channels).
+	K         int
+	Recompute bool
+
+	units   []*mixUnit
+	byPair  []*mixUnit // unit computing each pair (nil for none)
+	anyReLU bool       // some unit starts with ReLU(x), computed once
+}
+
+// mixUnit is one distinct computation of a mixed op and the pairs it serves.
+type mixUnit struct {
+	name     string
+	pairs    []int
+	op       PairOp
+	relu     reluFirst // op as a consumer of ReLU(x), or nil
+	identity bool
+	params   []*nn.Tensor // the op's parameters, to silence them in the untaped pass
+	state    []*nn.Tensor // buffers a training forward changes (not feedback matrices)
+}
+
+// NewMixedOp builds the pairs of one edge, drawing weights from rng in the
+// order of the space.
+func NewMixedOp(cfg MixedOpConfig, rng *rand.Rand) (*MixedOp, error) {
+	if cfg.Stride == 0 {
+		cfg.Stride = 1
+	}
+	k := max(cfg.PartialChannels, 1)
+	if err := cfg.Space.Validate(); err != nil {
+		return nil, fmt.Errorf("mixed op %q: %w", cfg.Name, err)
+	}
+	if cfg.C <= 0 || cfg.C%k != 0 {
+		return nil, fmt.Errorf("mixed op %q: %d channels are not divisible by the partial-channel factor %d", cfg.Name, cfg.C, k)
+	}
+	m := &MixedOp{Name: cfg.Name, Space: cfg.Space, C: cfg.C, Stride: cfg.Stride, K: k, Recompute: cfg.Recompute,
+		byPair: make([]*mixUnit, cfg.Space.Len())}
+	shared := map[Op]*mixUnit{}
+	for i, p := range cfg.Space.Pairs {
+		if p.Op == OpNone {
+			continue
+		}
+		share := p.Op == OpMaxPool || p.Op == OpAvgPool || (p.Op == OpSkip && cfg.Stride == 1)
+		if u := shared[p.Op]; share && u != nil {
+			u.pairs = append(u.pairs, i)
+			m.byPair[i] = u
+			continue
+		}
+		name := nn.Join(cfg.Name, p.String())
+		if share {
+			name = nn.Join(cfg.Name, string(p.Op))
+		}
+		op, err := NewPairOp(OpConfig{Name: name, Pair: p, C: cfg.C / k, Stride: cfg.Stride, PoolBN: true, Classes: cfg.Classes}, rng)
+		if err != nil {
+			return nil, fmt.Errorf("mixed op %q: %w", cfg.Name, err)
+		}
+		_, isID := op.(identityOp)
+		u := &mixUnit{name: name, pairs: []int{i}, op: op, identity: isID, params: nn.Tensors(op.Params())}
+		if rf, ok := op.(reluFirst); ok {
+			u.relu = rf
+			m.anyReLU = true
+		}
+		for _, b := range op.Buffers() {
+			if !isFeedbackBuffer(b.Name) {
+				u.state = append(u.state, b.T)
+			}
+		}
+		if share {
+			shared[p.Op] = u
+		}
+		m.units = append(m.units, u)
+		m.byPair[i] = u
+	}
+	return m, nil
+}
+
+// isFeedbackBuffer reports a rule's B (fa, frsf, dfa): constant in forwards.
+func isFeedbackBuffer(name string) bool {
+	return name == "feedback" || len(name) > len(".feedback") && name[len(name)-len(".feedback"):] == ".feedback"
+}
+
+// PairOp returns the layer that computes pair k (nil for none). Pairs that
+// share a computation return the same layer.
+func (m *MixedOp) PairOp(k int) PairOp {
+	if u := m.byPair[k]; u != nil {
+		return u.op
+	}
+	return nil
+}
+
+// NumUnits is the number of distinct computations (PyTorch's reference
+// has 20 per edge for the 32-pair bio space, none included).
+func (m *MixedOp) NumUnits() int { return len(m.units) }
+
+// Params lists the pairs' parameters, in the order of the space.
+func (m *MixedOp) Params() []nn.Named {
+	var ps []nn.Named
+	for _, u := range m.units {
+		ps = append(ps, u.op.Params()...)
+	}
+	return ps
+}
+
+// Buffers lists the pairs' buffers (BN statistics, feedback matrices,
+// Hebbian weights).
+func (m *MixedOp) Buffers() []nn.Named {
+	var bs []nn.Named
+	for _, u := range m.units {
+		bs = append(bs, u.op.Buffers()...)
+	}
+	return bs
+}
+
+// RuleLayers lists the pairs' convolutions.
+func (m *MixedOp) RuleLayers() []nn.RuleLayer {
+	var rs []nn.RuleLayer
+	for _, u := range m.units {
+		rs = append(rs, u.op.RuleLayers()...)
+	}
+	return rs
+}
+
+// Forward mixes the pairs on x (N, C, H, W) with the weights in row `row`
+// of w (rows × pairs, e.g. softmax(α) of a cell type; gradients flow into w
+// when it needs them). The output is (N, C, H/stride, W/stride).
+func (m *MixedOp) Forward(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
+	p := m.Space.Len()
+	if len(w.Shape) != 2 || w.Shape[1] != p || row < 0 || row >= w.Shape[0] {
+		panic(fmt.Sprintf("search.MixedOp %q: want weights (rows, %d) and a row inside, got shape %v and row %d", m.Name, p, w.Shape, row))
+	}
+	if _, c, _, _ := x.NCHW("MixedOp"); c != m.C {
+		panic(fmt.Sprintf("search.MixedOp %q: built for %d channels, got shape %v", m.Name, m.C, x.Shape))
+	}
+	if m.K == 1 {
+		return m.mix(g, x, w, row)
+	}
+	cp := m.C / m.K
+	xa, xb := g.SliceAxis(x, 1, 0, cp), g.SliceAxis(x, 1, cp, m.C)
+	ya := m.mix(g, xa, w, row)
+	if m.Stride == 2 {
+		xb = g.MaxPool2d(xb, 2, 2, 0)
+	}
+	return g.ChannelShuffle(g.Concat(1, ya, xb), m.K)
+}
+
+// mix returns Σ_u s_u·unit_u(x) with s_u the summed weights of unit u.
+func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
+	p := m.Space.Len()
+	wr := w.Data[row*p : (row+1)*p]
+	scales := make([]float32, len(m.units))
+	for i, u := range m.units {
+		for _, k := range u.pairs {
+			scales[i] += wr[k]
+		}
+	}
+	if m.Recompute && g != nil {
+		// Even when neither x nor w needs a gradient the pairs' parameters
+		// may: recording with the closure keeps memory bounded either way.
+		return m.mixRecompute(g, x, w, row, scales)
+	}
+	ys := make([]*nn.Tensor, len(m.units))
+	out := m.zeros(x)
+	rec := g.Records(w)
+	r := m.reluOf(g, x)
+	for i, u := range m.units {
+		ys[i] = u.forward(g, x, r)
+		mustShape(m, u, ys[i], out)
+		axpyPar(scales[i], ys[i].Data, out.Data)
+		rec = rec || g.Records(ys[i])
+	}
+	if !rec {
+		return out
+	}
+	g.Record(out, func() {
+		for i, y := range ys {
+			m.addWeightGrad(w, row, i, y.Data, out.Grad)
+			if y.NeedsGrad {
+				axpyPar(scales[i], out.Grad, y.GradBuf())
+			}
+		}
+	})
+	return out
+}
+
+// mixRecompute is mix without keeping the pairs' tapes (see MixedOp).
+func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []float32) *nn.Tensor {
+	train := g.Training()
+	// The untaped pass: a graph in g's mode on which nothing records.
+	quiet := nn.NewGraph(train, g.Rand)
+	quiet.TrueGradient = g.TrueGradient
+	xd := &nn.Tensor{Shape: x.Shape, Data: x.Data}
+	out := m.zeros(x)
+	saved := make([][][]float32, len(m.units))
+	rd := m.reluOf(quiet, xd)
+	for i, u := range m.units {
+		if train {
+			saved[i] = snapshot(u.state)
+		}
+		y := silenced(u.params, func() *nn.Tensor { return u.forward(quiet, xd, rd) })
+		mustShape(m, u, y, out)
+		axpyPar(scales[i], y.Data, out.Data)
+	}
+	g.Record(out, func() {
+		// Identity units first, in order, then the others in reverse: the
+		// order in which a taped forward's backward adds into x.Grad, so both
+		// modes give the same bits.
+		var xl *nn.Tensor
+		if x.NeedsGrad {
+			xl = &nn.Tensor{Shape: x.Shape, Data: x.Data, Grad: x.GradBuf(), NeedsGrad: true}
+		} else {
+			xl = &nn.Tensor{Shape: x.Shape, Data: x.Data}
+		}
+		for i, u := range m.units {
+			if u.identity {
+				m.addWeightGrad(w, row, i, x.Data, out.Grad)
+				if x.NeedsGrad {
+					axpyPar(scales[i], out.Grad, xl.Grad)
+				}
+			}
+		}
+		local := func() *nn.Graph {
+			lg := nn.NewGraph(train, g.Rand)
+			lg.TrueGradient = g.TrueGradient
+			if e := g.OutputError(); e != nil {
+				// dfa layers read the network's output error from their graph.
+				lg.SetOutput(&nn.Tensor{Shape: e.Shape, Data: e.Data, Grad: e.Data})
+			}
+			return lg
+		}
+		// ReLU(x) on a graph of its own, back-propagated once all units
+		// have added their gradients into it (a taped forward records it
+		// first, so its backward comes last there too).
+		rg := local()
+		rl := m.reluOf(rg, xl)
+		var seed []float32
+		for i := len(m.units) - 1; i >= 0; i-- {
+			u := m.units[i]
+			if u.identity {
+				continue
+			}
+			restore(u.state, saved[i])
+			saved[i] = nil
+			lg := local()
+			y := u.forward(lg, xl, rl)
+			m.addWeightGrad(w, row, i, y.Data, out.Grad)
+			if !y.NeedsGrad {
+				continue // nothing in the pair needs a gradient
+			}
+			if seed == nil {
+				seed = make([]float32, len(out.Grad))
+			}
+			scaleInto(seed, scales[i], out.Grad)
+			lg.BackwardFrom(y, seed)
+		}
+		if rl != nil && rl.Grad != nil {
+			rg.BackwardFrom(rl, make([]float32, rl.Len()))
+		}
+	})
+	return out
+}
+
+// reluOf returns ReLU(x) when some unit consumes it, else nil.
+func (m *MixedOp) reluOf(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
+	if !m.anyReLU {
+		return nil
+	}
+	return relu(g, x)
+}
+
+// forward runs the unit on x, or on r = ReLU(x) if it starts with ReLU.
+func (u *mixUnit) forward(g *nn.Graph, x, r *nn.Tensor) *nn.Tensor {
+	if u.relu != nil {
+		return u.relu.forwardRelued(g, r)
+	}
+	return u.op.Forward(g, x)
+}
+
+// addWeightGrad adds ⟨dout, y⟩ to the gradient of every weight of unit i.
+func (m *MixedOp) addWeightGrad(w *nn.Tensor, row, i int, y, dout []float32) {
+	if !w.NeedsGrad {
+		return
+	}
+	d := float32(dot64(y, dout))
+	grad := w.GradBuf()
+	p := m.Space.Len()
+	for _, k := range m.units[i].pairs {
+		grad[row*p+k] += d
+	}
+}
+
+// zeros returns the zero output of the edge for input x (the shape of
+// none, which is also every pair's output shape).
+func (m *MixedOp) zeros(x *nn.Tensor) *nn.Tensor {
+	return (*nn.Graph)(nil).Zero(x, m.Stride)
+}
+
+// mustShape panics if a pair's output does not have the edge's shape.
+func mustShape(m *MixedOp, u *mixUnit, y, out *nn.Tensor) {
+	if !slices.Equal(y.Shape, out.Shape) {
+		panic(fmt.Sprintf("search.MixedOp %q: pair %s gave shape %v, want %v (odd spatial size at a reduction?)", m.Name, u.name, y.Shape, out.Shape))
+	}
+}
+
+// silenced runs f with the tensors marked as not needing gradients, so no
+// layer records (nor draws brSF feedback) on a graph in training mode.
+func silenced(ts []*nn.Tensor, f func() *nn.Tensor) *nn.Tensor {
+	was := make([]bool, len(ts))
+	for i, t := range ts {
+		was[i], t.NeedsGrad = t.NeedsGrad, false
+	}
+	defer func() {
+		for i, t := range ts {
+			t.NeedsGrad = was[i]
+		}
+	}()
+	return f()
+}
+
+// snapshot copies the data of some tensors.
+func snapshot(ts []*nn.Tensor) [][]float32 {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([][]float32, len(ts))
+	for i, t := range ts {
+		out[i] = slices.Clone(t.Data)
+	}
+	return out
+}
+
+// restore copies a snapshot back (no-op for a nil snapshot).
+func restore(ts []*nn.Tensor, saved [][]float32) {
+	for i, d := range saved {
+		copy(ts[i].Data, d)
+	}
+}
+
+// parGrain is the number of elements per worker below which vector loops
+// stay on one goroutine.
+const parGrain = 1 << 15
+
+// axpyPar computes y += a·x, split over cores when long.
+func axpyPar(a float32, x, y []float32) {
+	cpu.For(len(x), parGrain, func(lo, hi int) { cpu.Axpy(a, x[lo:hi], y[lo:hi]) })
+}
+
+// scaleInto writes dst = a·x.
+func scaleInto(dst []float32, a float32, x []float32) {
+	cpu.For(len(x), parGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = a * x[i]
+		}
+	})
+}
+
+// dot64 returns Σ a·b, accumulated in float64 over blocks, deterministic for
+// a given number of cores.
+func dot64(a, b []float32) float64 {
+	const block = 1024
+	parts := make([]float64, cpu.Workers())
+	used := cpu.ForWorker(len(a), parGrain, func(wk, lo, hi int) {
+		var s float64
+		for i := lo; i < hi; i += block {
+			j := min(i+block, hi)
+			s += float64(cpu.Dot(a[i:j], b[i:j]))
+		}
+		parts[wk] = s
+	})
+	var s float64
+	for _, v := range parts[:used] {
+		s += v
+	}
+	return s
+}

@@ -1,0 +1,592 @@
+package search
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/bionaslab/bionas/nn"
+	"github.com/bionaslab/bionas/nn/cpu"
+	"github.com/bionaslab/bionas/nn/rule"
+)
+
+// PairOp is one (operation, rule) pair built as a layer: it maps
+// (N, C, H, W) to (N, C, H/stride, W/stride) (rounded up), and lists its
+// tensors and its rule layers under stable names.
+type PairOp interface {
+	nn.Layer
+	nn.Module
+	nn.RuleLayerer
+}
+
+// OpConfig describes one pair to build.
+type OpConfig struct {
+	// Name is the path prefix of the op's tensors, e.g.
+	// "cells.2.edges.5.sep_conv_3x3:fa".
+	Name   string
+	Pair   Pair
+	C      int // channels in = out
+	Stride int // 1 or 2; 0 means 1
+	// Affine gives the op's BatchNorms a learnable scale and shift: false in
+	// the search (DARTS), true in the evaluation network.
+	Affine bool
+	// PoolBN follows max and avg pooling by BatchNorm(affine=false), as
+	// DARTS does inside a MixedOp only.
+	PoolBN bool
+	// Classes is the network output size, needed by the dfa rule only.
+	Classes int
+}
+
+// NewPairOp builds a pair as DARTS builds its primitive (REFERENCE.md
+// §2.1), with every convolution carrying the pair's rule (ReLU, BN and
+// pooling are always exact):
+//
+//   - none: zeros (strided at stride 2);
+//   - max_pool_3x3, avg_pool_3x3 (count_include_pad=False): padding 1, then
+//     BN(affine=false) when PoolBN;
+//   - skip_connect: the identity at stride 1 (for every rule), a
+//     FactorizedReduce whose convolutions carry the rule at stride 2;
+//   - sep_conv_k×k: (ReLU → depthwise k×k → 1×1 → BN) twice, the first
+//     depthwise with the stride; layers dw1, pw1, bn1, dw2, pw2, bn2;
+//   - dil_conv_k×k: ReLU → depthwise k×k dilation 2 → 1×1 → BN; layers dw,
+//     pw, bn;
+//   - conv_3x3 with a feedback rule: ReLU → conv 3×3 → BN (conv, bn);
+//     with hebb: ReLU → Hebbian conv 3×3 (learning rate 1e-4) → BN (hebb,
+//     bn); with pc: ReLU → predictive-coding conv 3×3 (one step, no gate) →
+//     BN (pc, bn). Hebbian and predictive-coding layers are not rule layers:
+//     their rule is their kind.
+//
+// Convolutions have no bias and use the xavier init of biotorch for every
+// rule, bp included, so that two pairs differ by their rule only. Two
+// computational shortcuts leave the function unchanged: a strided depthwise
+// convolution runs at stride 1 followed by subsampling (see
+// subsampleStridedDepthwise), and sep_conv's inner ReLU is fused into bn1.
+func NewPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
+	if cfg.Stride == 0 {
+		cfg.Stride = 1
+	}
+	if err := cfg.Pair.Validate(); err != nil {
+		return nil, fmt.Errorf("build op %q: %w", cfg.Name, err)
+	}
+	if cfg.C <= 0 || (cfg.Stride != 1 && cfg.Stride != 2) {
+		return nil, fmt.Errorf("build op %q: bad channels %d or stride %d (want C > 0, stride 1 or 2)", cfg.Name, cfg.C, cfg.Stride)
+	}
+	op, err := buildPairOp(cfg, rng)
+	if err != nil {
+		return nil, fmt.Errorf("build op %q (%s): %w", cfg.Name, cfg.Pair, err)
+	}
+	return op, nil
+}
+
+func buildPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
+	c, s, r, name := cfg.C, cfg.Stride, cfg.Pair.Rule, cfg.Name
+	conv := func(sub string, in, out, k, stride, pad, dil, groups int) (*nn.Conv2d, error) {
+		return nn.NewConv2d(nn.Conv2dConfig{Name: nn.Join(name, sub), In: in, Out: out, Kernel: k, Stride: stride,
+			Padding: pad, Dilation: dil, Groups: groups, Rule: r, Init: nn.Xavier, Classes: cfg.Classes}, rng)
+	}
+	bn := func(sub string) bnLayer { return newBN(nn.Join(name, sub), c, cfg.Affine, false) }
+	// unit builds depthwise k×k → pointwise 1×1 → BN; the ReLU before it
+	// is the chain's (or the previous BN's, fused).
+	unit := func(suffix string, k, stride, pad, dil int) ([]nn.Layer, error) {
+		dwStride := stride
+		if stride > 1 && subsampleStridedDepthwise {
+			dwStride = 1
+		}
+		dw, err := conv("dw"+suffix, c, c, k, dwStride, pad, dil, c)
+		if err != nil {
+			return nil, err
+		}
+		pw, err := conv("pw"+suffix, c, c, 1, 1, 0, 1, 1)
+		if err != nil {
+			return nil, err
+		}
+		layers := []nn.Layer{dw}
+		if dwStride != stride {
+			layers = append(layers, subsampleLayer(stride))
+		}
+		return append(layers, pw, bn("bn"+suffix)), nil
+	}
+	// fuseReLU makes the BN closing a unit apply the ReLU that opens the
+	// next one (sep_conv's bn1 → relu).
+	fuseReLU := func(layers []nn.Layer) []nn.Layer {
+		b := layers[len(layers)-1].(bnLayer)
+		b.relu = true
+		layers[len(layers)-1] = b
+		return layers
+	}
+	switch cfg.Pair.Op {
+	case OpNone:
+		return &zeroOp{stride: s}, nil
+	case OpMaxPool, OpAvgPool:
+		p := &poolOp{max: cfg.Pair.Op == OpMaxPool, stride: s}
+		if cfg.PoolBN {
+			b := newBN(nn.Join(name, "bn"), c, false, false)
+			p.bn = &b
+		}
+		return p, nil
+	case OpSkip:
+		if s == 1 {
+			return identityOp{}, nil
+		}
+		fr, err := nn.NewFactorizedReduce(name, c, c, cfg.Affine, r, cfg.Classes, rng)
+		if err != nil {
+			return nil, err
+		}
+		return frOp{fr}, nil
+	case OpSep3, OpSep5:
+		k := 3
+		if cfg.Pair.Op == OpSep5 {
+			k = 5
+		}
+		a, err := unit("1", k, s, k/2, 1)
+		if err != nil {
+			return nil, err
+		}
+		b, err := unit("2", k, 1, k/2, 1)
+		if err != nil {
+			return nil, err
+		}
+		return newReluChain(append(fuseReLU(a), b...)), nil
+	case OpDil3, OpDil5:
+		k := 3
+		if cfg.Pair.Op == OpDil5 {
+			k = 5
+		}
+		a, err := unit("", k, s, 2*(k/2), 2)
+		if err != nil {
+			return nil, err
+		}
+		return newReluChain(a), nil
+	case OpConv3:
+		switch r {
+		case rule.Hebb:
+			h, err := nn.NewHebbConv2d(nn.HebbConfig{Name: nn.Join(name, "hebb"), In: c, Out: c, Kernel: 3, Stride: s, Padding: 1, Init: nn.Xavier}, rng)
+			if err != nil {
+				return nil, err
+			}
+			return newReluChain([]nn.Layer{h, bn("bn")}), nil
+		case rule.PC:
+			p, err := nn.NewPCConv2d(nn.PCConfig{Name: nn.Join(name, "pc"), In: c, Out: c, Kernel: 3, Stride: s, Padding: 1, Init: nn.Xavier}, rng)
+			if err != nil {
+				return nil, err
+			}
+			return newReluChain([]nn.Layer{p, bn("bn")}), nil
+		}
+		cv, err := conv("conv", c, c, 3, s, 1, 1, 1)
+		if err != nil {
+			return nil, err
+		}
+		return newReluChain([]nn.Layer{cv, bn("bn")}), nil
+	}
+	return nil, fmt.Errorf("operation %q has no builder", cfg.Pair.Op)
+}
+
+// subsampleStridedDepthwise computes a strided depthwise convolution as the
+// stride-1 convolution followed by taking every stride-th pixel. Both give
+// the same output, the same weight gradient and the same error to the input
+// (the subsampling's backward puts the error back on the pixels the strided
+// convolution reads), for every rule; but the engine's strided depthwise
+// kernel is scalar code, and the stride-1 one is vectorised, which makes
+// this about 2× faster on the reduction edges despite the 4× more pixels.
+// Such a layer is configured with stride 1: the stride lives in the op.
+// Turn this off once nn's strided depthwise kernel is vectorised.
+const subsampleStridedDepthwise = true
+
+// subsampleLayer keeps every s-th pixel of each plane (x[:, :, ::s, ::s]).
+func subsampleLayer(s int) nn.Layer {
+	return nn.LayerFunc(func(g *nn.Graph, x *nn.Tensor) *nn.Tensor { return g.Subsample(x, s) })
+}
+
+// relu returns max(x, 0) elementwise, as nn's Graph.ReLU but without
+// branches (random signs make nn's branchy loop mispredict on every other
+// value: it was the largest single cost of a supernet step). It differs
+// from Graph.ReLU only on NaN inputs, which it propagates as PyTorch does
+// (a NaN with the sign bit set becomes 0). The gradient passes where the
+// output is positive.
+func relu(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
+	y := nn.New(x.Shape...)
+	cpu.For(len(x.Data), parGrain, func(lo, hi int) { reluKernel(x.Data[lo:hi], y.Data[lo:hi]) })
+	if g.Records(x) {
+		g.Record(y, func() {
+			dx := x.GradBuf()
+			cpu.For(len(dx), parGrain, func(lo, hi int) { reluBackKernel(y.Data[lo:hi], y.Grad[lo:hi], dx[lo:hi]) })
+		})
+	}
+	return y
+}
+
+// reluKernel writes y = x with every value whose sign bit is set cleared
+// to +0: an arithmetic shift of the bits makes the mask.
+func reluKernel(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		y[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+	}
+}
+
+// reluBackKernel adds dy to dx where y > 0 (y's bits, as a signed
+// integer, are positive exactly there; −y's sign then gives the mask).
+func reluBackKernel(y, dy, dx []float32) {
+	dy, dx = dy[:len(y)], dx[:len(y)]
+	for i, v := range y {
+		m := uint32(-int32(math.Float32bits(v)) >> 31)
+		dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & m)
+	}
+}
+
+// reluFirst is implemented by ops that start with ReLU of their input: a
+// mixed op computes ReLU(x) once and hands it to all of them (with 16
+// convolution pairs per edge this saves 15 ReLUs of the input, forward and
+// backward).
+type reluFirst interface {
+	// forwardRelued is Forward given r = ReLU(x) instead of x.
+	forwardRelued(g *nn.Graph, r *nn.Tensor) *nn.Tensor
+}
+
+// reluChain is ReLU followed by a sequence of layers.
+type reluChain struct{ seq nn.Sequential }
+
+func newReluChain(layers []nn.Layer) *reluChain { return &reluChain{nn.Sequential{Layers: layers}} }
+
+func (c *reluChain) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
+	return c.seq.Forward(g, relu(g, x))
+}
+func (c *reluChain) forwardRelued(g *nn.Graph, r *nn.Tensor) *nn.Tensor {
+	return c.seq.Forward(g, r)
+}
+func (c *reluChain) Params() []nn.Named         { return c.seq.Params() }
+func (c *reluChain) Buffers() []nn.Named        { return c.seq.Buffers() }
+func (c *reluChain) RuleLayers() []nn.RuleLayer { return c.seq.RuleLayers() }
+
+// frOp is skip_connect at stride 2: nn.FactorizedReduce, which starts with
+// ReLU.
+type frOp struct{ *nn.FactorizedReduce }
+
+// Forward is nn.FactorizedReduce's, with this package's ReLU.
+func (f frOp) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor { return f.forwardRelued(g, relu(g, x)) }
+
+func (f frOp) forwardRelued(g *nn.Graph, r *nn.Tensor) *nn.Tensor {
+	if _, _, h, w := r.NCHW("FactorizedReduce"); h%2 != 0 || w%2 != 0 {
+		panic(fmt.Sprintf("search: FactorizedReduce %q: spatial size %dx%d must be even", f.Name, h, w))
+	}
+	return batchNorm(g, f.BN, g.Concat(1, f.Conv1.Forward(g, r), f.Conv2.Forward(g, g.Crop(r, 1, 1))), false)
+}
+
+// zeroOp is DARTS' none: zeros of the (strided) input shape. It records
+// nothing, since no gradient flows through a constant.
+type zeroOp struct{ stride int }
+
+func (z *zeroOp) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor { return g.Zero(x, z.stride) }
+func (z *zeroOp) Params() []nn.Named                           { return nil }
+func (z *zeroOp) Buffers() []nn.Named                          { return nil }
+func (z *zeroOp) RuleLayers() []nn.RuleLayer                   { return nil }
+
+// identityOp is skip_connect at stride 1: it returns its input itself, so
+// that a mixed op can add it without a copy and the evaluation network can
+// leave it out of drop path (as DARTS does for Identity).
+type identityOp struct{}
+
+func (identityOp) Forward(_ *nn.Graph, x *nn.Tensor) *nn.Tensor { return x }
+func (identityOp) Params() []nn.Named                           { return nil }
+func (identityOp) Buffers() []nn.Named                          { return nil }
+func (identityOp) RuleLayers() []nn.RuleLayer                   { return nil }
+
+// poolOp is a 3×3 max or average pool with padding 1 (average without the
+// padding in its divisor, as DARTS), optionally followed by BatchNorm.
+type poolOp struct {
+	max    bool
+	stride int
+	bn     *bnLayer
+}
+
+func (p *poolOp) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
+	var y *nn.Tensor
+	if p.max {
+		y = g.MaxPool2d(x, 3, p.stride, 1)
+	} else {
+		y = g.AvgPool2d(x, 3, p.stride, 1, false)
+	}
+	if p.bn != nil {
+		y = p.bn.Forward(g, y)
+	}
+	return y
+}
+
+func (p *poolOp) Params() []nn.Named {
+	if p.bn == nil {
+		return nil
+	}
+	return p.bn.Params()
+}
+
+func (p *poolOp) Buffers() []nn.Named {
+	if p.bn == nil {
+		return nil
+	}
+	return p.bn.Buffers()
+}
+
+func (p *poolOp) RuleLayers() []nn.RuleLayer { return nil }
+
+// reluConvBN is ReLU → conv k×k → BN (DARTS' ReLUConvBN), used for the cell
+// preprocessing; its conv is named "<name>.conv" and its BN "<name>.bn".
+type reluConvBN struct {
+	Conv *nn.Conv2d
+	BN   bnLayer
+}
+
+func newReLUConvBN(name string, in, out, k, stride, pad int, affine bool, r rule.Rule, init nn.Init, classes int, rng *rand.Rand) (*reluConvBN, error) {
+	cv, err := nn.NewConv2d(nn.Conv2dConfig{Name: nn.Join(name, "conv"), In: in, Out: out, Kernel: k, Stride: stride,
+		Padding: pad, Rule: r, Init: init, Classes: classes}, rng)
+	if err != nil {
+		return nil, err
+	}
+	return &reluConvBN{Conv: cv, BN: newBN(nn.Join(name, "bn"), out, affine, false)}, nil
+}
+
+func (l *reluConvBN) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
+	return l.BN.Forward(g, l.Conv.Forward(g, relu(g, x)))
+}
+func (l *reluConvBN) Params() []nn.Named         { return nn.ParamsOf(l.Conv, l.BN) }
+func (l *reluConvBN) Buffers() []nn.Named        { return nn.BuffersOf(l.Conv, l.BN) }
+func (l *reluConvBN) RuleLayers() []nn.RuleLayer { return []nn.RuleLayer{l.Conv} }
+
+// newPreprocess builds a cell's input adapter: FactorizedReduce when the
+// previous-but-one state has twice the resolution, else ReLUConvBN 1×1.
+// It is plain bp with PyTorch's default init, like everything outside the
+// mixed ops in LR-NAS (REFERENCE.md §6.1).
+func newPreprocess(name string, in, out int, reduce, affine bool, classes int, rng *rand.Rand) (PairOp, error) {
+	if reduce {
+		fr, err := nn.NewFactorizedReduce(name, in, out, affine, rule.BP, classes, rng)
+		if err != nil {
+			return nil, err
+		}
+		// NewFactorizedReduce draws xavier weights; LR-NAS' preprocessing
+		// keeps PyTorch's default init, so redraw them as kaiming.
+		for _, cv := range []*nn.Conv2d{fr.Conv1, fr.Conv2} {
+			cv.Cfg.Init = nn.Kaiming
+			fi, _ := nn.Fans(cv.W.Shape)
+			nn.KaimingUniform(cv.W, fi, rng)
+			if err := cv.SetRule(cv.Cfg.Rule); err != nil {
+				return nil, err
+			}
+		}
+		return frOp{fr}, nil
+	}
+	return newReLUConvBN(name, in, out, 1, 1, 0, affine, rule.BP, nn.Kaiming, classes, rng)
+}
+
+// bnLayer runs an nn.BatchNorm2d through batchNorm, optionally followed by
+// ReLU (fused: one pass and one tensor less). Its state, names and
+// semantics are nn.BatchNorm2d's.
+type bnLayer struct {
+	*nn.BatchNorm2d
+	relu bool
+}
+
+func newBN(name string, c int, affine, withReLU bool) bnLayer {
+	return bnLayer{nn.NewBatchNorm2d(name, c, affine), withReLU}
+}
+
+func (b bnLayer) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
+	return batchNorm(g, b.BatchNorm2d, x, b.relu)
+}
+
+// batchNorm is nn.BatchNorm2d's forward and backward (PyTorch semantics:
+// batch mean and biased variance in training, running statistics moved by
+// Momentum towards the batch mean and the unbiased variance; running
+// statistics in evaluation), followed by ReLU when withReLU. It exists
+// because BatchNorm was a quarter of a supernet step: nn's version sums
+// in one float64 chain per channel (latency-bound) and makes three passes
+// plus a stored x̂. This one sums shifted values in float32 blocks of 1024
+// with four accumulators (float64 across blocks), normalises in one pass
+// and recomputes x̂ from x in the backward pass instead of storing it. The
+// results agree with nn.BatchNorm2d to float32 rounding (tested).
+func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn.Tensor {
+	n, c, h, w := x.NCHW("BatchNorm2d")
+	if c != bn.C {
+		panic(fmt.Sprintf("search: BatchNorm2d %q: built for %d channels, got shape %v", bn.Name, bn.C, x.Shape))
+	}
+	hw, m := h*w, n*h*w
+	train := g.Training()
+	if train && m < 2 {
+		panic(fmt.Sprintf("search: BatchNorm2d %q: training needs more than 1 value per channel, got shape %v", bn.Name, x.Shape))
+	}
+	plane := func(b, ch int) []float32 { return x.Data[(b*c+ch)*hw : (b*c+ch+1)*hw] }
+	mean, invstd := make([]float32, c), make([]float32, c)
+	if train {
+		vars := make([]float64, c)
+		cpu.For(c, 1, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				shift := x.Data[ch*hw] // a value of the channel: keeps the variance free of cancellation
+				var s, ss float64
+				for b := range n {
+					ps, pss := sumShifted(plane(b, ch), shift)
+					s, ss = s+ps, ss+pss
+				}
+				mu := s / float64(m)
+				vars[ch] = max(ss/float64(m)-mu*mu, 0)
+				mean[ch] = float32(float64(shift) + mu)
+				invstd[ch] = float32(1 / math.Sqrt(vars[ch]+float64(bn.Eps)))
+			}
+		})
+		mom := float64(bn.Momentum)
+		for ch := range c {
+			rm, rv := &bn.RunningMean.Data[ch], &bn.RunningVar.Data[ch]
+			*rm = float32((1-mom)*float64(*rm) + mom*float64(mean[ch]))
+			*rv = float32((1-mom)*float64(*rv) + mom*vars[ch]*float64(m)/float64(m-1))
+		}
+	} else {
+		copy(mean, bn.RunningMean.Data)
+		for ch, v := range bn.RunningVar.Data {
+			invstd[ch] = float32(1 / math.Sqrt(float64(v)+float64(bn.Eps)))
+		}
+	}
+	scale, shift := make([]float32, c), make([]float32, c)
+	for ch := range c {
+		wt, bias := float32(1), float32(0)
+		if bn.Weight != nil {
+			wt, bias = bn.Weight.Data[ch], bn.Bias.Data[ch]
+		}
+		scale[ch] = wt * invstd[ch]
+		shift[ch] = bias - mean[ch]*scale[ch]
+	}
+	y := nn.New(x.Shape...)
+	cpu.For(n*c, max(1, parGrain/max(hw, 1)), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			ch := p % c
+			affineKernel(x.Data[p*hw:(p+1)*hw], y.Data[p*hw:(p+1)*hw], scale[ch], shift[ch], withReLU)
+		}
+	})
+	if !g.Records(x, bn.Weight, bn.Bias) {
+		return y
+	}
+	g.Record(y, func() {
+		var dx, dw, db []float32
+		if x.NeedsGrad {
+			dx = x.GradBuf()
+		}
+		if bn.Weight != nil && bn.Weight.NeedsGrad {
+			dw = bn.Weight.GradBuf()
+		}
+		if bn.Bias != nil && bn.Bias.NeedsGrad {
+			db = bn.Bias.GradBuf()
+		}
+		cpu.For(c, 1, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				o := func(b int) int { return (b*c + ch) * hw }
+				var sdy, sdyx float64 // Σ dy and Σ dy·(x − mean) over the channel
+				for b := range n {
+					s, sx := sumGrad(x.Data[o(b):o(b)+hw], y.Data[o(b):o(b)+hw], y.Grad[o(b):o(b)+hw], mean[ch], withReLU)
+					sdy, sdyx = sdy+s, sdyx+sx
+				}
+				if dw != nil {
+					dw[ch] += float32(sdyx * float64(invstd[ch]))
+				}
+				if db != nil {
+					db[ch] += float32(sdy)
+				}
+				if dx == nil {
+					continue
+				}
+				// Training: dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)); evaluation: w·σ⁻¹·dy.
+				k := scale[ch]
+				var kx, k0 float32
+				if train {
+					kx = float32(float64(k) * sdyx / float64(m) * float64(invstd[ch]) * float64(invstd[ch]))
+					k0 = float32(float64(k) * sdy / float64(m))
+				}
+				for b := range n {
+					gradKernel(x.Data[o(b):o(b)+hw], y.Data[o(b):o(b)+hw], y.Grad[o(b):o(b)+hw], dx[o(b):o(b)+hw], mean[ch], k, kx, k0, withReLU)
+				}
+			}
+		})
+	})
+	return y
+}
+
+// sumShifted returns Σ(v − shift) and Σ(v − shift)² over p.
+func sumShifted(p []float32, shift float32) (s, ss float64) {
+	for len(p) > 0 {
+		blk := p[:min(len(p), 1024)]
+		p = p[len(blk):]
+		var a0, a1, a2, a3, q0, q1, q2, q3 float32
+		i := 0
+		for ; i+4 <= len(blk); i += 4 {
+			v := blk[i : i+4 : i+4]
+			d0, d1, d2, d3 := v[0]-shift, v[1]-shift, v[2]-shift, v[3]-shift
+			a0, a1, a2, a3 = a0+d0, a1+d1, a2+d2, a3+d3
+			q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
+		}
+		for ; i < len(blk); i++ {
+			d := blk[i] - shift
+			a0, q0 = a0+d, q0+d*d
+		}
+		s += float64((a0 + a1) + (a2 + a3))
+		ss += float64((q0 + q1) + (q2 + q3))
+	}
+	return s, ss
+}
+
+// reluMask returns all ones when v > 0 (as a float32 bit pattern), else 0.
+func reluMask(v float32) uint32 { return uint32(-int32(math.Float32bits(v)) >> 31) }
+
+// affineKernel writes y = x·a + b, then max(y, 0) when withReLU.
+func affineKernel(x, y []float32, a, b float32, withReLU bool) {
+	y = y[:len(x)]
+	if !withReLU {
+		for i, v := range x {
+			y[i] = v*a + b
+		}
+		return
+	}
+	for i, v := range x {
+		bits := math.Float32bits(v*a + b)
+		y[i] = math.Float32frombits(bits &^ uint32(int32(bits)>>31))
+	}
+}
+
+// sumGrad returns Σ dy and Σ dy·(x − mean) over one plane, dy masked by
+// y > 0 when the BN was followed by ReLU.
+func sumGrad(x, y, dy []float32, mean float32, withReLU bool) (s, sx float64) {
+	y, dy = y[:len(x)], dy[:len(x)]
+	for len(x) > 0 {
+		nb := min(len(x), 1024)
+		var a0, a1, q0, q1 float32
+		i := 0
+		for ; i+2 <= nb; i += 2 {
+			d0, d1 := dy[i], dy[i+1]
+			if withReLU {
+				d0 = math.Float32frombits(math.Float32bits(d0) & reluMask(y[i]))
+				d1 = math.Float32frombits(math.Float32bits(d1) & reluMask(y[i+1]))
+			}
+			a0, a1 = a0+d0, a1+d1
+			q0, q1 = q0+d0*(x[i]-mean), q1+d1*(x[i+1]-mean)
+		}
+		for ; i < nb; i++ {
+			d := dy[i]
+			if withReLU {
+				d = math.Float32frombits(math.Float32bits(d) & reluMask(y[i]))
+			}
+			a0, q0 = a0+d, q0+d*(x[i]-mean)
+		}
+		s += float64(a0 + a1)
+		sx += float64(q0 + q1)
+		x, y, dy = x[nb:], y[nb:], dy[nb:]
+	}
+	return s, sx
+}
+
+// gradKernel adds k·dy − kx·(x − mean) − k0 to dx, dy masked by y > 0
+// when withReLU.
+func gradKernel(x, y, dy, dx []float32, mean, k, kx, k0 float32, withReLU bool) {
+	y, dy, dx = y[:len(x)], dy[:len(x)], dx[:len(x)]
+	for i, v := range x {
+		d := dy[i]
+		if withReLU {
+			d = math.Float32frombits(math.Float32bits(d) & reluMask(y[i]))
+		}
+		dx[i] += k*d - kx*(v-mean) - k0
+	}
+}

@@ -1,0 +1,249 @@
+package search
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bionaslab/bionas/nn"
+	"github.com/bionaslab/bionas/nn/rule"
+)
+
+// testInput returns an (n, c, h, w) tensor of N(0,1) values from seed,
+// marked as needing gradients.
+func testInput(seed uint64, n, c, h, w int) *nn.Tensor {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	x := nn.New(n, c, h, w)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	x.NeedsGrad = true
+	return x
+}
+
+// testSeed returns a fixed gradient to back-propagate from an output.
+func testSeed(n int, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
+
+// testMaxDiff returns max |a−b| / (1 + max |b|) (0 for two nil slices).
+func testMaxDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var d, m float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+		m = max(m, math.Abs(float64(b[i])))
+	}
+	return d / (1 + m)
+}
+
+func TestBatchNormMatchesEngine(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		train, affine bool
+		relu          bool
+	}{
+		{"train", true, false, false},
+		{"train affine", true, true, false},
+		{"eval affine", false, true, false},
+		{"train relu", true, true, true},
+		{"eval relu", false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := nn.NewBatchNorm2d("bn", 3, tc.affine)
+			ours := newBN("bn", 3, tc.affine, tc.relu)
+			if tc.affine {
+				for i := range 3 {
+					ref.Weight.Data[i], ref.Bias.Data[i] = 0.5+float32(i), float32(i)-1
+					ours.Weight.Data[i], ours.Bias.Data[i] = ref.Weight.Data[i], ref.Bias.Data[i]
+				}
+			}
+			for i := range 3 { // non-trivial running statistics for evaluation
+				ref.RunningMean.Data[i], ref.RunningVar.Data[i] = 0.3*float32(i), 1+float32(i)
+				ours.RunningMean.Data[i], ours.RunningVar.Data[i] = ref.RunningMean.Data[i], ref.RunningVar.Data[i]
+			}
+			x1 := testInput(1, 4, 3, 5, 5)
+			for i := range x1.Data {
+				x1.Data[i] = 3 + 2*x1.Data[i] // a mean far from 0
+			}
+			x2 := x1.Clone()
+			seed := testSeed(x1.Len(), 2)
+
+			g1 := nn.NewGraph(tc.train, nil)
+			y1 := ref.Forward(g1, x1)
+			if tc.relu {
+				y1 = g1.ReLU(y1)
+			}
+			g1.BackwardFrom(y1, seed)
+			g2 := nn.NewGraph(tc.train, nil)
+			y2 := ours.Forward(g2, x2)
+			g2.BackwardFrom(y2, seed)
+
+			for _, c := range []struct {
+				what string
+				a, b []float32
+			}{
+				{"output", y2.Data, y1.Data}, {"input gradient", x2.Grad, x1.Grad},
+				{"running mean", ours.RunningMean.Data, ref.RunningMean.Data}, {"running var", ours.RunningVar.Data, ref.RunningVar.Data},
+			} {
+				if d := testMaxDiff(c.a, c.b); d > 2e-5 {
+					t.Errorf("%s differs from nn.BatchNorm2d by %.3g", c.what, d)
+				}
+			}
+			if tc.affine {
+				if d := testMaxDiff(ours.Weight.Grad, ref.Weight.Grad); d > 2e-5 {
+					t.Errorf("weight gradient differs by %.3g", d)
+				}
+				if d := testMaxDiff(ours.Bias.Grad, ref.Bias.Grad); d > 2e-5 {
+					t.Errorf("bias gradient differs by %.3g", d)
+				}
+			}
+		})
+	}
+}
+
+func TestReLUMatchesEngine(t *testing.T) {
+	x1 := testInput(3, 2, 3, 4, 4)
+	x1.Data[0], x1.Data[1] = 0, float32(math.Copysign(0, -1))
+	x2 := x1.Clone()
+	seed := testSeed(x1.Len(), 4)
+	g1 := nn.NewGraph(true, nil)
+	y1 := g1.ReLU(x1)
+	g1.BackwardFrom(y1, seed)
+	g2 := nn.NewGraph(true, nil)
+	y2 := relu(g2, x2)
+	g2.BackwardFrom(y2, seed)
+	if !slices.Equal(y1.Data, y2.Data) || !slices.Equal(x1.Grad, x2.Grad) {
+		t.Fatalf("relu differs from nn's ReLU")
+	}
+	if math.Signbit(float64(y2.Data[1])) {
+		t.Errorf("relu(−0) = −0, want +0")
+	}
+}
+
+// A strided depthwise conv computed as stride 1 then subsampling (see
+// subsampleStridedDepthwise) equals the engine's strided conv, output and
+// gradients, for an FA layer.
+func TestSubsampledDepthwiseEqualsStrided(t *testing.T) {
+	for _, k := range []struct{ k, d int }{{3, 1}, {5, 1}, {3, 2}, {5, 2}} {
+		t.Run(fmt.Sprintf("k%dd%d", k.k, k.d), func(t *testing.T) {
+			pad := k.d * (k.k / 2)
+			cfg := nn.Conv2dConfig{Name: "dw", In: 4, Out: 4, Kernel: k.k, Padding: pad, Dilation: k.d, Groups: 4, Rule: rule.FA, Seed: 5}
+			cfg.Stride = 2
+			s2 := nn.MustConv2d(cfg, rand.New(rand.NewPCG(1, 1)))
+			cfg.Stride = 1
+			s1 := nn.MustConv2d(cfg, rand.New(rand.NewPCG(1, 1)))
+			x1 := testInput(6, 2, 4, 8, 8)
+			x2 := x1.Clone()
+			g1 := nn.NewGraph(true, nil)
+			y1 := s2.Forward(g1, x1)
+			seed := testSeed(y1.Len(), 8)
+			g1.BackwardFrom(y1, seed)
+			g2 := nn.NewGraph(true, nil)
+			y2 := g2.Subsample(s1.Forward(g2, x2), 2)
+			g2.BackwardFrom(y2, seed)
+			if !slices.Equal(y1.Shape, y2.Shape) {
+				t.Fatalf("shapes %v and %v", y1.Shape, y2.Shape)
+			}
+			for _, c := range []struct {
+				what string
+				a, b []float32
+			}{{"output", y2.Data, y1.Data}, {"input gradient", x2.Grad, x1.Grad}, {"weight gradient", s1.W.Grad, s2.W.Grad}} {
+				if d := testMaxDiff(c.a, c.b); d > 1e-5 {
+					t.Errorf("%s differs by %.3g", c.what, d)
+				}
+			}
+		})
+	}
+}
+
+func TestPairOpShapesAndNames(t *testing.T) {
+	for _, tc := range []struct {
+		pair       string
+		stride     int
+		ruleLayers []string
+	}{
+		{"none:fa", 2, nil},
+		{"max_pool_3x3:usf", 2, nil},
+		{"avg_pool_3x3:fa", 1, nil},
+		{"skip_connect:fa", 1, nil},
+		{"skip_connect:brsf", 2, []string{"e.conv_1", "e.conv_2"}},
+		{"sep_conv_3x3:fa", 2, []string{"e.dw1", "e.pw1", "e.dw2", "e.pw2"}},
+		{"sep_conv_5x5:frsf", 1, []string{"e.dw1", "e.pw1", "e.dw2", "e.pw2"}},
+		{"dil_conv_3x3:usf", 2, []string{"e.dw", "e.pw"}},
+		{"dil_conv_5x5:bp", 1, []string{"e.dw", "e.pw"}},
+		{"conv_3x3:fa", 2, []string{"e.conv"}},
+		{"conv_3x3:hebb", 2, nil},
+		{"conv_3x3:pc", 1, nil},
+	} {
+		t.Run(fmt.Sprintf("%s/s%d", tc.pair, tc.stride), func(t *testing.T) {
+			p, err := ParsePair(tc.pair)
+			if err != nil {
+				t.Fatal(err)
+			}
+			op, err := NewPairOp(OpConfig{Name: "e", Pair: p, C: 4, Stride: tc.stride, PoolBN: true}, rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := testInput(1, 2, 4, 6, 6)
+			g := nn.NewGraph(true, nil)
+			y := op.Forward(g, x)
+			want := []int{2, 4, 6 / tc.stride, 6 / tc.stride}
+			if !slices.Equal(y.Shape, want) {
+				t.Errorf("output shape %v, want %v", y.Shape, want)
+			}
+			var names []string
+			for _, l := range op.RuleLayers() {
+				names = append(names, l.LayerName())
+				if l.Rule() != p.Rule {
+					t.Errorf("layer %s has rule %s, want %s", l.LayerName(), l.Rule(), p.Rule)
+				}
+			}
+			if !slices.Equal(names, tc.ruleLayers) {
+				t.Errorf("rule layers %v, want %v", names, tc.ruleLayers)
+			}
+			if y.NeedsGrad {
+				g.BackwardFrom(y, testSeed(y.Len(), 1))
+				if x.Grad == nil && p.Op != OpNone {
+					t.Errorf("no gradient reached the input")
+				}
+			}
+		})
+	}
+}
+
+func TestNewPairOpErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  OpConfig
+		want string
+	}{
+		{OpConfig{Name: "e", Pair: Pair{OpSep3, rule.Hebb}, C: 4}, "needs a feedback rule"},
+		{OpConfig{Name: "e", Pair: Pair{"conv_9x9", rule.FA}, C: 4}, "unknown operation"},
+		{OpConfig{Name: "e", Pair: Pair{OpSep3, rule.FA}, C: 4, Stride: 3}, "stride"},
+	} {
+		_, err := NewPairOp(tc.cfg, rand.New(rand.NewPCG(1, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `"e"`) {
+			t.Errorf("NewPairOp(%v): error %v, want one naming the op and saying %q", tc.cfg.Pair, err, tc.want)
+		}
+	}
+}
+
+// containsAll reports whether s contains every one of subs.
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,301 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/bionaslab/bionas/data"
+	"github.com/bionaslab/bionas/nn"
+	"github.com/bionaslab/bionas/nn/rule"
+)
+
+// TrainConfig configures the retraining of a discrete network (REFERENCE.md
+// §2.5; the paper's §3.4): SGD with momentum, a cosine (or linear) learning
+// rate per epoch down to LRMin, global gradient clipping, the auxiliary
+// head's loss weighted by AuxWeight, drop path ramped linearly from 0 to
+// DropPath over the epochs, cutout through Augment, optional label
+// smoothing, evaluation on the test set after every epoch. A zero field
+// means the paper's CIFAR-10 setting in brackets; for settings whose
+// meaningful value may be 0 a negative value means 0.
+type TrainConfig struct {
+	// Epochs [600], BatchSize [96].
+	Epochs    int `json:"epochs"`
+	BatchSize int `json:"batch_size"`
+	// LR [0.025] at epoch 0, annealed to LRMin [0] by Schedule ["cosine";
+	// "linear" for the ImageNet16-120 setting].
+	LR       float32 `json:"lr"`
+	LRMin    float32 `json:"lr_min"`
+	Schedule string  `json:"schedule,omitempty"`
+	// Momentum [0.9], WeightDecay [3e-4], Nesterov, GradClip [5].
+	Momentum    float32 `json:"momentum"`
+	WeightDecay float32 `json:"weight_decay"`
+	Nesterov    bool    `json:"nesterov"`
+	GradClip    float32 `json:"grad_clip"`
+	// AuxWeight [0.4] weighs the auxiliary head's loss (used when the
+	// network has one).
+	AuxWeight float32 `json:"aux_weight"`
+	// DropPath [0.2] is the drop-path probability reached at the end: epoch
+	// e trains with DropPath·e/Epochs.
+	DropPath float32 `json:"drop_path"`
+	// LabelSmoothing [0] (0.1 in the ImageNet16-120 setting).
+	LabelSmoothing float32 `json:"label_smoothing"`
+	// Augment is the training augmentation (cutout included); Norm, if set,
+	// normalises the inputs inside the forward pass (so the network sees
+	// what it was trained on when given [0,1] images with the same Norm).
+	Augment data.Augment `json:"augment"`
+	Norm    *data.Norm   `json:"norm,omitempty"`
+	// StepsPerEpoch, if > 0, caps the steps of each epoch (short trainings:
+	// random search, quick presets); 0 runs whole epochs.
+	StepsPerEpoch int `json:"steps_per_epoch,omitempty"`
+	// EvalLimit, if > 0, evaluates on the first EvalLimit test images only.
+	EvalLimit int `json:"eval_limit,omitempty"`
+	// EvalBatch [256] is the evaluation batch size.
+	EvalBatch int    `json:"-"`
+	Seed      uint64 `json:"seed"`
+	// EmitEvery [10], Workers [1], CheckpointDir, Resume and Emit are as in
+	// DARTSConfig.
+	EmitEvery     int         `json:"-"`
+	Workers       int         `json:"-"`
+	CheckpointDir string      `json:"-"`
+	Resume        bool        `json:"-"`
+	Emit          func(Event) `json:"-"`
+}
+
+func (c TrainConfig) withDefaults() TrainConfig {
+	c.Epochs = orInt(c.Epochs, 600)
+	c.BatchSize = orInt(c.BatchSize, 96)
+	c.LR = orF32(c.LR, 0.025)
+	c.LRMin = orF32(c.LRMin, 0)
+	if c.Schedule == "" {
+		c.Schedule = "cosine"
+	}
+	c.Momentum = orF32(c.Momentum, 0.9)
+	c.WeightDecay = orF32(c.WeightDecay, 3e-4)
+	c.GradClip = orF32(c.GradClip, 5)
+	c.AuxWeight = orF32(c.AuxWeight, 0.4)
+	c.DropPath = orF32(c.DropPath, 0.2)
+	c.LabelSmoothing = orF32(c.LabelSmoothing, 0)
+	c.EvalBatch = orInt(c.EvalBatch, 256)
+	c.EmitEvery = orInt(c.EmitEvery, 10)
+	c.Workers = orInt(c.Workers, 1)
+	return c
+}
+
+// TrainResult is the outcome of a training run.
+type TrainResult struct {
+	Epochs int `json:"epochs"`
+	Steps  int `json:"steps"`
+	// TestLoss and TestAcc are measured after the last epoch; BestTestAcc
+	// is the best epoch's.
+	TestLoss    float64      `json:"test_loss"`
+	TestAcc     float64      `json:"test_acc"`
+	BestTestAcc float64      `json:"best_test_acc"`
+	History     []EpochStats `json:"history"`
+	ResumedAt   int          `json:"resumed_at,omitempty"`
+	Seconds     float64      `json:"seconds"`
+}
+
+// Train trains net on train and evaluates it on test after every epoch,
+// emitting "step" events every EmitEvery steps, an "epoch" event per epoch
+// (with TestLoss and TestAcc) and a "done" event. With a CheckpointDir it
+// saves a checkpoint per epoch (weights, buffers, feedback states, SGD
+// state, history) and with Resume continues from it; the learning rate,
+// drop path, batch order and augmentation depend only on (Seed, epoch), so a
+// resumed run matches an uninterrupted one. It returns ctx.Err() when
+// cancelled.
+func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.Dataset) (*TrainResult, error) {
+	cfg = cfg.withDefaults()
+	emit := newEmitter(cfg.Emit, "train")
+	var sched nn.Schedule
+	switch cfg.Schedule {
+	case "cosine":
+		sched = nn.Cosine{Base: cfg.LR, Min: cfg.LRMin, Epochs: cfg.Epochs}
+	case "linear":
+		sched = nn.LinearDecay{Start: cfg.LR, End: cfg.LRMin, Epochs: cfg.Epochs}
+	default:
+		return nil, fmt.Errorf("train: schedule %q: want cosine or linear", cfg.Schedule)
+	}
+	steps := train.Len() / cfg.BatchSize
+	if cfg.StepsPerEpoch > 0 {
+		steps = min(steps, cfg.StepsPerEpoch)
+	}
+	if steps == 0 {
+		return nil, fmt.Errorf("train: the training set has %d images, fewer than one batch of %d", train.Len(), cfg.BatchSize)
+	}
+	if cfg.EvalLimit > 0 && cfg.EvalLimit < test.Len() {
+		idx := make([]int, cfg.EvalLimit)
+		for i := range idx {
+			idx[i] = i
+		}
+		test = data.Subset(test, idx)
+	}
+	params := net.Params()
+	tensors := nn.Tensors(params)
+	opt := nn.NewSGD(params, nn.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0})
+	parts := checkpointParts{model: net, wOpt: opt}
+	// The fingerprint of a resumable run: the training settings and every
+	// rule layer's rule (an override changes no shape, so the tensors alone
+	// would not tell).
+	rules := map[string]rule.Rule{}
+	for _, l := range net.RuleLayers() {
+		rules[l.LayerName()] = l.Rule()
+	}
+	conf, err := configJSON(struct {
+		Train  TrainConfig          `json:"train"`
+		Rules  map[string]rule.Rule `json:"rules"`
+		Params int                  `json:"params"`
+	}{cfg, rules, countParams(params)})
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res := &TrainResult{}
+	epoch0, step := 0, 0
+	if cfg.Resume && cfg.CheckpointDir != "" {
+		st, err := loadCheckpoint(cfg.CheckpointDir, "train", conf, parts)
+		switch {
+		case err == nil:
+			epoch0, step, res.History, res.ResumedAt = st.Epoch, st.Step, st.History, st.Epoch
+		case isNoCheckpoint(err):
+		default:
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+	forward := func(x *nn.Tensor) *nn.Tensor { return net.Forward(nil, normalizeInput(nil, x, cfg.Norm)) }
+	total := steps * cfg.Epochs
+	for epoch := epoch0; epoch < cfg.Epochs; epoch++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		lr := sched.LR(epoch)
+		opt.SetLR(lr)
+		net.SetDropPath(cfg.DropPath * float32(epoch) / float32(cfg.Epochs))
+		es, err := trainEpoch(ctx, net, opt, tensors, cfg, train, epoch, steps, &step, total, start, emit)
+		if err != nil {
+			return nil, err
+		}
+		es.LR = float64(lr)
+		tl, ta, err := evalModel(ctx, forward, test, cfg.EvalBatch, cfg.Workers)
+		if err != nil {
+			return nil, err
+		}
+		es.TestLoss, es.TestAcc = tl, ta
+		es.Seconds = time.Since(start).Seconds()
+		res.History = append(res.History, es)
+		if cfg.CheckpointDir != "" {
+			st := ckptState{Kind: "train", Config: conf, Epoch: epoch + 1, Step: step, History: res.History}
+			if err := saveCheckpoint(cfg.CheckpointDir, parts, st); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
+		}
+		emit(Event{Kind: EventEpoch, Epoch: epoch, Epochs: cfg.Epochs, Step: step, TotalSteps: total,
+			Loss: es.Loss, Acc: es.Acc, TestLoss: tl, TestAcc: ta, LR: float64(lr), Seconds: es.Seconds})
+	}
+	net.SetDropPath(0)
+	res.Epochs, res.Steps = cfg.Epochs, step
+	for _, h := range res.History {
+		res.BestTestAcc = math.Max(res.BestTestAcc, h.TestAcc)
+	}
+	if n := len(res.History); n > 0 {
+		res.TestLoss, res.TestAcc = res.History[n-1].TestLoss, res.History[n-1].TestAcc
+	}
+	res.Seconds = time.Since(start).Seconds()
+	emit(Event{Kind: EventDone, Epoch: cfg.Epochs, Epochs: cfg.Epochs, Step: step, TotalSteps: total,
+		TestLoss: res.TestLoss, TestAcc: res.TestAcc, Seconds: res.Seconds})
+	return res, nil
+}
+
+// trainEpoch runs the steps of one training epoch.
+func trainEpoch(ctx context.Context, net *Network, opt *nn.SGD, tensors []*nn.Tensor, cfg TrainConfig, train data.Dataset,
+	epoch, steps int, step *int, total int, start time.Time, emit emitter) (EpochStats, error) {
+	l := newEpochLoader(train, cfg.BatchSize, deriveSeed(cfg.Seed, streamTrainLoader, uint64(epoch)), cfg.Augment, cfg.Norm, cfg.Workers, true)
+	defer l.Close()
+	var sumLoss float64
+	var correct, seen int
+	win := newStepWindow(time.Now())
+	for i := 0; i < steps; i++ {
+		if err := ctx.Err(); err != nil {
+			return EpochStats{}, err
+		}
+		b, ok := l.Next(ctx)
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return EpochStats{}, err
+			}
+			break
+		}
+		x := nn.FromSlice(b.X, b.N, b.C, b.H, b.W)
+		for _, t := range tensors {
+			t.ZeroGrad()
+		}
+		g := nn.NewGraph(true, graphRand(cfg.Seed, streamGraph, epoch, *step))
+		logits, aux := net.ForwardAux(g, normalizeInput(g, x, cfg.Norm))
+		g.SetOutput(logits)
+		main := g.CrossEntropy(logits, b.Y, cfg.LabelSmoothing)
+		loss := main
+		if aux != nil && cfg.AuxWeight > 0 {
+			loss = g.Add(main, g.Scale(g.CrossEntropy(aux, b.Y, cfg.LabelSmoothing), cfg.AuxWeight))
+		}
+		g.Backward(loss)
+		if cfg.GradClip > 0 {
+			n := nn.ClipGradNorm(tensors, cfg.GradClip)
+			if math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
+				l.Release(b)
+				return EpochStats{}, fmt.Errorf("train: epoch %d step %d: gradient norm is %v (training diverged; lower the learning rate)", epoch, *step, n)
+			}
+		}
+		opt.Step()
+		c := nn.Accuracy(logits, b.Y)
+		lv := float64(main.Data[0])
+		*step++
+		sumLoss += lv * float64(b.N)
+		correct += c
+		seen += b.N
+		win.add(lv, c, b.N)
+		l.Release(b)
+		if *step%cfg.EmitEvery == 0 {
+			emit(win.event(epoch, cfg.Epochs, *step, total, float64(opt.LR()), start))
+		}
+	}
+	if seen == 0 {
+		return EpochStats{}, fmt.Errorf("train: epoch %d had no batch", epoch)
+	}
+	return EpochStats{Epoch: epoch, Steps: *step, Loss: sumLoss / float64(seen), Acc: float64(correct) / float64(seen)}, nil
+}
+
+// Evaluate returns the mean cross-entropy and the accuracy of net on ds
+// (inference: BatchNorm running statistics, no drop path), normalising the
+// inputs with norm if set.
+func Evaluate(ctx context.Context, net *Network, ds data.Dataset, norm *data.Norm, batch int) (loss, acc float64, err error) {
+	if batch <= 0 {
+		batch = 256
+	}
+	return evalModel(ctx, func(x *nn.Tensor) *nn.Tensor { return net.Forward(nil, normalizeInput(nil, x, norm)) }, ds, batch, 1)
+}
+
+func countParams(ps []nn.Named) int {
+	n := 0
+	for _, p := range ps {
+		n += p.T.Len()
+	}
+	return n
+}
+
+// ModelMeta is the metadata the CLI and the lab store beside a trained
+// network's weights (nn.SaveModel's extra): enough to rebuild the network
+// and feed it correctly.
+type ModelMeta struct {
+	Genotype   Genotype     `json:"genotype"`
+	C          int          `json:"c"`
+	Layers     int          `json:"layers"`
+	Classes    int          `json:"classes"`
+	InChannels int          `json:"in_channels"`
+	Auxiliary  bool         `json:"auxiliary"`
+	Norm       *data.Norm   `json:"norm,omitempty"`
+	Dataset    string       `json:"dataset,omitempty"`
+	TestAcc    float64      `json:"test_acc,omitempty"`
+	Extra      any          `json:"extra,omitempty"`
+	Train      *TrainConfig `json:"train,omitempty"`
+}

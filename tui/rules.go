@@ -1,0 +1,396 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/bionaslab/bionas/lab"
+	"github.com/bionaslab/bionas/nn/rule"
+)
+
+// rulesPane is the rule editor: the discrete network's rule layers as a
+// table whose rules the user changes with keys (one layer, its edge, or
+// all), then retrains as a child run; and a comparison of a run with its
+// parent.
+type rulesPane struct {
+	s       *state
+	w, h    int
+	layers  []lab.LayerInfo
+	have    string // the key of the layers held
+	want    string // the key being fetched
+	err     error
+	pending map[string]string // layer name → new rule
+	cursor  int
+	offset  int
+	compare bool
+
+	kRule, kAll, kEdge, kUndo, kRetrain, kCompare key.Binding
+}
+
+func newRulesPane(s *state) *rulesPane {
+	return &rulesPane{s: s, pending: map[string]string{},
+		kRule:    bind([]string{"left", "right", "h", "l"}, "←/→", "change rule"),
+		kAll:     bind([]string{"a"}, "a", "all layers to this rule"),
+		kEdge:    bind([]string{"e"}, "e", "edge to this rule"),
+		kUndo:    bind([]string{"u"}, "u", "undo edits"),
+		kRetrain: bind([]string{"r"}, "r", "retrain as child"),
+		kCompare: bind([]string{"c"}, "c", "compare with parent"),
+	}
+}
+
+func (p *rulesPane) Name() string     { return "Rules" }
+func (p *rulesPane) SetSize(w, h int) { p.w, p.h = w, h }
+func (p *rulesPane) Capturing() bool  { return false }
+
+func (p *rulesPane) Title() string {
+	if c := p.s.cur; c != nil {
+		if p.compare && c.Info.Parent != "" {
+			return "Rules · " + c.Info.ID + " vs parent " + c.Info.Parent
+		}
+		return "Rules · " + c.Info.ID
+	}
+	return "Rules"
+}
+
+func (p *rulesPane) Keys() []key.Binding {
+	has := len(p.layers) > 0 && !p.compare
+	for _, b := range []*key.Binding{&p.kRule, &p.kAll, &p.kEdge} {
+		b.SetEnabled(has)
+	}
+	p.kUndo.SetEnabled(len(p.pending) > 0)
+	p.kRetrain.SetEnabled(has)
+	p.kCompare.SetEnabled(p.s.cur != nil && p.s.cur.Info.Parent != "")
+	return []key.Binding{keyUp, keyDown, p.kRule, p.kAll, p.kEdge, p.kUndo, p.kRetrain, p.kCompare}
+}
+
+// layersMsg is the answer to a layer listing.
+type layersMsg struct {
+	key    string
+	layers []lab.LayerInfo
+	err    error
+}
+
+func (p *rulesPane) layersKey() string {
+	c := p.s.cur
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprint(c.Info.ID, "/", c.ver.layers, "/", c.ver.genotype)
+}
+
+// sync fetches the layers of the selected run when they may have changed.
+func (p *rulesPane) sync() tea.Cmd {
+	k := p.layersKey()
+	if k == "" {
+		p.layers, p.have, p.err = nil, "", nil
+		return nil
+	}
+	if k == p.have || k == p.want {
+		return nil
+	}
+	p.want = k
+	l, id, ctx := p.s.lab, p.s.cur.Info.ID, p.s.ctx
+	return func() tea.Msg {
+		ls, err := l.Layers(ctx, id)
+		return layersMsg{key: k, layers: ls, err: err}
+	}
+}
+
+func (p *rulesPane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case layersMsg:
+		if msg.key != p.want {
+			return nil
+		}
+		sameRun := strings.SplitN(p.have, "/", 2)[0] == strings.SplitN(msg.key, "/", 2)[0]
+		p.have, p.want, p.layers, p.err = msg.key, "", msg.layers, msg.err
+		if !sameRun {
+			clear(p.pending)
+			p.cursor, p.offset = 0, 0
+			p.compare = p.s.cur != nil && p.s.cur.Info.Kind == lab.KindRetrain
+		}
+		for name := range p.pending { // forget edits of layers that are gone
+			if !slices.ContainsFunc(p.layers, func(l lab.LayerInfo) bool { return l.Name == name }) {
+				delete(p.pending, name)
+			}
+		}
+	case tea.KeyMsg:
+		return p.key(msg)
+	case paneMouse:
+		switch msg.Button {
+		case tea.MouseButtonWheelUp:
+			p.cursor--
+		case tea.MouseButtonWheelDown:
+			p.cursor++
+		case tea.MouseButtonLeft:
+			if msg.Y >= 2 {
+				p.cursor = p.offset + msg.Y - 2
+			}
+		}
+		p.cursor = min(max(p.cursor, 0), max(len(p.layers)-1, 0))
+	}
+	return nil
+}
+
+func (p *rulesPane) rule(l lab.LayerInfo) string {
+	if r, ok := p.pending[l.Name]; ok {
+		return r
+	}
+	return l.Rule
+}
+
+func (p *rulesPane) set(l lab.LayerInfo, r string) {
+	if !rule.Rule(l.Rule).IsFeedback() {
+		return // Hebbian and predictive-coding layers are kinds, not rules
+	}
+	if r == l.Rule {
+		delete(p.pending, l.Name)
+	} else {
+		p.pending[l.Name] = r
+	}
+}
+
+func (p *rulesPane) key(msg tea.KeyMsg) tea.Cmd {
+	if key.Matches(msg, p.kCompare) && p.kCompare.Enabled() {
+		p.compare = !p.compare
+		return nil
+	}
+	if p.compare || len(p.layers) == 0 {
+		return nil
+	}
+	p.cursor = min(max(p.cursor, 0), len(p.layers)-1)
+	cur := p.layers[p.cursor]
+	switch {
+	case key.Matches(msg, keyUp):
+		p.cursor = max(p.cursor-1, 0)
+	case key.Matches(msg, keyDown):
+		p.cursor = min(p.cursor+1, len(p.layers)-1)
+	case key.Matches(msg, p.kRule):
+		if !rule.Rule(cur.Rule).IsFeedback() {
+			p.s.say(fmt.Sprintf("%s is a %s layer: its learning rule is its kind", cur.Name, cur.Rule))
+			return nil
+		}
+		d := 1
+		if s := msg.String(); s == "left" || s == "h" {
+			d = -1
+		}
+		names := make([]string, len(rule.Feedback))
+		for i, r := range rule.Feedback {
+			names[i] = string(r)
+		}
+		p.set(cur, cycle(names, p.rule(cur), d))
+	case key.Matches(msg, p.kAll):
+		r := p.rule(cur)
+		for _, l := range p.layers {
+			p.set(l, r)
+		}
+		p.s.say("all layers → " + r + " (r retrains)")
+	case key.Matches(msg, p.kEdge):
+		if cur.Edge == "" {
+			return nil
+		}
+		r := p.rule(cur)
+		for _, l := range p.layers {
+			if l.Edge == cur.Edge {
+				p.set(l, r)
+			}
+		}
+	case key.Matches(msg, p.kUndo):
+		clear(p.pending)
+	case key.Matches(msg, p.kRetrain):
+		edits := p.edits()
+		info, err := p.s.lab.Retrain(p.s.cur.Info.ID, edits)
+		if err != nil {
+			p.s.fail(err)
+			return nil
+		}
+		clear(p.pending)
+		p.s.upsertRun(info)
+		p.s.load(info.ID)
+		var es []string
+		for _, e := range edits {
+			es = append(es, e.String())
+		}
+		if len(es) == 0 {
+			es = []string{"no edits"}
+		}
+		p.s.say(fmt.Sprintf("started %s: retrain of %s (%s)", info.ID, info.Parent, strings.Join(es, " ")))
+	}
+	return nil
+}
+
+// edits turns the pending changes into rule edits: one "all" edit when
+// every layer gets the same rule, else one edit per changed layer.
+func (p *rulesPane) edits() []lab.RuleEdit {
+	if len(p.pending) == 0 {
+		return nil
+	}
+	first := p.rule(p.layers[0])
+	same := true
+	for _, l := range p.layers {
+		if p.rule(l) != first {
+			same = false
+		}
+	}
+	if same {
+		return []lab.RuleEdit{{Selector: "all", Rule: first}}
+	}
+	var out []lab.RuleEdit
+	for _, l := range p.layers {
+		if r, ok := p.pending[l.Name]; ok {
+			out = append(out, lab.RuleEdit{Selector: l.Name, Rule: r})
+		}
+	}
+	return out
+}
+
+func (p *rulesPane) View(bool) string {
+	c := p.s.cur
+	if c == nil {
+		return fit("No run selected.", p.w, p.h)
+	}
+	if p.compare && c.Info.Parent != "" {
+		return p.comparison(c)
+	}
+	st := p.s.st
+	if p.err != nil {
+		return fit(wrap(p.err.Error(), p.w), p.w, p.h)
+	}
+	if len(p.layers) == 0 {
+		return fit("Loading the network's layers…", p.w, p.h)
+	}
+	p.cursor = min(max(p.cursor, 0), len(p.layers)-1)
+	var b strings.Builder
+	what := "network of the genotype of"
+	if c.Info.Kind != lab.KindSearch {
+		what = "network trained by"
+	}
+	b.WriteString(trunc(fmt.Sprintf("%s %s · %d rule layers · %d edit%s pending", what, c.Info.ID, len(p.layers), len(p.pending), plural(len(p.pending))), p.w) + "\n")
+	nameW := max(p.w-2-14-13-10, 12)
+	b.WriteString(st.Dim.Render(padRight("  layer", nameW+2)+padRight("op", 14)+padRight("rule", 13)+"shape") + "\n")
+	lh := max(p.h-4, 1)
+	if p.cursor < p.offset {
+		p.offset = p.cursor
+	}
+	if p.cursor >= p.offset+lh {
+		p.offset = p.cursor - lh + 1
+	}
+	for i := p.offset; i < min(p.offset+lh, len(p.layers)); i++ {
+		l := p.layers[i]
+		mark := "  "
+		if i == p.cursor {
+			mark = "▸ "
+		}
+		r := st.Rule(l.Rule).Render(l.Rule)
+		if nr, ok := p.pending[l.Name]; ok {
+			r = st.Dim.Render(l.Rule+"→") + st.Rule(nr).Render(nr) + "*"
+		}
+		shape := make([]string, len(l.Shape))
+		for k, d := range l.Shape {
+			shape[k] = fmt.Sprint(d)
+		}
+		line := mark + padRight(l.Name, nameW) + padRight(opShort(l.Op), 14) + padRight(r, 13) + strings.Join(shape, "×")
+		if i == p.cursor {
+			line = st.Bold.Render(mark) + line[len(mark):]
+		}
+		b.WriteString(line + "\n")
+	}
+	for i := len(p.layers) - p.offset; i < lh; i++ {
+		b.WriteString("\n")
+	}
+	hint := "r retrains " + c.Info.ID + " as a child run"
+	if len(p.pending) > 0 {
+		var es []string
+		for _, e := range p.edits() {
+			es = append(es, e.String())
+		}
+		hint += " with " + strings.Join(es, " ")
+	}
+	b.WriteString(st.Dim.Render(trunc(hint, p.w)))
+	return fit(b.String(), p.w, p.h)
+}
+
+// comparison shows a run beside its parent.
+func (p *rulesPane) comparison(c *runData) string {
+	st := p.s.st
+	parent, err := p.s.lab.Snapshot(c.Info.Parent)
+	if err != nil {
+		return fit(err.Error(), p.w, p.h)
+	}
+	colW := max((p.w-16)/2, 12)
+	row := func(label, a, b string) string {
+		return padRight(label, 16) + padRight(a, colW-1) + " " + padRight(b, colW-1)
+	}
+	var es []string
+	for _, e := range c.Info.Edits {
+		es = append(es, e.String())
+	}
+	if len(es) == 0 {
+		es = []string{"none"}
+	}
+	lines := []string{
+		trunc(c.Info.ID+" "+c.Info.Title()+" · edits: "+strings.Join(es, " "), p.w),
+		"",
+		st.Bold.Render(row("", "parent "+parent.Info.ID, "child "+c.Info.ID)),
+		row("kind", string(parent.Info.Kind), string(c.Info.Kind)),
+		row("status", st.Status(parent.Info.Status).Render(string(parent.Info.Status)), st.Status(c.Info.Status).Render(string(c.Info.Status))),
+		row("steps", fmt.Sprintf("%d/%d", parent.Info.Last.Step, parent.Info.Last.TotalSteps), fmt.Sprintf("%d/%d", c.Info.Last.Step, c.Info.Last.TotalSteps)),
+		row("train loss", num(parent.Info.Last.Loss), num(c.Info.Last.Loss)),
+		row("train acc", pct(parent.Info.Last.Acc), pct(c.Info.Last.Acc)),
+		row("val acc", pct(parent.Info.Last.ValAcc), pct(c.Info.Last.ValAcc)),
+		row("test acc", pct(parent.Info.Last.TestAcc), pct(c.Info.Last.TestAcc)),
+		row("rules", ruleCounts(st, parent.Layers), ruleCounts(st, c.Layers)),
+		row("acc curve", sparkline(accCurve(parent.Points), colW-2), sparkline(accCurve(c.Points), colW-2)),
+	}
+	if d := c.Info.Last.TestAcc - parent.Info.Last.TestAcc; c.Info.Last.TestAcc != 0 && parent.Info.Last.TestAcc != 0 {
+		sty := st.OK
+		if d < 0 {
+			sty = st.Err
+		}
+		lines = append(lines, "", "test accuracy change: "+sty.Render(fmt.Sprintf("%+.2f points", 100*d)))
+	}
+	lines = append(lines, "", st.Dim.Render("c returns to the layer table"))
+	return fit(strings.Join(lines, "\n"), p.w, p.h)
+}
+
+// ruleCounts summarises the rules of some layers: "fa 8 · bp 2".
+func ruleCounts(st *Styles, ls []lab.LayerInfo) string {
+	if len(ls) == 0 {
+		return "–"
+	}
+	n := map[string]int{}
+	var order []string
+	for _, l := range ls {
+		if n[l.Rule] == 0 {
+			order = append(order, l.Rule)
+		}
+		n[l.Rule]++
+	}
+	parts := make([]string, len(order))
+	for i, r := range order {
+		parts[i] = st.Rule(r).Render(r) + fmt.Sprintf(" %d", n[r])
+	}
+	return strings.Join(parts, " · ")
+}
+
+// accCurve is the accuracy per point: val or test per epoch when there are
+// epochs, else train per step.
+func accCurve(pts []lab.Event) []float64 {
+	var ep, steps []float64
+	for _, e := range pts {
+		switch {
+		case e.Kind == lab.EventEpoch && (e.ValAcc > 0 || e.TestAcc > 0):
+			ep = append(ep, max(e.ValAcc, e.TestAcc))
+		case e.Kind == lab.EventStep && e.Acc > 0:
+			steps = append(steps, e.Acc)
+		}
+	}
+	if len(ep) > 1 {
+		return ep
+	}
+	return steps
+}

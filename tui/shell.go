@@ -1,0 +1,397 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/bionaslab/bionas/lab"
+)
+
+// Options configure a Shell.
+type Options struct {
+	// Renderer is the session's renderer: every style is built from it
+	// (nil: this process's default renderer).
+	Renderer *lipgloss.Renderer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Context ends the session's background work (attack steps); default
+	// context.Background().
+	Context context.Context
+	// FrameInterval is the least time between two deliveries of lab events
+	// to this session (default 100 ms: at most ten updates a second).
+	FrameInterval time.Duration
+	// Width and Height are the initial size, until the terminal reports
+	// its own (default 80×24).
+	Width, Height int
+}
+
+// pane is one screen of the shell. Panes have pointer receivers, mutate
+// themselves in Update and return only a command (the pug pattern); View
+// returns exactly the size last set, without the border.
+type pane interface {
+	Name() string
+	Title() string
+	SetSize(w, h int)
+	Update(msg tea.Msg) tea.Cmd
+	View(focused bool) string
+	Keys() []key.Binding
+	// Capturing reports whether a form of the pane takes every key.
+	Capturing() bool
+}
+
+// Pane indices, in focus order.
+const (
+	paneRuns = iota
+	paneCharts
+	paneAlphas
+	paneGenotype
+	paneRules
+	paneAttack
+	numPanes
+)
+
+// Shell is the root model: a tab bar, the panes, a status line and the
+// help line. It talks only to the lab.
+type Shell struct {
+	opts  Options
+	s     *state
+	sub   *lab.Subscription
+	panes [numPanes]pane
+	keys  globalKeys
+	help  help.Model
+
+	focus    int
+	view     int // the pane shown beside the runs list in the wide layout
+	showHelp bool
+	w, h     int
+	wide     bool
+	runsW    int // wide layout: width of the runs box
+	bodyY    int // first line of the body
+	lastPull time.Time
+	closed   bool
+}
+
+// New returns a shell over the lab. Close it when the program ends.
+func New(l *lab.Lab, opts Options) *Shell {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	if opts.FrameInterval <= 0 {
+		opts.FrameInterval = 100 * time.Millisecond
+	}
+	if opts.Width <= 0 || opts.Height <= 0 {
+		opts.Width, opts.Height = 80, 24
+	}
+	st := NewStyles(opts.Renderer)
+	s := &state{lab: l, st: st, now: opts.Now, ctx: opts.Context}
+	s.reloadRuns()
+	sh := &Shell{opts: opts, s: s, sub: l.Subscribe(), keys: newGlobalKeys(), help: help.New(), view: paneCharts}
+	sh.help.Styles = st.Help
+	sh.panes = [numPanes]pane{
+		paneRuns:     newRunsPane(s),
+		paneCharts:   newChartsPane(s),
+		paneAlphas:   newAlphasPane(s),
+		paneGenotype: newGenotypePane(s),
+		paneRules:    newRulesPane(s),
+		paneAttack:   newAttackPane(s),
+	}
+	// Open on the newest run, or on nothing (the runs pane then says how
+	// to start a search).
+	if n := len(s.runs); n > 0 {
+		s.load(s.runs[n-1].ID)
+	}
+	if s.cur == nil {
+		s.say(fmt.Sprintf("press s to start the %s search, n for the preset form", lab.DefaultPreset))
+	}
+	sh.resize(opts.Width, opts.Height)
+	return sh
+}
+
+// Close ends the shell's lab subscription and its attack stepper. It is
+// safe to call more than once.
+func (m *Shell) Close() {
+	if m.closed {
+		return
+	}
+	m.closed = true
+	m.sub.Close()
+	if a, ok := m.panes[paneAttack].(*attackPane); ok {
+		a.close()
+	}
+}
+
+// eventsMsg carries the lab events drained for this session.
+type eventsMsg struct{ batch lab.Batch }
+
+// waitEvents waits for lab events, at most once per frame interval, and
+// drains them: the lab never waits for this session, and the session
+// re-arms the wait after each batch.
+func (m *Shell) waitEvents() tea.Cmd {
+	sub, last, gap := m.sub, m.lastPull, m.opts.FrameInterval
+	return func() tea.Msg {
+		select {
+		case <-sub.C():
+		case <-sub.Done():
+			return nil
+		}
+		if d := time.Until(last.Add(gap)); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-sub.Done():
+				t.Stop()
+				return nil
+			}
+		}
+		return eventsMsg{sub.Drain()}
+	}
+}
+
+// Init starts listening to the lab.
+func (m *Shell) Init() tea.Cmd { return m.waitEvents() }
+
+// Update routes a message: sizes to every pane, keys to the form that has
+// them, then to the global bindings, then to the focused pane; mouse
+// events to the pane under the pointer; everything else to every pane.
+func (m *Shell) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.route(msg)
+	return m, tea.Batch(cmd, m.syncPanes())
+}
+
+// syncPanes lets panes that fetch data on their own (the rule editor's
+// layer list) or follow the selection (the attack form) catch up with the
+// state after a message.
+func (m *Shell) syncPanes() tea.Cmd {
+	var cmds []tea.Cmd
+	for _, p := range m.panes {
+		if s, ok := p.(interface{ sync() tea.Cmd }); ok {
+			cmds = append(cmds, s.sync())
+		}
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Shell) route(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg.Width, msg.Height)
+		return nil
+	case eventsMsg:
+		m.lastPull = time.Now()
+		m.s.apply(msg.batch)
+		return tea.Batch(m.broadcast(msg), m.waitEvents())
+	case tea.KeyMsg:
+		return m.key(msg)
+	case tea.MouseMsg:
+		return m.mouse(msg)
+	}
+	return m.broadcast(msg)
+}
+
+func (m *Shell) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, p := range m.panes {
+		cmds = append(cmds, p.Update(msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Shell) key(msg tea.KeyMsg) tea.Cmd {
+	if msg.String() == "ctrl+c" {
+		return tea.Quit
+	}
+	p := m.panes[m.focus]
+	if p.Capturing() {
+		return p.Update(msg)
+	}
+	if m.showHelp && (msg.String() == "esc" || key.Matches(msg, m.keys.Help)) {
+		m.showHelp = false
+		m.resize(m.w, m.h)
+		return nil
+	}
+	switch {
+	case key.Matches(msg, m.keys.Quit):
+		return tea.Quit
+	case key.Matches(msg, m.keys.Help):
+		m.showHelp = true
+		m.resize(m.w, m.h)
+		return nil
+	case key.Matches(msg, m.keys.Next):
+		m.setFocus((m.focus + 1) % numPanes)
+		return nil
+	case key.Matches(msg, m.keys.Prev):
+		m.setFocus((m.focus + numPanes - 1) % numPanes)
+		return nil
+	case key.Matches(msg, m.keys.Jump):
+		m.setFocus(int(msg.String()[0] - '1'))
+		return nil
+	}
+	cmd := p.Update(msg)
+	if f, ok := p.(interface{ takeFocusRequest() (int, bool) }); ok {
+		if to, ok := f.takeFocusRequest(); ok {
+			m.setFocus(to)
+		}
+	}
+	return cmd
+}
+
+func (m *Shell) setFocus(i int) {
+	if i < 0 || i >= numPanes {
+		return
+	}
+	m.focus = i
+	if i != paneRuns {
+		m.view = i
+	}
+}
+
+// mouse handles clicks on the tab bar and hands the rest to the pane under
+// the pointer, in that pane's coordinates.
+func (m *Shell) mouse(msg tea.MouseMsg) tea.Cmd {
+	if msg.Action != tea.MouseActionPress {
+		return nil
+	}
+	if msg.Y == 0 && msg.Button == tea.MouseButtonLeft {
+		x := 0
+		for i, label := range m.tabLabels() {
+			w := ansi.StringWidth(label)
+			if msg.X >= x && msg.X < x+w && i > 0 {
+				m.setFocus(i - 1)
+				return nil
+			}
+			x += w
+		}
+		return nil
+	}
+	y := msg.Y - m.bodyY - 1
+	if m.showHelp || y < 0 {
+		return nil
+	}
+	target, x := m.focus, msg.X-1
+	if m.wide {
+		if msg.X < m.runsW {
+			target = paneRuns
+		} else {
+			target, x = m.view, msg.X-m.runsW-1
+		}
+	}
+	if msg.Button == tea.MouseButtonLeft {
+		m.setFocus(target)
+	}
+	return m.panes[target].Update(paneMouse{X: x, Y: y, Button: msg.Button})
+}
+
+// paneMouse is a mouse press in a pane's content coordinates.
+type paneMouse struct {
+	X, Y   int
+	Button tea.MouseButton
+}
+
+// resize lays the panes out for a w×h terminal.
+func (m *Shell) resize(w, h int) {
+	m.w, m.h = w, h
+	m.help.Width = w
+	bodyH := max(h-3, 3)
+	m.bodyY = 1
+	m.wide = w >= 100 && bodyH >= 16
+	if m.wide {
+		m.runsW = min(max(w/4, 28), 40)
+		m.panes[paneRuns].SetSize(m.runsW-2, bodyH-2)
+		for i := paneCharts; i < numPanes; i++ {
+			m.panes[i].SetSize(w-m.runsW-2, bodyH-2)
+		}
+		return
+	}
+	for _, p := range m.panes {
+		p.SetSize(w-2, bodyH-2)
+	}
+}
+
+func (m *Shell) tabLabels() []string {
+	st := m.s.st
+	labels := []string{st.Title.Render(" BioNAS Lab ")}
+	for i, p := range m.panes {
+		l := fmt.Sprintf(" %d %s ", i+1, p.Name())
+		on := i == m.focus || (m.wide && i == m.view && m.focus == paneRuns)
+		switch {
+		case i == m.focus && st.Mono:
+			l = "[" + strings.TrimSpace(l) + "]"
+		case i == m.focus:
+			l = st.TabOn.Render(l)
+		case on && st.Mono:
+			l = "(" + strings.TrimSpace(l) + ")"
+		case on:
+			l = st.Bold.Render(l)
+		default:
+			l = st.TabOff.Render(l)
+		}
+		labels = append(labels, l)
+	}
+	return labels
+}
+
+// View draws the whole screen, exactly w×h.
+func (m *Shell) View() string {
+	if m.w <= 0 || m.h <= 0 {
+		return ""
+	}
+	st := m.s.st
+	tabs := strings.Join(m.tabLabels(), "")
+	if c := m.s.cur; c != nil {
+		info := " " + c.Info.ID + " " + st.Status(c.Info.Status).Render(string(c.Info.Status))
+		if ansi.StringWidth(tabs)+ansi.StringWidth(info) <= m.w {
+			tabs = padRight(tabs, m.w-ansi.StringWidth(info)) + info
+		}
+	}
+	bodyH := max(m.h-3, 3)
+	var body string
+	switch {
+	case m.showHelp:
+		m.help.ShowAll = true
+		body = box(st, "Help", m.help.View(m.keyMap())+"\n\n"+helpText, m.w, bodyH, true)
+		m.help.ShowAll = false
+	case m.wide:
+		left := box(st, m.panes[paneRuns].Title(), m.panes[paneRuns].View(m.focus == paneRuns), m.runsW, bodyH, m.focus == paneRuns)
+		p := m.panes[m.view]
+		right := box(st, p.Title(), p.View(m.focus == m.view), m.w-m.runsW, bodyH, m.focus == m.view)
+		body = lipgloss.JoinHorizontal(lipgloss.Top, left, right)
+	default:
+		p := m.panes[m.focus]
+		body = box(st, p.Title(), p.View(true), m.w, bodyH, true)
+	}
+	status := m.s.msg
+	if m.s.msgErr {
+		status = st.Err.Render("error: ") + status
+	}
+	right := st.Dim.Render(fmt.Sprintf("%d viewer%s", m.s.lab.Subscribers(), plural(m.s.lab.Subscribers())))
+	status = padRight(status, max(m.w-ansi.StringWidth(right)-1, 0)) + " " + right
+	helpLine := m.help.View(m.keyMap())
+	return fit(tabs, m.w, 1) + "\n" + fit(body, m.w, bodyH) + "\n" + fit(status, m.w, 1) + "\n" + fit(helpLine, m.w, 1)
+}
+
+func (m *Shell) keyMap() keyMap {
+	return keyMap{pane: m.panes[m.focus].Keys(), global: m.keys}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+const helpText = `Runs live in the lab folder (runs/<id>/: run.json, metrics.jsonl,
+alphas.json, genotype.json); every viewer of the lab sees them live.
+Rules: bp back-propagation · fa feedback alignment · dfa direct FA ·
+usf uniform sign · brsf/frsf random-magnitude sign · hebb · pc.`
