@@ -41,6 +41,14 @@
 // blocks. At most Options.MaxConcurrent jobs run at once; the others wait
 // in a first-in, first-out queue.
 //
+// Engine (engine.go, attack_engine.go) is the real backend: searches with
+// package search, trainings and retrainings of the discrete network of a
+// genotype (a retrain trains from scratch with the parent's seed, so that
+// a comparison isolates the rule edits), and attacks with package attacks
+// (an attack stepper on one test image; robustness reports with the
+// pointwise worst case). Package labtest holds a deterministic fake
+// backend for tests.
+//
 // # Events
 //
 // Subscribe returns a Subscription that receives every run's events without

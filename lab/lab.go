@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/bionaslab/bionas/nn"
 )
 
 // Options configure a lab. The zero value (apart from Dir) is usable.
@@ -422,14 +419,10 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	if !slices.Contains(Kinds, spec.Kind) {
 		return RunInfo{}, fmt.Errorf("start run: unknown kind %q", spec.Kind)
 	}
-	if spec.Preset != "" {
-		p, ok := PresetByName(spec.Preset)
-		if !ok {
-			return RunInfo{}, fmt.Errorf("start run: unknown preset %q", spec.Preset)
-		}
-		if p.Spec.Kind == spec.Kind {
-			spec = p.Apply(spec)
-		}
+	// A lab preset fills the spec; any other name is the backend's to
+	// resolve (an engine preset such as "quick").
+	if p, ok := PresetByName(spec.Preset); ok && p.Spec.Kind == spec.Kind {
+		spec = p.Apply(spec)
 	}
 	if l.opts.Backend.Jobs[spec.Kind] == nil {
 		return RunInfo{}, fmt.Errorf("start %s run: %w", spec.Kind, ErrUnavailable)
@@ -731,228 +724,6 @@ func (l *Lab) allRuns() []*run {
 	}
 	return out
 }
-
-// writer persists dirty runs every FlushInterval.
-func (l *Lab) writer() {
-	defer close(l.writerDone)
-	t := time.NewTicker(l.opts.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.writerStop:
-			return
-		case <-t.C:
-			for _, r := range l.allRuns() {
-				l.flush(r)
-				r.mu.Lock()
-				due := r.statusDue
-				r.mu.Unlock()
-				if due {
-					l.publishStatus(r)
-				}
-			}
-		}
-	}
-}
-
-// flush writes a run's dirty files, each atomically.
-func (l *Lab) flush(r *run) error {
-	r.flushMu.Lock()
-	defer r.flushMu.Unlock()
-	r.mu.Lock()
-	d := r.dirty
-	if d == 0 {
-		r.mu.Unlock()
-		return nil
-	}
-	r.dirty = 0
-	info := r.info.Clone()
-	lines := r.lines // append-only or replaced: safe to read unlocked
-	alphas, geno, gtext, layers, attack := r.alphas, r.genotype, r.genotypeText, r.layers, r.attack
-	logText := strings.Join(r.log, "\n")
-	r.mu.Unlock()
-
-	var errs []error
-	put := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if d&dirtyMetrics != 0 {
-		var buf bytes.Buffer
-		for _, b := range lines {
-			buf.Write(b)
-			buf.WriteByte('\n')
-		}
-		put(atomicWrite(filepath.Join(r.dir, FileMetrics), buf.Bytes()))
-	}
-	if d&dirtyAlphas != 0 && alphas != nil {
-		put(writeJSON(filepath.Join(r.dir, FileAlphas), alphas))
-	}
-	if d&dirtyGenotype != 0 && geno != nil {
-		put(writeJSON(filepath.Join(r.dir, FileGenotype), geno))
-		if gtext != "" {
-			put(atomicWrite(filepath.Join(r.dir, FileGenotypeText), []byte(gtext+"\n")))
-		}
-	}
-	if d&dirtyLayers != 0 && layers != nil {
-		put(writeJSON(filepath.Join(r.dir, FileLayers), layers))
-	}
-	if d&dirtyAttack != 0 && attack != nil {
-		put(writeJSON(filepath.Join(r.dir, FileAttack), attack))
-	}
-	if d&dirtyLog != 0 {
-		put(atomicWrite(filepath.Join(r.dir, FileLog), []byte(logText+"\n")))
-	}
-	// run.json last: once it says "done", everything else is on disk.
-	if d&dirtyInfo != 0 {
-		put(writeJSON(filepath.Join(r.dir, FileRun), info))
-	}
-	err := errors.Join(errs...)
-	if err != nil {
-		r.mu.Lock()
-		r.dirty |= d // try again at the next flush
-		r.writeErr = err
-		r.mu.Unlock()
-	}
-	return err
-}
-
-// publishStatus sends a run's record to the viewers.
-func (l *Lab) publishStatus(r *run) {
-	r.mu.Lock()
-	e := l.statusEventLocked(r)
-	r.mu.Unlock()
-	l.bus.Publish(e)
-}
-
-func (l *Lab) statusEventLocked(r *run) Event {
-	r.seq++
-	r.statusDue = false
-	info := r.info.Clone()
-	r.lastStatus = l.opts.Now()
-	return Event{Run: info.ID, Seq: r.seq, Kind: EventStatus, Time: r.lastStatus, Info: &info}
-}
-
-// emit records a job's event and publishes it (Job.Emit).
-func (l *Lab) emit(r *run, e Event) {
-	if e.Kind == EventStatus || e.Kind == "" {
-		return // the lab alone reports status
-	}
-	e.sanitize()
-	now := l.opts.Now()
-	if e.Time.IsZero() {
-		e.Time = now
-	}
-	e = e.clone()
-	e.Info = nil
-	r.mu.Lock()
-	r.seq++
-	e.Run, e.Seq = r.info.ID, r.seq
-	status := false
-	switch e.Kind {
-	case EventStep, EventEpoch:
-		r.rewind(e)
-		b, err := json.Marshal(e)
-		if err == nil {
-			r.points = append(r.points, e)
-			r.lines = append(r.lines, b)
-			r.dirty |= dirtyMetrics
-		}
-		r.info.Last.Update(e)
-		r.dirty |= dirtyInfo
-		status = e.Kind == EventEpoch || now.Sub(r.lastStatus) >= l.opts.StatusInterval
-		r.statusDue = !status // the writer publishes it if no later point does
-	case EventAlphas:
-		r.alphas = e.Alphas
-		r.dirty |= dirtyAlphas
-	case EventGenotype:
-		r.genotype, r.genotypeText = e.Genotype, e.GenotypeText
-		r.dirty |= dirtyGenotype
-	case EventLayers:
-		r.layers = e.Layers
-		r.dirty |= dirtyLayers
-	case EventAttack:
-		r.attack = e.Attack
-		if e.Attack != nil {
-			r.info.Last.RobustAcc = e.Attack.WorstCase
-			if e.Attack.N > 0 {
-				r.info.Last.Step, r.info.Last.TotalSteps = e.Attack.Done, e.Attack.N
-			}
-		}
-		r.dirty |= dirtyAttack | dirtyInfo
-		status = true
-	case EventLog:
-		r.log = append(r.log, e.Time.Format("15:04:05")+" "+e.Message)
-		if len(r.log) > maxLogLines {
-			r.log = slices.Clone(r.log[len(r.log)-maxLogLines:])
-		}
-		r.dirty |= dirtyLog
-	}
-	var st Event
-	if status {
-		st = l.statusEventLocked(r)
-	}
-	r.mu.Unlock()
-	l.bus.Publish(e)
-	if status {
-		l.bus.Publish(st)
-	}
-}
-
-// rewind drops the points a resumed job is about to report again (it
-// restarts from its last checkpoint, which may be behind the last point).
-func (r *run) rewind(e Event) {
-	keep := len(r.points)
-	switch e.Kind {
-	case EventStep:
-		if e.Step <= 0 {
-			return
-		}
-		for keep > 0 && r.points[keep-1].Step >= e.Step {
-			keep--
-		}
-	case EventEpoch:
-		for keep > 0 && r.points[keep-1].Kind == EventEpoch && r.points[keep-1].Epoch >= e.Epoch {
-			keep--
-		}
-	}
-	if keep < len(r.points) {
-		// New slices: a concurrent flush may still read the old ones.
-		r.points = slices.Clone(r.points[:keep])
-		r.lines = slices.Clone(r.lines[:keep])
-	}
-}
-
-// Update folds a step or epoch event into the latest numbers (as the lab
-// does for RunInfo.Last; viewers that apply points themselves use it too).
-func (m *Metrics) Update(e Event) {
-	m.Epoch = e.Epoch
-	if e.Epochs > 0 {
-		m.Epochs = e.Epochs
-	}
-	if e.Step > 0 {
-		m.Step = e.Step
-	}
-	if e.TotalSteps > 0 {
-		m.TotalSteps = e.TotalSteps
-	}
-	if e.Kind == EventStep {
-		m.Loss, m.Acc = e.Loss, e.Acc
-		if e.ImagesPerSec != 0 {
-			m.ImagesPerSec = e.ImagesPerSec
-		}
-		return
-	}
-	if e.ValLoss != 0 || e.ValAcc != 0 {
-		m.ValLoss, m.ValAcc = e.ValLoss, e.ValAcc
-	}
-	if e.TestAcc != 0 {
-		m.TestAcc = e.TestAcc
-	}
-}
-
-func atomicWrite(path string, b []byte) error { return nn.WriteFileAtomic(path, b) }
 
 // Layers returns the rule layers of run id's discrete network: those the
 // job reported (a train or retrain run), or those the backend would build

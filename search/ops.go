@@ -398,11 +398,13 @@ func (b bnLayer) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
 // Momentum towards the batch mean and the unbiased variance; running
 // statistics in evaluation), followed by ReLU when withReLU. It exists
 // because BatchNorm was a quarter of a supernet step: nn's version sums
-// in one float64 chain per channel (latency-bound) and makes three passes
-// plus a stored x̂. This one sums shifted values in float32 blocks of 1024
-// with four accumulators (float64 across blocks), normalises in one pass
-// and recomputes x̂ from x in the backward pass instead of storing it. The
-// results agree with nn.BatchNorm2d to float32 rounding (tested).
+// in one float64 chain per channel (latency-bound), makes three passes and
+// stores x̂. This one works plane by plane in blocks that stay in L1 with
+// the vector kernels of nn/cpu (Σx and Σx² as dot products, y = a·x + b as
+// two AXPYs), and recomputes x̂ from x in the backward pass instead of
+// storing it. Where a channel's mean dominates its spread (mean² > 16·var)
+// the raw sums would cancel, so it falls back to sums of centred values.
+// The results agree with nn.BatchNorm2d to float32 rounding (tested).
 func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn.Tensor {
 	n, c, h, w := x.NCHW("BatchNorm2d")
 	if c != bn.C {
@@ -413,21 +415,37 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 	if train && m < 2 {
 		panic(fmt.Sprintf("search: BatchNorm2d %q: training needs more than 1 value per channel, got shape %v", bn.Name, x.Shape))
 	}
-	plane := func(b, ch int) []float32 { return x.Data[(b*c+ch)*hw : (b*c+ch+1)*hw] }
+	ones := make([]float32, min(hw, bnBlock))
+	for i := range ones {
+		ones[i] = 1
+	}
+	off := func(b, ch int) int { return (b*c + ch) * hw }
 	mean, invstd := make([]float32, c), make([]float32, c)
+	centred := make([]bool, c) // channels whose sums need centring
 	if train {
 		vars := make([]float64, c)
 		cpu.For(c, 1, func(lo, hi int) {
 			for ch := lo; ch < hi; ch++ {
-				shift := x.Data[ch*hw] // a value of the channel: keeps the variance free of cancellation
 				var s, ss float64
 				for b := range n {
-					ps, pss := sumShifted(plane(b, ch), shift)
+					ps, pss := sumsPlane(x.Data[off(b, ch):off(b, ch)+hw], ones)
 					s, ss = s+ps, ss+pss
 				}
 				mu := s / float64(m)
-				vars[ch] = max(ss/float64(m)-mu*mu, 0)
-				mean[ch] = float32(float64(shift) + mu)
+				v := ss/float64(m) - mu*mu
+				if mu*mu > 16*v {
+					centred[ch] = true
+					shift := float32(mu)
+					s, ss = 0, 0
+					for b := range n {
+						ps, pss := sumShifted(x.Data[off(b, ch):off(b, ch)+hw], shift)
+						s, ss = s+ps, ss+pss
+					}
+					d := s / float64(m)
+					mu, v = float64(shift)+d, ss/float64(m)-d*d
+				}
+				vars[ch] = max(v, 0)
+				mean[ch] = float32(mu)
 				invstd[ch] = float32(1 / math.Sqrt(vars[ch]+float64(bn.Eps)))
 			}
 		})
@@ -441,6 +459,7 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 		copy(mean, bn.RunningMean.Data)
 		for ch, v := range bn.RunningVar.Data {
 			invstd[ch] = float32(1 / math.Sqrt(float64(v)+float64(bn.Eps)))
+			centred[ch] = float64(mean[ch])*float64(mean[ch]) > 16*float64(v)
 		}
 	}
 	scale, shift := make([]float32, c), make([]float32, c)
@@ -456,7 +475,7 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 	cpu.For(n*c, max(1, parGrain/max(hw, 1)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % c
-			affineKernel(x.Data[p*hw:(p+1)*hw], y.Data[p*hw:(p+1)*hw], scale[ch], shift[ch], withReLU)
+			affinePlane(x.Data[p*hw:(p+1)*hw], y.Data[p*hw:(p+1)*hw], ones, scale[ch], shift[ch], withReLU)
 		}
 	})
 	if !g.Records(x, bn.Weight, bn.Bias) {
@@ -474,11 +493,15 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 			db = bn.Bias.GradBuf()
 		}
 		cpu.For(c, 1, func(lo, hi int) {
+			var tmp []float32 // dy masked by the ReLU, one block at a time
+			if withReLU {
+				tmp = make([]float32, len(ones))
+			}
 			for ch := lo; ch < hi; ch++ {
-				o := func(b int) int { return (b*c + ch) * hw }
 				var sdy, sdyx float64 // Σ dy and Σ dy·(x − mean) over the channel
 				for b := range n {
-					s, sx := sumGrad(x.Data[o(b):o(b)+hw], y.Data[o(b):o(b)+hw], y.Grad[o(b):o(b)+hw], mean[ch], withReLU)
+					o := off(b, ch)
+					s, sx := sumGrad(x.Data[o:o+hw], y.Data[o:o+hw], y.Grad[o:o+hw], ones, tmp, mean[ch], centred[ch])
 					sdy, sdyx = sdy+s, sdyx+sx
 				}
 				if dw != nil {
@@ -498,7 +521,8 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 					k0 = float32(float64(k) * sdy / float64(m))
 				}
 				for b := range n {
-					gradKernel(x.Data[o(b):o(b)+hw], y.Data[o(b):o(b)+hw], y.Grad[o(b):o(b)+hw], dx[o(b):o(b)+hw], mean[ch], k, kx, k0, withReLU)
+					o := off(b, ch)
+					gradPlane(x.Data[o:o+hw], y.Data[o:o+hw], y.Grad[o:o+hw], dx[o:o+hw], ones, tmp, mean[ch], k, kx, k0, centred[ch])
 				}
 			}
 		})
@@ -506,10 +530,25 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 	return y
 }
 
+// bnBlock is the block length of the BatchNorm kernels: three blocks of
+// float32 (x, dy, dx) fit in L1 together.
+const bnBlock = 1024
+
+// sumsPlane returns Σx and Σx² over a plane, by blocks.
+func sumsPlane(p, ones []float32) (s, ss float64) {
+	for len(p) > 0 {
+		blk := p[:min(len(p), bnBlock)]
+		p = p[len(blk):]
+		s += float64(cpu.Dot(blk, ones[:len(blk)]))
+		ss += float64(cpu.Dot(blk, blk))
+	}
+	return s, ss
+}
+
 // sumShifted returns Σ(v − shift) and Σ(v − shift)² over p.
 func sumShifted(p []float32, shift float32) (s, ss float64) {
 	for len(p) > 0 {
-		blk := p[:min(len(p), 1024)]
+		blk := p[:min(len(p), bnBlock)]
 		p = p[len(blk):]
 		var a0, a1, a2, a3, q0, q1, q2, q3 float32
 		i := 0
@@ -529,64 +568,79 @@ func sumShifted(p []float32, shift float32) (s, ss float64) {
 	return s, ss
 }
 
-// reluMask returns all ones when v > 0 (as a float32 bit pattern), else 0.
-func reluMask(v float32) uint32 { return uint32(-int32(math.Float32bits(v)) >> 31) }
-
-// affineKernel writes y = x·a + b, then max(y, 0) when withReLU.
-func affineKernel(x, y []float32, a, b float32, withReLU bool) {
-	y = y[:len(x)]
-	if !withReLU {
-		for i, v := range x {
-			y[i] = v*a + b
+// affinePlane writes y = a·x + b (y starts at zero), then max(y, 0) when
+// withReLU.
+func affinePlane(x, y, ones []float32, a, b float32, withReLU bool) {
+	for len(x) > 0 {
+		nb := min(len(x), bnBlock)
+		cpu.Axpy(a, x[:nb], y[:nb])
+		cpu.Axpy(b, ones[:nb], y[:nb])
+		if withReLU {
+			reluKernel(y[:nb], y[:nb])
 		}
-		return
-	}
-	for i, v := range x {
-		bits := math.Float32bits(v*a + b)
-		y[i] = math.Float32frombits(bits &^ uint32(int32(bits)>>31))
+		x, y = x[nb:], y[nb:]
 	}
 }
 
-// sumGrad returns Σ dy and Σ dy·(x − mean) over one plane, dy masked by
-// y > 0 when the BN was followed by ReLU.
-func sumGrad(x, y, dy []float32, mean float32, withReLU bool) (s, sx float64) {
-	y, dy = y[:len(x)], dy[:len(x)]
+// maskedGrad returns dy, or dy masked by y > 0 (written into tmp) when tmp
+// is not nil (a BN followed by ReLU).
+func maskedGrad(y, dy, tmp []float32) []float32 {
+	if tmp == nil {
+		return dy
+	}
+	tmp = tmp[:len(dy)]
+	y = y[:len(dy)]
+	for i, d := range dy {
+		tmp[i] = math.Float32frombits(math.Float32bits(d) & reluMask(y[i]))
+	}
+	return tmp
+}
+
+// reluMask returns all ones when v > 0 (as a float32 bit pattern), else 0.
+func reluMask(v float32) uint32 { return uint32(-int32(math.Float32bits(v)) >> 31) }
+
+// sumGrad returns Σ dy and Σ dy·(x − mean) over one plane (dy masked by
+// y > 0 when tmp is given); centred computes (x − mean) explicitly.
+func sumGrad(x, y, dy, ones, tmp []float32, mean float32, centred bool) (s, sx float64) {
 	for len(x) > 0 {
-		nb := min(len(x), 1024)
-		var a0, a1, q0, q1 float32
-		i := 0
-		for ; i+2 <= nb; i += 2 {
-			d0, d1 := dy[i], dy[i+1]
-			if withReLU {
-				d0 = math.Float32frombits(math.Float32bits(d0) & reluMask(y[i]))
-				d1 = math.Float32frombits(math.Float32bits(d1) & reluMask(y[i+1]))
+		nb := min(len(x), bnBlock)
+		d := maskedGrad(y[:nb], dy[:nb], tmp)
+		bs := float64(cpu.Dot(d, ones[:nb]))
+		s += bs
+		if centred {
+			var q0, q1 float32
+			i := 0
+			for ; i+2 <= nb; i += 2 {
+				q0, q1 = q0+d[i]*(x[i]-mean), q1+d[i+1]*(x[i+1]-mean)
 			}
-			a0, a1 = a0+d0, a1+d1
-			q0, q1 = q0+d0*(x[i]-mean), q1+d1*(x[i+1]-mean)
-		}
-		for ; i < nb; i++ {
-			d := dy[i]
-			if withReLU {
-				d = math.Float32frombits(math.Float32bits(d) & reluMask(y[i]))
+			for ; i < nb; i++ {
+				q0 += d[i] * (x[i] - mean)
 			}
-			a0, q0 = a0+d, q0+d*(x[i]-mean)
+			sx += float64(q0 + q1)
+		} else {
+			sx += float64(cpu.Dot(d, x[:nb])) - float64(mean)*bs
 		}
-		s += float64(a0 + a1)
-		sx += float64(q0 + q1)
 		x, y, dy = x[nb:], y[nb:], dy[nb:]
 	}
 	return s, sx
 }
 
-// gradKernel adds k·dy − kx·(x − mean) − k0 to dx, dy masked by y > 0
-// when withReLU.
-func gradKernel(x, y, dy, dx []float32, mean, k, kx, k0 float32, withReLU bool) {
-	y, dy, dx = y[:len(x)], dy[:len(x)], dx[:len(x)]
-	for i, v := range x {
-		d := dy[i]
-		if withReLU {
-			d = math.Float32frombits(math.Float32bits(d) & reluMask(y[i]))
+// gradPlane adds k·dy − kx·(x − mean) − k0 to dx (dy masked by y > 0 when
+// tmp is given); centred computes (x − mean) explicitly.
+func gradPlane(x, y, dy, dx, ones, tmp []float32, mean, k, kx, k0 float32, centred bool) {
+	for len(x) > 0 {
+		nb := min(len(x), bnBlock)
+		d := maskedGrad(y[:nb], dy[:nb], tmp)
+		out := dx[:nb]
+		if centred {
+			for i, v := range x[:nb] {
+				out[i] += k*d[i] - kx*(v-mean) - k0
+			}
+		} else {
+			cpu.Axpy(k, d, out)
+			cpu.Axpy(-kx, x[:nb], out)
+			cpu.Axpy(kx*mean-k0, ones[:nb], out)
 		}
-		dx[i] += k*d - kx*(v-mean) - k0
+		x, y, dy, dx = x[nb:], y[nb:], dy[nb:], dx[nb:]
 	}
 }

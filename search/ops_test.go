@@ -52,12 +52,15 @@ func TestBatchNormMatchesEngine(t *testing.T) {
 		name          string
 		train, affine bool
 		relu          bool
+		offset        float32 // added to the input: large values test the centred sums
 	}{
-		{"train", true, false, false},
-		{"train affine", true, true, false},
-		{"eval affine", false, true, false},
-		{"train relu", true, true, true},
-		{"eval relu", false, false, true},
+		{"train", true, false, false, 3},
+		{"train affine", true, true, false, 3},
+		{"eval affine", false, true, false, 3},
+		{"train relu", true, true, true, 3},
+		{"eval relu", false, false, true, 3},
+		{"train large mean", true, true, true, 300},
+		{"eval large mean", false, true, false, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := nn.NewBatchNorm2d("bn", 3, tc.affine)
@@ -69,12 +72,12 @@ func TestBatchNormMatchesEngine(t *testing.T) {
 				}
 			}
 			for i := range 3 { // non-trivial running statistics for evaluation
-				ref.RunningMean.Data[i], ref.RunningVar.Data[i] = 0.3*float32(i), 1+float32(i)
+				ref.RunningMean.Data[i], ref.RunningVar.Data[i] = tc.offset+0.3*float32(i), 1+float32(i)
 				ours.RunningMean.Data[i], ours.RunningVar.Data[i] = ref.RunningMean.Data[i], ref.RunningVar.Data[i]
 			}
-			x1 := testInput(1, 4, 3, 5, 5)
+			x1 := testInput(1, 2, 3, 40, 33) // planes longer than one block, with a tail
 			for i := range x1.Data {
-				x1.Data[i] = 3 + 2*x1.Data[i] // a mean far from 0
+				x1.Data[i] = tc.offset + 2*x1.Data[i] // a mean far from 0
 			}
 			x2 := x1.Clone()
 			seed := testSeed(x1.Len(), 2)

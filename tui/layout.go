@@ -116,14 +116,12 @@ func progressBar(p float64, w int) string {
 	full, part := eighths/8, eighths%8
 	parts := []string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
 	s := strings.Repeat("█", full)
-	if full < w {
-		s += parts[part]
-		if part == 0 {
-			s += "░"
-		} else {
-			full++
+	if used := full; used < w {
+		if part > 0 {
+			s += parts[part]
+			used++
 		}
-		s += strings.Repeat("░", max(w-full-1, 0))
+		s += strings.Repeat("░", w-used)
 	}
 	return s
 }

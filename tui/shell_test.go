@@ -103,7 +103,7 @@ func TestHeatIndex(t *testing.T) {
 		n, want   int
 	}{
 		{0, 0, 1, 10, 0}, {1, 0, 1, 10, 9}, {0.5, 0, 1, 10, 5}, {0.099, 0, 1, 10, 0},
-		{0.3, 0.3, 0.3, 5, 0}, {2, 0, 1, 5, 4}, {-1, 0, 1, 5, 0}, {0.26, 0.1, 0.5, 5, 2},
+		{0.3, 0.3, 0.3, 5, 0}, {2, 0, 1, 5, 4}, {-1, 0, 1, 5, 0}, {0.27, 0.1, 0.5, 5, 2},
 	} {
 		if got := heatIndex(c.v, c.lo, c.hi, c.n); got != c.want {
 			t.Errorf("heatIndex(%v in [%v,%v], %d) = %d, want %d", c.v, c.lo, c.hi, c.n, got, c.want)
@@ -115,21 +115,34 @@ func TestHeatIndex(t *testing.T) {
 // checks that the shell's deliveries are spaced by the frame interval and
 // coalesced.
 func TestEventsArriveAtMostTenTimesASecond(t *testing.T) {
-	l, pace := pacedLab(t, 400, 1)
+	l, pace := pacedLab(t, 100000, 1)
 	m := New(l, Options{FrameInterval: 100 * time.Millisecond})
 	defer m.Close()
 	if _, err := l.Start(lab.Spec{Kind: lab.KindSearch}); err != nil {
 		t.Fatal(err)
 	}
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		for range 400 {
-			pace <- struct{}{}
+		for {
+			select {
+			case pace <- struct{}{}:
+			case <-stop:
+				return
+			}
 		}
 	}()
 	start := time.Now()
 	var batches, events int
 	for time.Since(start) < 350*time.Millisecond {
-		msg := m.waitEvents()()
+		got := make(chan tea.Msg, 1)
+		go func() { got <- m.waitEvents()() }()
+		var msg tea.Msg
+		select {
+		case msg = <-got:
+		case <-time.After(2 * time.Second):
+			t.Fatal("no delivery in 2 s")
+		}
 		em, ok := msg.(eventsMsg)
 		if !ok {
 			t.Fatalf("got %T", msg)
@@ -143,5 +156,29 @@ func TestEventsArriveAtMostTenTimesASecond(t *testing.T) {
 	}
 	if events < batches {
 		t.Fatalf("%d events in %d batches", events, batches)
+	}
+}
+
+func TestBarsHaveTheirWidth(t *testing.T) {
+	for _, p := range []float64{0, 0.01, 0.38, 0.5, 0.99, 1, 2, -1} {
+		for _, w := range []int{1, 6, 10} {
+			if got := []rune(progressBar(p, w)); len(got) != w {
+				t.Errorf("progressBar(%v, %d) = %q: %d columns", p, w, string(got), len(got))
+			}
+		}
+	}
+}
+
+func TestHalfBlockColourAndMono(t *testing.T) {
+	im := lab.Image{C: 1, H: 4, W: 2, Pix: []float32{1, 1, 0, 0, 1, 0, 0, 1}}
+	r := lipgloss.NewRenderer(nil)
+	r.SetColorProfile(termenv.TrueColor)
+	col := halfBlock(NewStyles(r), im, 1, false)
+	if strings.Count(col, "▀") != 4 || !strings.Contains(col, "38;2;255;255;255") || !strings.Contains(col, "48;2;0;0;0") {
+		t.Fatalf("colour half blocks: %q", col)
+	}
+	// Monochrome: rows (1,1)/(0,0) then (1,0)/(0,1): ▀▀ then ▀▄.
+	if mono := halfBlock(NewStyles(nil), im, 1, false); mono != "▀▀\n▀▄" {
+		t.Fatalf("mono half blocks: %q", mono)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/charmbracelet/x/term"
 )
 
 // version is set at release time with -ldflags "-X main.version=…".
@@ -27,9 +29,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"tui", "open the lab's terminal UI (the default with no command)", runTUI},
+		{"serve", "share the lab over SSH (public-key auth)", runServe},
 		{"search", "search a cell over (operation, rule) pairs: darts, darts2, pcdarts, egnas, random", runSearch},
 		{"train", "train the network of a genotype, with rule overrides", runTrain},
 		{"bench", "time engine workloads (bench supernet)", runBench},
+		{"attack", "adversarial robustness of saved models: fgsm, pgd, tpgd, apgd, onepixel, square, transfer", runAttack},
 		{"data", "fetch datasets and show their statistics", runData},
 		{"demo", "train a small CNN on real MNIST with each learning rule and print the accuracies", runDemo},
 		{"version", "print the version", runVersion},
@@ -51,8 +56,11 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		usage(stdout)
-		return runDemo(ctx, nil, stdout, stderr)
+		if !term.IsTerminal(os.Stdin.Fd()) || !term.IsTerminal(os.Stdout.Fd()) {
+			usage(stdout)
+			return fmt.Errorf("no terminal to draw the lab on: run bionas in a terminal, or use a command (bionas demo, bionas search, …)")
+		}
+		return runTUI(ctx, nil, stdout, stderr)
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
