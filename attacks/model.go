@@ -46,6 +46,10 @@ type ModelSpec struct {
 	TestAccuracy float64 `json:"test_accuracy,omitempty"`
 	// Train describes the training run, free-form (epochs, seed, …).
 	Train map[string]any `json:"train,omitempty"`
+	// Raw is the whole metadata object as saved, for builders whose kind
+	// keeps its architecture in fields of its own (the search package's
+	// networks keep a search.ModelMeta there).
+	Raw json.RawMessage `json:"-"`
 }
 
 // KindSmallCNN is the kind of nn.NewSmallCNN networks.
@@ -106,16 +110,23 @@ func ReadSpec(path string) (ModelSpec, error) {
 	}
 	var doc struct {
 		Meta struct {
-			Extra *ModelSpec `json:"extra"`
+			Extra json.RawMessage `json:"extra"`
 		} `json:"meta"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return ModelSpec{}, fmt.Errorf("read model spec of %s: sidecar %s: %w", path, side, err)
 	}
-	if doc.Meta.Extra == nil || doc.Meta.Extra.Kind == "" {
+	var spec ModelSpec
+	if len(doc.Meta.Extra) > 0 {
+		if err := json.Unmarshal(doc.Meta.Extra, &spec); err != nil {
+			return ModelSpec{}, fmt.Errorf("read model spec of %s: sidecar %s: %w", path, side, err)
+		}
+	}
+	if spec.Kind == "" {
 		return ModelSpec{}, fmt.Errorf("read model spec of %s: sidecar %s has no model spec (meta.extra.kind); save models with attacks.SaveNetwork", path, side)
 	}
-	return *doc.Meta.Extra, nil
+	spec.Raw = doc.Meta.Extra
+	return spec, nil
 }
 
 // Load reads the spec of the checkpoint at path, builds its architecture

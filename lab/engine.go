@@ -373,7 +373,7 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 		return err
 	}
 	c, size, classes := datasetShape(dname)
-	meta := search.ModelMeta{Genotype: sg, C: net.Cfg.C, Layers: net.Cfg.Layers, Classes: classes, InChannels: c,
+	meta := search.ModelMeta{Kind: search.ModelKind, Genotype: sg, C: net.Cfg.C, Layers: net.Cfg.Layers, Classes: classes, InChannels: c, ImageSize: net.Cfg.ImageSize,
 		Auxiliary: net.Cfg.Auxiliary, Norm: tcfg.Norm, Dataset: dname, TestAcc: res.TestAcc,
 		Extra: map[string]any{"run": j.ID, "edits": spec.Edits, "seed": spec.Seed, "image_size": size}}
 	if err := nn.SaveModel(filepath.Join(j.Dir, "model.safetensors"), net, meta); err != nil {

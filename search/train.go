@@ -283,15 +283,23 @@ func countParams(ps []nn.Named) int {
 	return n
 }
 
+// ModelKind is the kind under which networks built from genotypes are
+// saved (ModelMeta.Kind) and registered with attacks.Registry.
+const ModelKind = "network"
+
 // ModelMeta is the metadata the CLI and the lab store beside a trained
 // network's weights (nn.SaveModel's extra): enough to rebuild the network
 // and feed it correctly.
 type ModelMeta struct {
+	// Kind is ModelKind, so that tools reading any checkpoint (bionas
+	// attack's registry) know what built it.
+	Kind       string       `json:"kind,omitempty"`
 	Genotype   Genotype     `json:"genotype"`
 	C          int          `json:"c"`
 	Layers     int          `json:"layers"`
 	Classes    int          `json:"classes"`
 	InChannels int          `json:"in_channels"`
+	ImageSize  int          `json:"image_size,omitempty"`
 	Auxiliary  bool         `json:"auxiliary"`
 	Norm       *data.Norm   `json:"norm,omitempty"`
 	Dataset    string       `json:"dataset,omitempty"`

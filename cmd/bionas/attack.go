@@ -20,18 +20,35 @@ import (
 	"github.com/bionaslab/bionas/data"
 	"github.com/bionaslab/bionas/nn"
 	"github.com/bionaslab/bionas/nn/rule"
+	"github.com/bionaslab/bionas/search"
 )
 
 // attackRegistry lists the model kinds `bionas attack` can rebuild from a
-// checkpoint. The searched networks plug in here once the search package
-// exports a builder, e.g.
-//
-//	reg[search.KindNetwork] = search.BuildForAttack
-//
-// and its checkpoints carry an attacks.ModelSpec of that kind (rule
-// "mixed") in their sidecar.
+// checkpoint: the demo SmallCNNs, and the networks trained from genotypes
+// by `bionas train` and the lab (search.ModelKind).
 func attackRegistry() attacks.Registry {
-	return attacks.NewRegistry()
+	reg := attacks.NewRegistry()
+	reg[search.ModelKind] = buildSearchNetwork
+	return reg
+}
+
+// buildSearchNetwork rebuilds the architecture of a network trained from a
+// genotype, from the search.ModelMeta its checkpoint carries, behind the
+// normalisation it was trained with (so it takes [0,1] pixels).
+func buildSearchNetwork(spec attacks.ModelSpec) (attacks.Network, error) {
+	var meta search.ModelMeta
+	if err := json.Unmarshal(spec.Raw, &meta); err != nil {
+		return nil, fmt.Errorf("network metadata: %w", err)
+	}
+	net, err := search.NewNetwork(search.NetworkConfig{C: meta.C, Layers: meta.Layers, Classes: meta.Classes,
+		InChannels: meta.InChannels, ImageSize: meta.ImageSize, Auxiliary: meta.Auxiliary, Genotype: meta.Genotype, Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	if meta.Norm == nil {
+		return net, nil
+	}
+	return attacks.Normalized(net, meta.Norm.Mean, meta.Norm.Std)
 }
 
 // attackPaths is a repeatable, comma-separable --model flag.

@@ -224,7 +224,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("train: %w", err)
 	}
 	model := filepath.Join(*out, "model.safetensors")
-	meta := search.ModelMeta{Genotype: geno, C: ncfg.C, Layers: ncfg.Layers, Classes: ncfg.Classes, InChannels: ncfg.InChannels,
+	meta := search.ModelMeta{Kind: search.ModelKind, Genotype: geno, C: ncfg.C, Layers: ncfg.Layers, Classes: ncfg.Classes, InChannels: ncfg.InChannels, ImageSize: ncfg.ImageSize,
 		Auxiliary: ncfg.Auxiliary, Norm: tcfg.Norm, Dataset: *dataset, TestAcc: res.TestAcc,
 		Extra: map[string]any{"rules_all": all, "rule_overrides": overrides, "seed": ncfg.Seed}}
 	if err := nn.SaveModel(model, net, meta); err != nil {
