@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,6 +160,8 @@ func TestEndToEndRealEngine(t *testing.T) {
 	scr.wait(mk, `space +bp`)
 	send("enter")
 	scr.waitText(mk, "started r0001: search")
+	send("2") // the charts (the form leaves the focus on the Runs pane)
+	scr.waitText(mk, "Charts · r0001")
 
 	// The search ends; its chart counted every step on the way.
 	s := waitRun("r0001")
@@ -200,7 +203,9 @@ func TestEndToEndRealEngine(t *testing.T) {
 	scr.waitText(mk, "started r0002: train r0001")
 	tr := waitRun("r0002")
 	scr.waitText(mk, fmt.Sprintf("done · step %d/%d", tr.Last.TotalSteps, tr.Last.TotalSteps))
-	checkSteps(t, scr.since(mk), tr.Last.TotalSteps)
+	// (From the status line on: the Runs pane showed r0001's counts before.)
+	out := scr.since(mk)
+	checkSteps(t, out[strings.Index(out, "started r0002"):], tr.Last.TotalSteps)
 	if tr.Last.TestAcc == 0 {
 		t.Fatalf("train run reported no test accuracy: %+v", tr.Last)
 	}
@@ -233,15 +238,16 @@ func TestEndToEndRealEngine(t *testing.T) {
 	scr.waitText(mk, "Attack · model r0003")
 	send("down", "right")
 	scr.wait(mk, `▸ attack +‹ pgd ›`)
-	send("space")
-	first := scr.wait(mk, `step 1/(\d+) · (holds|fooled)`)
 	mk = scr.mark()
 	send("space")
-	scr.wait(mk, `step 2/`+first[1]+` · (holds|fooled)`)
+	first := scr.wait(mk, `step 1/(\d+) · (holds|fooled)`)
 	scr.wait(mk, `pgd own gradient, ε 0\.10`)
 	// A probability bar: the class rows show bars and clean→adv percentages.
-	scr.waitText(mk, "p(adversarial)")
+	scr.waitText(mk, "p(adver")
 	scr.wait(mk, `[█▏▎▍▌▋▊▉]+ *\d+→ *\d+%`)
+	mk2 := scr.mark()
+	send("space")
+	scr.wait(mk2, `step 2/`+first[1]+` · (holds|fooled)`)
 
 	tm.Quit()
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Shell)
@@ -298,8 +304,9 @@ func TestEndToEndRealEngine(t *testing.T) {
 	t.Logf("journey: %v", time.Since(start))
 }
 
-// checkSteps checks that the "step k/n" counts a chart drew advance (never
-// go back) and end at n/n.
+// checkSteps checks that the "step k/n" counts drawn for a run (in the
+// chart's head, or the Runs pane's detail of the selected run) advance
+// (never go back) and end at n/n.
 func checkSteps(t *testing.T, out string, n int) {
 	t.Helper()
 	last := -1
