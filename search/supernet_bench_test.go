@@ -148,13 +148,16 @@ func benchmarkSupernetStep(b *testing.B, cfg SupernetConfig, batch, h int) {
 // PyTorch reference (../shared/bench/RESULTS.md §3c "×4 rules"): C=16, 5
 // cells (reductions at 1 and 3), batch 64, 3×32×32, the 32-pair bio space,
 // with recomputation. PyTorch CPU on the 2-core machine: ~21.8 s per step,
-// 17.7 GiB peak RSS.
+// 17.7 GiB peak RSS. Besides ms/step it reports the CPU time per step (which
+// says how much work a step is when other processes share the cores), the
+// peak live heap sampled every 20 ms and the process's peak RSS.
 func BenchmarkSupernetStep(b *testing.B) {
 	benchmarkSupernetStep(b, SupernetConfig{C: 16, Cells: 5, Classes: 10, InChannels: 3, Space: BioSpace(), Recompute: true, Seed: 1}, 64, 32)
 }
 
-// BenchmarkSupernetStepSmall is a quick version (about a second per step):
-// C=8, 3 cells, batch 16, 1×28×28 (MNIST-shaped), bio space, recomputation.
+// BenchmarkSupernetStepSmall is a quick version (a few seconds with its
+// warm-up): C=8, 3 cells, batch 16, 1×28×28 (MNIST-shaped), bio space,
+// recomputation.
 func BenchmarkSupernetStepSmall(b *testing.B) {
 	benchmarkSupernetStep(b, SupernetConfig{C: 8, Cells: 3, Classes: 10, InChannels: 1, Space: BioSpace(), Recompute: true, Seed: 1}, 16, 28)
 }
