@@ -160,7 +160,7 @@ func TestEndToEndRealEngine(t *testing.T) {
 	scr.wait(mk, `space +bp`)
 	send("enter")
 	scr.waitText(mk, "started r0001: search")
-	send("2") // the charts (the form leaves the focus on the Runs pane)
+	send("2") // the charts (already in focus after a form start; pressing 2 is harmless)
 	scr.waitText(mk, "Charts · r0001")
 
 	// The search ends; its chart counted every step on the way.

@@ -213,7 +213,8 @@ func (m *Shell) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	p := m.panes[m.focus]
 	if p.Capturing() {
-		return p.Update(msg)
+		// A form that starts a run asks for the Charts pane too.
+		return m.followFocusRequest(p, p.Update(msg))
 	}
 	if m.showHelp && (msg.String() == "esc" || key.Matches(msg, m.keys.Help)) {
 		m.showHelp = false
@@ -237,7 +238,12 @@ func (m *Shell) key(msg tea.KeyMsg) tea.Cmd {
 		m.setFocus(int(msg.String()[0] - '1'))
 		return nil
 	}
-	cmd := p.Update(msg)
+	return m.followFocusRequest(p, p.Update(msg))
+}
+
+// followFocusRequest moves the focus where pane p asked it to go while
+// handling a key (the runs pane asks for Charts after starting a run).
+func (m *Shell) followFocusRequest(p pane, cmd tea.Cmd) tea.Cmd {
 	if f, ok := p.(interface{ takeFocusRequest() (int, bool) }); ok {
 		if to, ok := f.takeFocusRequest(); ok {
 			m.setFocus(to)

@@ -182,3 +182,19 @@ func TestHalfBlockColourAndMono(t *testing.T) {
 		t.Fatalf("mono half blocks: %q", mono)
 	}
 }
+
+// TestFormStartShowsCharts: starting a run from the preset form moves the
+// focus to the Charts pane, as the one-key start does.
+func TestFormStartShowsCharts(t *testing.T) {
+	l := fixtureLab(t)
+	m := New(l, Options{Now: fixedNow, Width: 120, Height: 40})
+	defer m.Close()
+	drive(t, m, keys("n")...)
+	if !m.panes[m.focus].Capturing() {
+		t.Fatal("n did not open the preset form")
+	}
+	drive(t, m, keys("enter")...)
+	if m.focus != paneCharts {
+		t.Fatalf("after starting from the form: focus %d, want the charts (%d)", m.focus, paneCharts)
+	}
+}
