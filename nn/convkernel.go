@@ -265,6 +265,7 @@ func dwForward(gm convGeom, x, w, out []float32) {
 		ow := getBuf(gm.Ho * wp)
 		defer putBuf(xp)
 		defer putBuf(ow)
+		clear(xp)
 		L := (gm.Ho-1)*wp + gm.Wo
 		for q := lo; q < hi; q++ {
 			c := q % gm.C
@@ -284,9 +285,10 @@ func dwForward(gm convGeom, x, w, out []float32) {
 	})
 }
 
-// pad copies one H×W plane into the centre of a zeroed hp×wp buffer.
+// pad copies one H×W plane into the centre of an hp×wp buffer whose border
+// the caller zeroed once: the copies never touch the border, so a worker
+// clears its buffer once, not once per plane.
 func pad(gm convGeom, src, dst []float32, hp, wp int) {
-	clear(dst[:hp*wp])
 	for i := 0; i < gm.H; i++ {
 		copy(dst[(i+gm.P)*wp+gm.P:], src[i*gm.W:(i+1)*gm.W])
 	}
@@ -328,6 +330,10 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 			defer putBuf(xp)
 			defer putBuf(dyw)
 			defer putBuf(dxp)
+			// Borders of xp and the scratch columns of dyw are never
+			// written below, so they stay zero for every plane.
+			clear(xp)
+			clear(dyw)
 		}
 		L := (gm.Ho-1)*wp + gm.Wo
 		for c := clo; c < chi; c++ {
@@ -346,7 +352,6 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					dwPlaneStridedBackward(gm, xq, dyq, beff[c*k2:], dxq, dwc)
 					continue
 				}
-				clear(dyw)
 				for i := 0; i < gm.Ho; i++ {
 					copy(dyw[i*wp:], dyq[i*gm.Wo:(i+1)*gm.Wo])
 				}

@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/bionaslab/bionas/nn/cpu"
 )
 
 // Graph records the ops of one forward pass so that Backward can run them in
@@ -102,9 +104,10 @@ func (g *Graph) BackwardFrom(out *Tensor, seed []float32) {
 	if len(seed) != out.Len() {
 		panic(fmt.Sprintf("nn.Graph.BackwardFrom: seed has %d values for shape %v", len(seed), out.Shape))
 	}
-	grad := out.GradBuf()
-	for i, v := range seed {
-		grad[i] += v
+	if out.Grad == nil {
+		out.Grad = append([]float32(nil), seed...)
+	} else {
+		cpu.Add(out.Grad, seed)
 	}
 	for i := len(g.tape) - 1; i >= 0; i-- {
 		g.tape[i]()
