@@ -2,29 +2,42 @@ package nn
 
 import "math"
 
-// ReLU returns max(x, 0) elementwise. At 0 the gradient is 0, as in PyTorch.
+// ReLU returns max(x, 0) elementwise. At 0 the gradient is 0, as in
+// PyTorch. The loops are branch-free: activations have random signs, and a
+// branchy loop mispredicts on every other value (it was the largest single
+// cost of a supernet step). A NaN with a clear sign bit passes through, as
+// in PyTorch.
 func (g *Graph) ReLU(x *Tensor) *Tensor {
 	y := New(x.Shape...)
-	parElems(y.Len(), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if v := x.Data[i]; v > 0 {
-				y.Data[i] = v
-			}
-		}
-	})
+	parElems(y.Len(), func(lo, hi int) { ReLUInto(y.Data[lo:hi], x.Data[lo:hi]) })
 	if g.Records(x) {
 		g.Record(y, func() {
 			dx := x.GradBuf()
-			parElems(len(dx), func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					if y.Data[i] > 0 {
-						dx[i] += y.Grad[i]
-					}
-				}
-			})
+			parElems(len(dx), func(lo, hi int) { reluBackward(y.Data[lo:hi], y.Grad[lo:hi], dx[lo:hi]) })
 		})
 	}
 	return y
+}
+
+// ReLUInto writes dst = max(src, 0) (dst may be src): every value whose
+// sign bit is set becomes +0, the mask coming from an arithmetic shift of
+// the bits. Exported for fused kernels elsewhere (search's BN+ReLU).
+func ReLUInto(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		b := math.Float32bits(v)
+		dst[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+	}
+}
+
+// reluBackward adds dy to dx where y > 0 (y's bits, as a signed integer,
+// are positive exactly there; the sign of their negation gives the mask).
+func reluBackward(y, dy, dx []float32) {
+	dy, dx = dy[:len(y)], dx[:len(y)]
+	for i, v := range y {
+		m := uint32(-int32(math.Float32bits(v)) >> 31)
+		dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & m)
+	}
 }
 
 // Sigmoid returns 1/(1+e^−x) elementwise.

@@ -71,3 +71,20 @@ func TestActivationValues(t *testing.T) {
 		}
 	}
 }
+
+func TestReLUSignedZerosAndMask(t *testing.T) {
+	x := FromSlice([]float32{0, float32(math.Copysign(0, -1)), -2, 3, float32(math.Inf(1)), float32(math.Inf(-1))}, 6)
+	x.NeedsGrad = true
+	g := NewGraph(true, nil)
+	y := g.ReLU(x)
+	g.BackwardFrom(y, []float32{1, 1, 1, 1, 1, 1})
+	want := []float32{0, 0, 0, 3, float32(math.Inf(1)), 0}
+	for i := range want {
+		if y.Data[i] != want[i] || math.Signbit(float64(y.Data[i])) {
+			t.Fatalf("ReLU[%d] = %v, want +%v", i, y.Data[i], want[i])
+		}
+	}
+	if got := x.Grad; got[0] != 0 || got[1] != 0 || got[2] != 0 || got[3] != 1 || got[4] != 1 || got[5] != 0 {
+		t.Fatalf("ReLU gradient %v, want [0 0 0 1 1 0]", got)
+	}
+}

@@ -341,7 +341,7 @@ func (m *MixedOp) reluOf(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
 	if !m.anyReLU {
 		return nil
 	}
-	return relu(g, x)
+	return g.ReLU(x)
 }
 
 // forward runs the unit on x, or on r = ReLU(x) if it starts with ReLU.

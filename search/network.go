@@ -233,7 +233,7 @@ func (a *auxHead) forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
 	if _, _, h, w := x.NCHW("auxiliary head"); h != a.size || w != a.size {
 		panic(fmt.Sprintf("search: auxiliary head built for %d×%d features, got shape %v (set NetworkConfig.ImageSize to the input size)", a.size, a.size, x.Shape))
 	}
-	y := g.AvgPool2d(relu(g, x), a.pool, 3, 0, false)
+	y := g.AvgPool2d(g.ReLU(x), a.pool, 3, 0, false)
 	y = a.bn1.Forward(g, a.conv1.Forward(g, y))
 	y = a.bn2.Forward(g, a.conv2.Forward(g, y))
 	return a.classifier.Forward(g, y)

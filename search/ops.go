@@ -197,44 +197,6 @@ func subsampleLayer(s int) nn.Layer {
 	return nn.LayerFunc(func(g *nn.Graph, x *nn.Tensor) *nn.Tensor { return g.Subsample(x, s) })
 }
 
-// relu returns max(x, 0) elementwise, as nn's Graph.ReLU but without
-// branches (random signs make nn's branchy loop mispredict on every other
-// value: it was the largest single cost of a supernet step). It differs
-// from Graph.ReLU only on NaN inputs, which it propagates as PyTorch does
-// (a NaN with the sign bit set becomes 0). The gradient passes where the
-// output is positive.
-func relu(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
-	y := nn.New(x.Shape...)
-	cpu.For(len(x.Data), parGrain, func(lo, hi int) { reluKernel(x.Data[lo:hi], y.Data[lo:hi]) })
-	if g.Records(x) {
-		g.Record(y, func() {
-			dx := x.GradBuf()
-			cpu.For(len(dx), parGrain, func(lo, hi int) { reluBackKernel(y.Data[lo:hi], y.Grad[lo:hi], dx[lo:hi]) })
-		})
-	}
-	return y
-}
-
-// reluKernel writes y = x with every value whose sign bit is set cleared
-// to +0: an arithmetic shift of the bits makes the mask.
-func reluKernel(x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		b := math.Float32bits(v)
-		y[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
-	}
-}
-
-// reluBackKernel adds dy to dx where y > 0 (y's bits, as a signed
-// integer, are positive exactly there; −y's sign then gives the mask).
-func reluBackKernel(y, dy, dx []float32) {
-	dy, dx = dy[:len(y)], dx[:len(y)]
-	for i, v := range y {
-		m := uint32(-int32(math.Float32bits(v)) >> 31)
-		dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & m)
-	}
-}
-
 // reluFirst is implemented by ops that start with ReLU of their input: a
 // mixed op computes ReLU(x) once and hands it to all of them (with 16
 // convolution pairs per edge this saves 15 ReLUs of the input, forward and
@@ -250,7 +212,7 @@ type reluChain struct{ seq nn.Sequential }
 func newReluChain(layers []nn.Layer) *reluChain { return &reluChain{nn.Sequential{Layers: layers}} }
 
 func (c *reluChain) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
-	return c.seq.Forward(g, relu(g, x))
+	return c.seq.Forward(g, g.ReLU(x))
 }
 func (c *reluChain) forwardRelued(g *nn.Graph, r *nn.Tensor) *nn.Tensor {
 	return c.seq.Forward(g, r)
@@ -264,7 +226,7 @@ func (c *reluChain) RuleLayers() []nn.RuleLayer { return c.seq.RuleLayers() }
 type frOp struct{ *nn.FactorizedReduce }
 
 // Forward is nn.FactorizedReduce's, with this package's ReLU.
-func (f frOp) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor { return f.forwardRelued(g, relu(g, x)) }
+func (f frOp) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor { return f.forwardRelued(g, g.ReLU(x)) }
 
 func (f frOp) forwardRelued(g *nn.Graph, r *nn.Tensor) *nn.Tensor {
 	if _, _, h, w := r.NCHW("FactorizedReduce"); h%2 != 0 || w%2 != 0 {
@@ -346,7 +308,7 @@ func newReLUConvBN(name string, in, out, k, stride, pad int, affine bool, r rule
 }
 
 func (l *reluConvBN) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
-	return l.BN.Forward(g, l.Conv.Forward(g, relu(g, x)))
+	return l.BN.Forward(g, l.Conv.Forward(g, g.ReLU(x)))
 }
 func (l *reluConvBN) Params() []nn.Named         { return nn.ParamsOf(l.Conv, l.BN) }
 func (l *reluConvBN) Buffers() []nn.Named        { return nn.BuffersOf(l.Conv, l.BN) }
@@ -576,7 +538,7 @@ func affinePlane(x, y, ones []float32, a, b float32, withReLU bool) {
 		cpu.Axpy(a, x[:nb], y[:nb])
 		cpu.Axpy(b, ones[:nb], y[:nb])
 		if withReLU {
-			reluKernel(y[:nb], y[:nb])
+			nn.ReLUInto(y[:nb], y[:nb])
 		}
 		x, y = x[nb:], y[nb:]
 	}

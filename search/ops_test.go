@@ -115,25 +115,6 @@ func TestBatchNormMatchesEngine(t *testing.T) {
 	}
 }
 
-func TestReLUMatchesEngine(t *testing.T) {
-	x1 := testInput(3, 2, 3, 4, 4)
-	x1.Data[0], x1.Data[1] = 0, float32(math.Copysign(0, -1))
-	x2 := x1.Clone()
-	seed := testSeed(x1.Len(), 4)
-	g1 := nn.NewGraph(true, nil)
-	y1 := g1.ReLU(x1)
-	g1.BackwardFrom(y1, seed)
-	g2 := nn.NewGraph(true, nil)
-	y2 := relu(g2, x2)
-	g2.BackwardFrom(y2, seed)
-	if !slices.Equal(y1.Data, y2.Data) || !slices.Equal(x1.Grad, x2.Grad) {
-		t.Fatalf("relu differs from nn's ReLU")
-	}
-	if math.Signbit(float64(y2.Data[1])) {
-		t.Errorf("relu(−0) = −0, want +0")
-	}
-}
-
 // A strided depthwise conv computed as stride 1 then subsampling (see
 // subsampleStridedDepthwise) equals the engine's strided conv, output and
 // gradients, for an FA layer.
