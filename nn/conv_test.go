@@ -370,3 +370,42 @@ func TestFactorizedReduce(t *testing.T) {
 		t.Fatal("odd output channels accepted")
 	}
 }
+
+// TestFeedbackRulesLinear is TestFeedbackRulesConv for linear layers: the
+// weight and bias gradients are bp's, the input gradient is dy·B with the B
+// the step used, and B keeps each rule's invariants.
+func TestFeedbackRulesLinear(t *testing.T) {
+	for _, r := range []rule.Rule{rule.FA, rule.USF, rule.BRSF, rule.FRSF} {
+		t.Run(string(r), func(t *testing.T) {
+			l := MustLinear(LinearConfig{Name: "fc", In: 7, Out: 4, Bias: true, Rule: r}, rand.New(rand.NewPCG(5, 6)))
+			x := randTensor(8, 1, 3, 7)
+			before := *l.Feedback
+			dx, dw := backwardOnce(l, l.W, x, fixedDy)
+			db := slices.Clone(l.Bias.Grad)
+			beff := before.Effective(l.W.Data, false)
+			dy := fixedDy(l.Forward(nil, x))
+			want := make([]float32, x.Len())
+			for n := 0; n < 3; n++ {
+				for i := 0; i < 7; i++ {
+					var s float64
+					for o := 0; o < 4; o++ {
+						s += float64(dy[n*4+o]) * float64(beff[o*7+i])
+					}
+					want[n*7+i] = float32(s)
+				}
+			}
+			assertClose(t, "input gradient = dy·B", dx, want, 1e-5)
+			if r == rule.BRSF && l.Feedback.Draws != before.Draws+1 {
+				t.Fatalf("brsf did not advance its stream")
+			}
+			l.Bias.Grad = nil
+			if err := l.SetRule(rule.BP); err != nil {
+				t.Fatal(err)
+			}
+			_, dwBP := backwardOnce(l, l.W, x, fixedDy)
+			assertClose(t, "weight gradient = bp's", dw, dwBP, 1e-6)
+			assertClose(t, "bias gradient = bp's", db, l.Bias.Grad, 1e-6)
+			checkInvariants(t, r, l.W.Data, beff, l.Feedback)
+		})
+	}
+}
