@@ -267,22 +267,29 @@ func dwForward(gm convGeom, x, w, out []float32) {
 		defer putBuf(ow)
 		clear(xp)
 		L := (gm.Ho-1)*wp + gm.Wo
+		offs := gm.tapOffsets(wp)
 		for q := lo; q < hi; q++ {
 			c := q % gm.C
 			pad(gm, x[q*planeIn:], xp, hp, wp)
-			clear(ow)
-			for a := 0; a < gm.KH; a++ {
-				for b := 0; b < gm.KW; b++ {
-					s := a*gm.D*wp + b*gm.D
-					cpu.Axpy(w[c*k2+a*gm.KW+b], xp[s:s+L], ow[:L])
-				}
-			}
+			cpu.Taps(ow[:L], xp, offs, w[c*k2:(c+1)*k2])
 			dst := out[q*planeOut:]
 			for i := 0; i < gm.Ho; i++ {
 				copy(dst[i*gm.Wo:(i+1)*gm.Wo], ow[i*wp:i*wp+gm.Wo])
 			}
 		}
 	})
+}
+
+// tapOffsets returns where each kernel tap (a, b), in the weights' order,
+// starts in a plane of width wp: a·D·wp + b·D.
+func (gm convGeom) tapOffsets(wp int) []int {
+	offs := make([]int, 0, gm.KH*gm.KW)
+	for a := range gm.KH {
+		for b := range gm.KW {
+			offs = append(offs, a*gm.D*wp+b*gm.D)
+		}
+	}
+	return offs
 }
 
 // pad copies one H×W plane into the centre of an hp×wp buffer whose border
@@ -319,21 +326,39 @@ func dwPlaneStrided(gm convGeom, x, w, out []float32) {
 // dwBackward accumulates the depthwise input gradient (through beff) and
 // weight gradient. Work is split over channels so that each worker owns
 // whole rows of dw and no reduction is needed.
+//
+// At stride 1 both are tap kernels over padded-width planes. The weight
+// gradient of tap t is the dot product of dy with the padded input shifted
+// by its offset s_t. The input gradient, a scatter dxp[q+s_t] += b_t·dy[q],
+// is computed as the gather dxp[q] = Σ_t b_t·dy[q−s_t] from a copy of dy with
+// M = max s_t zeros in front (offsets M−s_t ≥ 0); the scratch columns and
+// the zeros after the last row supply the taps that fall outside dy.
 func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 	k2 := gm.KH * gm.KW
 	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
 	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
 	cpu.For(gm.C, 1, func(clo, chi int) {
-		var xp, dyw, dxp []float32
+		var xp, dyz, dxw []float32
+		var offs, back []int
+		var m, q0, lx int
 		if gm.S == 1 {
-			xp, dyw, dxp = getBuf(hp*wp), getBuf(gm.Ho*wp), getBuf(hp*wp)
+			offs = gm.tapOffsets(wp)
+			m = offs[len(offs)-1]
+			// dxw holds rows P..P+H−1 of the padded input gradient from
+			// column P on (q0 in the padded plane), lx values.
+			q0, lx = gm.P*wp+gm.P, (gm.H-1)*wp+gm.W
+			back = make([]int, len(offs))
+			for t, s := range offs {
+				back[t] = q0 + m - s
+			}
+			xp, dyz, dxw = getBuf(hp*wp), getBuf(m+hp*wp+wp), getBuf(lx)
 			defer putBuf(xp)
-			defer putBuf(dyw)
-			defer putBuf(dxp)
-			// Borders of xp and the scratch columns of dyw are never
-			// written below, so they stay zero for every plane.
+			defer putBuf(dyz)
+			defer putBuf(dxw)
+			// Borders of xp, the front zeros, scratch columns and tail of
+			// dyz are never written below, so they stay zero for every plane.
 			clear(xp)
-			clear(dyw)
+			clear(dyz)
 		}
 		L := (gm.Ho-1)*wp + gm.Wo
 		for c := clo; c < chi; c++ {
@@ -352,30 +377,18 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					dwPlaneStridedBackward(gm, xq, dyq, beff[c*k2:], dxq, dwc)
 					continue
 				}
+				dyw := dyz[m:]
 				for i := 0; i < gm.Ho; i++ {
 					copy(dyw[i*wp:], dyq[i*gm.Wo:(i+1)*gm.Wo])
 				}
 				if dwc != nil {
 					pad(gm, xq, xp, hp, wp)
+					cpu.DotTaps(dwc, dyw[:L], xp, offs)
 				}
 				if dxq != nil {
-					clear(dxp)
-				}
-				for a := 0; a < gm.KH; a++ {
-					for b := 0; b < gm.KW; b++ {
-						s := a*gm.D*wp + b*gm.D
-						t := a*gm.KW + b
-						if dwc != nil {
-							dwc[t] += cpu.Dot(dyw[:L], xp[s:s+L])
-						}
-						if dxq != nil {
-							cpu.Axpy(beff[c*k2+t], dyw[:L], dxp[s:s+L])
-						}
-					}
-				}
-				if dxq != nil {
+					cpu.Taps(dxw, dyz, back, beff[c*k2:(c+1)*k2])
 					for i := 0; i < gm.H; i++ {
-						cpu.Add(dxq[i*gm.W:(i+1)*gm.W], dxp[(i+gm.P)*wp+gm.P:(i+gm.P)*wp+gm.P+gm.W])
+						cpu.Add(dxq[i*gm.W:(i+1)*gm.W], dxw[i*wp:i*wp+gm.W])
 					}
 				}
 			}

@@ -2,7 +2,8 @@ package nn
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/bionaslab/bionas/nn/cpu"
 )
 
 // poolDims checks a pooling configuration and returns the input and output
@@ -22,6 +23,12 @@ func poolDims(op string, x *Tensor, k, stride, pad int) (n, c, h, w, ho, wo int)
 // MaxPool2d takes the maximum over k×k windows of an NCHW tensor; padding
 // counts as −∞. The gradient goes to the first maximum of each window (in
 // row-major order); NaN propagates as in PyTorch.
+//
+// Windows are separable: each plane is reduced along rows first (the k
+// columns of every output column, for every input row), then along columns
+// (k of those partial results). Ties and NaN resolve the same way in both
+// passes, so the winner is the window's first maximum in row-major order,
+// as a direct k×k scan would find it, with 2k instead of k² comparisons.
 func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 	n, c, h, w, ho, wo := poolDims("MaxPool2d", x, k, stride, pad)
 	y := New(n, c, ho, wo)
@@ -30,28 +37,40 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 	if rec {
 		arg = make([]int32, y.Len())
 	}
-	parRows(n*c, ho*wo*k*k, func(lo, hi int) {
+	cols, rows := poolWindows(w, wo, k, stride, pad), poolWindows(h, ho, k, stride, pad)
+	parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
+		hm := make([]float32, h*wo)
+		hi32 := make([]int32, h*wo)
+		noArg := make([]int32, ho*wo)
 		for p := lo; p < hi; p++ {
 			xp := x.Data[p*h*w : (p+1)*h*w]
-			for oy := range ho {
-				y0 := oy*stride - pad
-				ylo, yhi := max(y0, 0), min(y0+k, h)
-				for ox := range wo {
-					x0 := ox*stride - pad
-					xlo, xhi := max(x0, 0), min(x0+k, w)
-					best, bi := float32(math.Inf(-1)), -1
-					for iy := ylo; iy < yhi; iy++ {
-						for ix := xlo; ix < xhi; ix++ {
-							// The first NaN wins and sticks (NaN > x is false).
-							if v := xp[iy*w+ix]; bi < 0 || v > best || (v != v && best == best) {
-								best, bi = v, iy*w+ix
-							}
+			for iy := range h {
+				row := xp[iy*w : (iy+1)*w]
+				for ox, win := range cols {
+					best, bi := row[win.lo], win.lo
+					for ix := win.lo + 1; ix < win.hi; ix++ {
+						if v := row[ix]; v > best || (v != v && best == best) {
+							best, bi = v, ix
 						}
 					}
-					o := (p*ho+oy)*wo + ox
-					y.Data[o] = best
-					if rec {
-						arg[o] = int32(bi)
+					hm[iy*wo+ox], hi32[iy*wo+ox] = best, int32(iy*w+bi)
+				}
+			}
+			yp := y.Data[p*ho*wo : (p+1)*ho*wo]
+			ap := noArg
+			if rec {
+				ap = arg[p*ho*wo : (p+1)*ho*wo]
+			}
+			for oy, win := range rows {
+				yr, ar := yp[oy*wo:(oy+1)*wo], ap[oy*wo:(oy+1)*wo]
+				copy(yr, hm[win.lo*wo:(win.lo+1)*wo])
+				copy(ar, hi32[win.lo*wo:(win.lo+1)*wo])
+				for iy := win.lo + 1; iy < win.hi; iy++ {
+					hr, ir := hm[iy*wo:(iy+1)*wo], hi32[iy*wo:(iy+1)*wo]
+					for ox, v := range hr {
+						if best := yr[ox]; v > best || (v != v && best == best) {
+							yr[ox], ar[ox] = v, ir[ox]
+						}
 					}
 				}
 			}
@@ -73,40 +92,63 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 	return y
 }
 
+// window is the in-bounds input range [lo, hi) of one output position
+// along one axis.
+type window struct{ lo, hi int }
+
+// poolWindows returns the input range of each of the out positions of a
+// pooling window of size k along an axis of n inputs.
+func poolWindows(n, out, k, stride, pad int) []window {
+	ws := make([]window, out)
+	for o := range ws {
+		s := o*stride - pad
+		ws[o] = window{max(s, 0), min(s+k, n)}
+	}
+	return ws
+}
+
 // AvgPool2d averages k×k windows of an NCHW tensor. With countIncludePad
 // the divisor is k·k; without (DARTS) it is the number of in-bounds pixels.
+// Like MaxPool2d it sums rows first, then columns, and its backward spreads
+// the gradient the same way in reverse.
 func (g *Graph) AvgPool2d(x *Tensor, k, stride, pad int, countIncludePad bool) *Tensor {
 	n, c, h, w, ho, wo := poolDims("AvgPool2d", x, k, stride, pad)
+	cols, rows := poolWindows(w, wo, k, stride, pad), poolWindows(h, ho, k, stride, pad)
 	// Divisors depend only on the window position, so share them across planes.
 	inv := make([]float32, ho*wo)
-	for oy := range ho {
-		y0 := oy*stride - pad
-		for ox := range wo {
-			x0 := ox*stride - pad
+	for oy, ry := range rows {
+		for ox, rx := range cols {
 			cnt := k * k
 			if !countIncludePad {
-				cnt = (min(y0+k, h) - max(y0, 0)) * (min(x0+k, w) - max(x0, 0))
+				cnt = (ry.hi - ry.lo) * (rx.hi - rx.lo)
 			}
 			inv[oy*wo+ox] = 1 / float32(cnt)
 		}
 	}
 	y := New(n, c, ho, wo)
-	parRows(n*c, ho*wo*k*k, func(lo, hi int) {
+	parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
+		hs := make([]float32, h*wo)
 		for p := lo; p < hi; p++ {
 			xp := x.Data[p*h*w : (p+1)*h*w]
-			for oy := range ho {
-				y0 := oy*stride - pad
-				ylo, yhi := max(y0, 0), min(y0+k, h)
-				for ox := range wo {
-					x0 := ox*stride - pad
-					xlo, xhi := max(x0, 0), min(x0+k, w)
+			for iy := range h {
+				row := xp[iy*w : (iy+1)*w]
+				for ox, win := range cols {
 					var s float32
-					for iy := ylo; iy < yhi; iy++ {
-						for _, v := range xp[iy*w+xlo : iy*w+xhi] {
-							s += v
-						}
+					for _, v := range row[win.lo:win.hi] {
+						s += v
 					}
-					y.Data[(p*ho+oy)*wo+ox] = s * inv[oy*wo+ox]
+					hs[iy*wo+ox] = s
+				}
+			}
+			yp := y.Data[p*ho*wo : (p+1)*ho*wo]
+			for oy, win := range rows {
+				yr := yp[oy*wo : (oy+1)*wo]
+				copy(yr, hs[win.lo*wo:(win.lo+1)*wo])
+				for iy := win.lo + 1; iy < win.hi; iy++ {
+					cpu.Add(yr, hs[iy*wo:(iy+1)*wo])
+				}
+				for ox, iv := range inv[oy*wo : (oy+1)*wo] {
+					yr[ox] *= iv
 				}
 			}
 		}
@@ -114,21 +156,30 @@ func (g *Graph) AvgPool2d(x *Tensor, k, stride, pad int, countIncludePad bool) *
 	if g.Records(x) {
 		g.Record(y, func() {
 			dx := x.GradBuf()
-			parRows(n*c, ho*wo*k*k, func(lo, hi int) {
+			parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
+				// vs[iy, ox] gathers the scaled output gradients of every
+				// window row covering input row iy; then each input pixel takes
+				// the vs of every window column covering it.
+				vs := make([]float32, h*wo)
+				d := make([]float32, wo)
 				for p := lo; p < hi; p++ {
+					clear(vs)
+					gp := y.Grad[p*ho*wo : (p+1)*ho*wo]
+					for oy, win := range rows {
+						for ox := range d {
+							d[ox] = gp[oy*wo+ox] * inv[oy*wo+ox]
+						}
+						for iy := win.lo; iy < win.hi; iy++ {
+							cpu.Add(vs[iy*wo:(iy+1)*wo], d)
+						}
+					}
 					dxp := dx[p*h*w : (p+1)*h*w]
-					for oy := range ho {
-						y0 := oy*stride - pad
-						ylo, yhi := max(y0, 0), min(y0+k, h)
-						for ox := range wo {
-							x0 := ox*stride - pad
-							xlo, xhi := max(x0, 0), min(x0+k, w)
-							d := y.Grad[(p*ho+oy)*wo+ox] * inv[oy*wo+ox]
-							for iy := ylo; iy < yhi; iy++ {
-								row := dxp[iy*w+xlo : iy*w+xhi]
-								for i := range row {
-									row[i] += d
-								}
+					for iy := range h {
+						row, vr := dxp[iy*w:(iy+1)*w], vs[iy*wo:(iy+1)*wo]
+						for ox, win := range cols {
+							v := vr[ox]
+							for ix := win.lo; ix < win.hi; ix++ {
+								row[ix] += v
 							}
 						}
 					}

@@ -135,3 +135,64 @@ func mustPanic(t *testing.T, name string, f func()) {
 	}()
 	f()
 }
+
+// directMaxPool is the k×k scan the separable MaxPool2d must agree with:
+// the first maximum in row-major order wins, the first NaN wins and sticks.
+func directMaxPool(x []float32, h, w, k, s, p int) (vals []float32, arg []int32) {
+	ho, wo := (h+2*p-k)/s+1, (w+2*p-k)/s+1
+	for oy := range ho {
+		for ox := range wo {
+			best, bi := float32(0), -1
+			for iy := max(oy*s-p, 0); iy < min(oy*s-p+k, h); iy++ {
+				for ix := max(ox*s-p, 0); ix < min(ox*s-p+k, w); ix++ {
+					if v := x[iy*w+ix]; bi < 0 || v > best || (v != v && best == best) {
+						best, bi = v, iy*w+ix
+					}
+				}
+			}
+			vals, arg = append(vals, best), append(arg, int32(bi))
+		}
+	}
+	return vals, arg
+}
+
+// The separable max pool picks the same value and the same source pixel as
+// a direct scan, with many ties (values from a set of 3) and some NaN.
+func TestMaxPoolMatchesDirectScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, pc := range poolConfigs {
+		for _, hw := range [][2]int{{6, 6}, {7, 5}, {9, 11}} {
+			h, w := hw[0], hw[1]
+			x := New(1, 1, h, w)
+			for i := range x.Data {
+				x.Data[i] = float32(rng.IntN(3))
+				if rng.IntN(20) == 0 {
+					x.Data[i] = float32(math.NaN())
+				}
+			}
+			x.NeedsGrad = true
+			g := NewGraph(true, nil)
+			y := g.MaxPool2d(x, pc.k, pc.s, pc.p)
+			ones := make([]float32, y.Len())
+			for i := range ones {
+				ones[i] = float32(i + 1) // distinct, so the source of each output shows in dx
+			}
+			g.BackwardFrom(y, ones)
+			vals, arg := directMaxPool(x.Data, h, w, pc.k, pc.s, pc.p)
+			want := make([]float32, x.Len())
+			for o, a := range arg {
+				want[a] += ones[o]
+			}
+			for i, v := range vals {
+				if got := y.Data[i]; got != v && !(got != got && v != v) {
+					t.Fatalf("k%d s%d p%d %dx%d: output %d = %v, direct scan %v", pc.k, pc.s, pc.p, h, w, i, got, v)
+				}
+			}
+			for i := range want {
+				if x.Grad[i] != want[i] {
+					t.Fatalf("k%d s%d p%d %dx%d: gradient at %d = %v, direct scan sends %v", pc.k, pc.s, pc.p, h, w, i, x.Grad[i], want[i])
+				}
+			}
+		}
+	}
+}

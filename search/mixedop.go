@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bionaslab/bionas/nn"
 	"github.com/bionaslab/bionas/nn/cpu"
@@ -240,7 +242,12 @@ func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 	rec := g.Records(w)
 	r := m.reluOf(g, x)
 	for i, u := range m.units {
-		ys[i] = u.forward(g, x, r)
+		if u.identity {
+			ys[i] = u.forward(g, x, r)
+		} else {
+			v := recordViews(g, x, r)
+			ys[i] = u.forward(g, v.x, v.r)
+		}
 		mustShape(m, u, ys[i], out)
 		axpyPar(scales[i], ys[i].Data, out.Data)
 		rec = rec || g.Records(ys[i])
@@ -260,22 +267,37 @@ func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 }
 
 // mixRecompute is mix without keeping the pairs' tapes (see MixedOp).
+//
+// The units are independent, so both passes run them concurrently, one
+// unit per core (unitsInParallel): an edge's units are many small ops whose
+// kernels alone cannot keep every core busy. Everything a unit writes is its
+// own (parameters, state, the gradient views of x and ReLU(x)); what they
+// share is summed afterwards in a fixed order, so the result does not depend
+// on scheduling and equals the taped forward bit for bit.
 func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []float32) *nn.Tensor {
 	train := g.Training()
-	// The untaped pass: a graph in g's mode on which nothing records.
-	quiet := nn.NewGraph(train, g.Rand)
-	quiet.TrueGradient = g.TrueGradient
 	xd := &nn.Tensor{Shape: x.Shape, Data: x.Data}
 	out := m.zeros(x)
 	saved := make([][][]float32, len(m.units))
-	rd := m.reluOf(quiet, xd)
-	for i, u := range m.units {
+	ys := make([]*nn.Tensor, len(m.units))
+	// The untaped pass: graphs in g's mode on which nothing records.
+	quiet := func() *nn.Graph {
+		q := nn.NewGraph(train, g.Rand)
+		q.TrueGradient = g.TrueGradient
+		return q
+	}
+	rd := m.reluOf(quiet(), xd)
+	unitsInParallel(len(m.units), func(i int) {
+		u := m.units[i]
 		if train {
 			saved[i] = snapshot(u.state)
 		}
-		y := silenced(u.params, func() *nn.Tensor { return u.forward(quiet, xd, rd) })
-		mustShape(m, u, y, out)
-		axpyPar(scales[i], y.Data, out.Data)
+		ys[i] = silenced(u.params, func() *nn.Tensor { return u.forward(quiet(), xd, rd) })
+	})
+	for i, u := range m.units {
+		mustShape(m, u, ys[i], out)
+		axpyPar(scales[i], ys[i].Data, out.Data)
+		ys[i] = nil
 	}
 	g.Record(out, func() {
 		// Identity units first, in order, then the others in reverse: the
@@ -309,31 +331,116 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		// first, so its backward comes last there too).
 		rg := local()
 		rl := m.reluOf(rg, xl)
-		var seed []float32
-		for i := len(m.units) - 1; i >= 0; i-- {
+		views := make([]unitViews, len(m.units))
+		dots := make([]float64, len(m.units))
+		unitsInParallel(len(m.units), func(j int) {
+			i := len(m.units) - 1 - j // the costly late units start first
 			u := m.units[i]
 			if u.identity {
-				continue
+				return
 			}
 			restore(u.state, saved[i])
 			saved[i] = nil
 			lg := local()
-			y := u.forward(lg, xl, rl)
-			m.addWeightGrad(w, row, i, y.Data, out.Grad)
+			views[i] = newUnitViews(xl, rl)
+			y := u.forward(lg, views[i].x, views[i].r)
+			if w.NeedsGrad {
+				dots[i] = dot64(y.Data, out.Grad)
+			}
 			if !y.NeedsGrad {
-				continue // nothing in the pair needs a gradient
+				return // nothing in the pair needs a gradient
 			}
-			if seed == nil {
-				seed = make([]float32, len(out.Grad))
-			}
+			seed := make([]float32, len(out.Grad))
 			scaleInto(seed, scales[i], out.Grad)
 			lg.BackwardFrom(y, seed)
+		})
+		for i := len(m.units) - 1; i >= 0; i-- {
+			if m.units[i].identity {
+				continue
+			}
+			m.addDot(w, row, i, dots[i])
+			views[i].addInto(xl, rl)
 		}
 		if rl != nil && rl.Grad != nil {
 			rg.BackwardFrom(rl, make([]float32, rl.Len()))
 		}
 	})
 	return out
+}
+
+// unitViews are one unit's private handles on the edge input x and on
+// ReLU(x): they share the data but gather the unit's gradient apart, so
+// that units can run at once and their gradients be added in a fixed order.
+type unitViews struct{ x, r *nn.Tensor }
+
+func newUnitViews(x, r *nn.Tensor) unitViews {
+	return unitViews{x: gradView(x), r: gradView(r)}
+}
+
+// gradView is a tensor sharing t's data with a gradient of its own (nil
+// for nil).
+func gradView(t *nn.Tensor) *nn.Tensor {
+	if t == nil {
+		return nil
+	}
+	return &nn.Tensor{Shape: t.Shape, Data: t.Data, NeedsGrad: t.NeedsGrad}
+}
+
+// addInto adds the views' gradients into x's and r's.
+func (v unitViews) addInto(x, r *nn.Tensor) {
+	if v.x != nil && v.x.Grad != nil {
+		addPar(x.GradBuf(), v.x.Grad)
+	}
+	if v.r != nil && v.r.Grad != nil {
+		addPar(r.GradBuf(), v.r.Grad)
+	}
+}
+
+// recordViews returns the unit's views of x and r on a recording graph:
+// each records one closure adding its gradient into the original, which
+// runs right after the unit's own backward. The taped forward uses them so
+// that x.Grad is built by the same sums, in the same order, as
+// mixRecompute's.
+func recordViews(g *nn.Graph, x, r *nn.Tensor) unitViews {
+	v := newUnitViews(x, r)
+	for _, p := range [][2]*nn.Tensor{{x, v.x}, {r, v.r}} {
+		src, view := p[0], p[1]
+		if view == nil || !g.Records(src) {
+			continue
+		}
+		g.Record(view, func() { addPar(src.GradBuf(), view.Grad) })
+	}
+	return v
+}
+
+// unitsInParallel runs fn(0..n-1) on one goroutine per core, handing out
+// indices in order as workers free up.
+func unitsInParallel(n int, fn func(i int)) {
+	workers := min(cpu.Workers(), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	work := func() {
+		defer wg.Done()
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
+			}
+			fn(i)
+		}
+	}
+	wg.Add(workers)
+	for range workers - 1 {
+		go work()
+	}
+	work()
+	wg.Wait()
 }
 
 // reluOf returns ReLU(x) when some unit consumes it, else nil.
@@ -357,11 +464,18 @@ func (m *MixedOp) addWeightGrad(w *nn.Tensor, row, i int, y, dout []float32) {
 	if !w.NeedsGrad {
 		return
 	}
-	d := float32(dot64(y, dout))
+	m.addDot(w, row, i, dot64(y, dout))
+}
+
+// addDot adds d to the gradient of every weight of unit i.
+func (m *MixedOp) addDot(w *nn.Tensor, row, i int, d float64) {
+	if !w.NeedsGrad {
+		return
+	}
 	grad := w.GradBuf()
 	p := m.Space.Len()
 	for _, k := range m.units[i].pairs {
-		grad[row*p+k] += d
+		grad[row*p+k] += float32(d)
 	}
 }
 
@@ -415,6 +529,11 @@ func restore(ts []*nn.Tensor, saved [][]float32) {
 // parGrain is the number of elements per worker below which vector loops
 // stay on one goroutine.
 const parGrain = 1 << 15
+
+// addPar computes y += x, split over cores when long.
+func addPar(y, x []float32) {
+	cpu.For(len(x), parGrain, func(lo, hi int) { cpu.Add(y[lo:hi], x[lo:hi]) })
+}
 
 // axpyPar computes y += a·x, split over cores when long.
 func axpyPar(a float32, x, y []float32) {

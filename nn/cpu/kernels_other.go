@@ -16,3 +16,6 @@ func axpyAVX512(alpha float32, x, y *float32, n int) { panic("unreachable") }
 func dotAVX512(x, y *float32, n int) float32         { panic("unreachable") }
 func scalAVX512(alpha float32, x *float32, n int)    { panic("unreachable") }
 func addAVX512(dst, x *float32, n int)               { panic("unreachable") }
+
+func tapsAVX512(dst, src *float32, offs *int, w *float32, t, n int) { panic("unreachable") }
+func dotTaps8AVX512(y, x *float32, offs *int, n int, acc *float32)  { panic("unreachable") }

@@ -1,0 +1,71 @@
+package cpu
+
+import "fmt"
+
+// Taps computes dst[j] = Σ_k w[k]·src[j+offs[k]] for every j < len(dst):
+// a direct convolution over a flattened, padded plane, each tap a shifted
+// view of src. With AVX-512 every output vector sums all its taps in
+// registers; elsewhere it is one AXPY per tap. It panics if a tap reads past
+// src or an offset is negative.
+func Taps(dst, src []float32, offs []int, w []float32) {
+	if len(offs) != len(w) {
+		panic(fmt.Sprintf("cpu.Taps: %d offsets for %d weights", len(offs), len(w)))
+	}
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	for _, o := range offs {
+		if o < 0 || o+n > len(src) {
+			panic(fmt.Sprintf("cpu.Taps: offset %d reads [%d, %d) of a source of %d", o, o, o+n, len(src)))
+		}
+	}
+	if len(offs) == 0 {
+		clear(dst)
+		return
+	}
+	if hasAVX512 {
+		tapsAVX512(&dst[0], &src[0], &offs[0], &w[0], len(offs), n)
+		return
+	}
+	clear(dst)
+	for k, o := range offs {
+		Axpy(w[k], src[o:o+n], dst)
+	}
+}
+
+// DotTaps adds Σ_j y[j]·x[j+offs[k]] (j < len(y)) to acc[k] for every k:
+// the weight gradient of a direct convolution, each tap a dot product of the
+// output gradient with a shifted view of the input. With AVX-512 eight taps
+// share each load of y. It panics if a tap reads past x.
+func DotTaps(acc, y, x []float32, offs []int) {
+	if len(offs) != len(acc) {
+		panic(fmt.Sprintf("cpu.DotTaps: %d offsets for %d accumulators", len(offs), len(acc)))
+	}
+	n := len(y)
+	if n == 0 {
+		return
+	}
+	for _, o := range offs {
+		if o < 0 || o+n > len(x) {
+			panic(fmt.Sprintf("cpu.DotTaps: offset %d reads [%d, %d) of an input of %d", o, o, o+n, len(x)))
+		}
+	}
+	k := 0
+	if hasAVX512 {
+		var lanes [8 * 16]float32
+		for ; k+8 <= len(offs); k += 8 {
+			dotTaps8AVX512(&y[0], &x[0], &offs[k], n, &lanes[0])
+			for t := range 8 {
+				var s float32
+				for _, v := range lanes[16*t : 16*t+16] {
+					s += v
+				}
+				acc[k+t] += s
+			}
+		}
+	}
+	for ; k < len(offs); k++ {
+		acc[k] += Dot(y, x[offs[k]:offs[k]+n])
+	}
+}

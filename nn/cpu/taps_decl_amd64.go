@@ -1,0 +1,9 @@
+//go:build !purego
+
+package cpu
+
+//go:noescape
+func tapsAVX512(dst, src *float32, offs *int, w *float32, t, n int)
+
+//go:noescape
+func dotTaps8AVX512(y, x *float32, offs *int, n int, acc *float32)
