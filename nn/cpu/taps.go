@@ -15,11 +15,7 @@ func Taps(dst, src []float32, offs []int, w []float32) {
 	if n == 0 {
 		return
 	}
-	for _, o := range offs {
-		if o < 0 || o+n > len(src) {
-			panic(fmt.Sprintf("cpu.Taps: offset %d reads [%d, %d) of a source of %d", o, o, o+n, len(src)))
-		}
-	}
+	checkTaps("Taps", offs, n, len(src))
 	if len(offs) == 0 {
 		clear(dst)
 		return
@@ -46,11 +42,7 @@ func DotTaps(acc, y, x []float32, offs []int) {
 	if n == 0 {
 		return
 	}
-	for _, o := range offs {
-		if o < 0 || o+n > len(x) {
-			panic(fmt.Sprintf("cpu.DotTaps: offset %d reads [%d, %d) of an input of %d", o, o, o+n, len(x)))
-		}
-	}
+	checkTaps("DotTaps", offs, n, len(x))
 	k := 0
 	if hasAVX512 {
 		var lanes [8 * 16]float32
@@ -67,5 +59,15 @@ func DotTaps(acc, y, x []float32, offs []int) {
 	}
 	for ; k < len(offs); k++ {
 		acc[k] += Dot(y, x[offs[k]:offs[k]+n])
+	}
+}
+
+// checkTaps panics unless every tap's window [o, o+n) lies in [0, size):
+// the assembly kernels read without bounds checks.
+func checkTaps(fn string, offs []int, n, size int) {
+	for _, o := range offs {
+		if o < 0 || o+n > size {
+			panic(fmt.Sprintf("cpu.%s: offset %d reads [%d, %d) of an input of %d", fn, o, o, o+n, size))
+		}
 	}
 }
