@@ -272,10 +272,7 @@ func dwForward(gm convGeom, x, w, out []float32) {
 			c := q % gm.C
 			pad(gm, x[q*planeIn:], xp, hp, wp)
 			cpu.Taps(ow[:L], xp, offs, w[c*k2:(c+1)*k2])
-			dst := out[q*planeOut:]
-			for i := 0; i < gm.Ho; i++ {
-				copy(dst[i*gm.Wo:(i+1)*gm.Wo], ow[i*wp:i*wp+gm.Wo])
-			}
+			cpu.CopyRows(out[q*planeOut:(q+1)*planeOut], gm.Wo, ow, wp, gm.Ho, gm.Wo)
 		}
 	})
 }
@@ -296,9 +293,7 @@ func (gm convGeom) tapOffsets(wp int) []int {
 // the caller zeroed once: the copies never touch the border, so a worker
 // clears its buffer once, not once per plane.
 func pad(gm convGeom, src, dst []float32, hp, wp int) {
-	for i := 0; i < gm.H; i++ {
-		copy(dst[(i+gm.P)*wp+gm.P:], src[i*gm.W:(i+1)*gm.W])
-	}
+	cpu.CopyRows(dst[gm.P*wp+gm.P:], wp, src, gm.W, gm.H, gm.W)
 }
 
 func dwPlaneStrided(gm convGeom, x, w, out []float32) {
@@ -378,18 +373,14 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					continue
 				}
 				dyw := dyz[m:]
-				for i := 0; i < gm.Ho; i++ {
-					copy(dyw[i*wp:], dyq[i*gm.Wo:(i+1)*gm.Wo])
-				}
+				cpu.CopyRows(dyw, wp, dyq, gm.Wo, gm.Ho, gm.Wo)
 				if dwc != nil {
 					pad(gm, xq, xp, hp, wp)
 					cpu.DotTaps(dwc, dyw[:L], xp, offs)
 				}
 				if dxq != nil {
 					cpu.Taps(dxw, dyz, back, beff[c*k2:(c+1)*k2])
-					for i := 0; i < gm.H; i++ {
-						cpu.Add(dxq[i*gm.W:(i+1)*gm.W], dxw[i*wp:i*wp+gm.W])
-					}
+					cpu.AddRows(dxq, gm.W, dxw, wp, gm.H, gm.W)
 				}
 			}
 		}
@@ -446,9 +437,7 @@ func (gm convGeom) wideGeom() wideGeom {
 func padPlanes(gm convGeom, wg wideGeom, x, xp []float32, cg int) {
 	clear(xp)
 	for c := 0; c < cg; c++ {
-		for i := 0; i < gm.H; i++ {
-			copy(xp[c*wg.plane+(i+gm.P)*wg.wp+gm.P:], x[(c*gm.H+i)*gm.W:(c*gm.H+i+1)*gm.W])
-		}
+		cpu.CopyRows(xp[c*wg.plane+gm.P*wg.wp+gm.P:], wg.wp, x[c*gm.H*gm.W:], gm.W, gm.H, gm.W)
 	}
 }
 
@@ -482,9 +471,7 @@ func wideForward(gm convGeom, x, w, out []float32) {
 				cpu.Sgemm(false, false, og, wg.lw, wg.rows, 1, w[g*og*wg.rows:], wg.rows, col, wg.lw, 0, ow, wg.lw)
 				dst := out[(n*gm.O+g*og)*gm.Ho*gm.Wo:]
 				for o := 0; o < og; o++ {
-					for i := 0; i < gm.Ho; i++ {
-						copy(dst[(o*gm.Ho+i)*gm.Wo:(o*gm.Ho+i+1)*gm.Wo], ow[o*wg.lw+i*wg.wp:])
-					}
+					cpu.CopyRows(dst[o*gm.Ho*gm.Wo:], gm.Wo, ow[o*wg.lw:], wg.wp, gm.Ho, gm.Wo)
 				}
 			}
 		}
@@ -513,9 +500,7 @@ func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 				src := dy[(n*gm.O+g*og)*gm.Ho*gm.Wo:]
 				clear(dyw)
 				for o := 0; o < og; o++ {
-					for i := 0; i < gm.Ho; i++ {
-						copy(dyw[o*wg.lw+i*wg.wp:], src[(o*gm.Ho+i)*gm.Wo:(o*gm.Ho+i+1)*gm.Wo])
-					}
+					cpu.CopyRows(dyw[o*wg.lw:], wg.wp, src[o*gm.Ho*gm.Wo:], gm.Wo, gm.Ho, gm.Wo)
 				}
 				if pdw != nil {
 					padPlanes(gm, wg, x[off:], xp, cg)
@@ -539,11 +524,7 @@ func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					}
 				}
 				for c := 0; c < cg; c++ {
-					for i := 0; i < gm.H; i++ {
-						d := dx[off+(c*gm.H+i)*gm.W : off+(c*gm.H+i+1)*gm.W]
-						s := c*wg.plane + (i+gm.P)*wg.wp + gm.P
-						cpu.Add(d, xp[s:s+gm.W])
-					}
+					cpu.AddRows(dx[off+c*gm.H*gm.W:], gm.W, xp[c*wg.plane+gm.P*wg.wp+gm.P:], wg.wp, gm.H, gm.W)
 				}
 			}
 		}

@@ -19,3 +19,9 @@ func addAVX512(dst, x *float32, n int)               { panic("unreachable") }
 
 func tapsAVX512(dst, src *float32, offs *int, w *float32, t, n int) { panic("unreachable") }
 func dotTaps8AVX512(y, x *float32, offs *int, n int, acc *float32)  { panic("unreachable") }
+func copyRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, cols int) {
+	panic("unreachable")
+}
+func addRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, cols int) {
+	panic("unreachable")
+}

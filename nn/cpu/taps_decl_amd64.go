@@ -7,3 +7,9 @@ func tapsAVX512(dst, src *float32, offs *int, w *float32, t, n int)
 
 //go:noescape
 func dotTaps8AVX512(y, x *float32, offs *int, n int, acc *float32)
+
+//go:noescape
+func copyRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, cols int)
+
+//go:noescape
+func addRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, cols int)
