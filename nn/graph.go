@@ -20,6 +20,10 @@ type Graph struct {
 	TrueGradient bool
 	// Rand drives stochastic ops (dropout, drop-path). Nil means a fixed seed.
 	Rand *rand.Rand
+	// Backend runs the convolution and linear kernels of the ops recorded
+	// on this graph (see Backend); nil means the CPU. Graphs that an op
+	// makes for itself must copy it to stay on the device.
+	Backend Backend
 
 	tape   []func()
 	output *Tensor // the network output whose gradient DFA layers broadcast

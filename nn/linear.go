@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/bionaslab/bionas/nn/cpu"
 	"github.com/bionaslab/bionas/nn/rule"
 )
 
@@ -126,8 +125,9 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.Linear %q: input shape %v does not flatten to (N, %d)", l.Cfg.Name, x.Shape, in))
 	}
 	n := x.Shape[0]
+	name := "nn.Linear " + l.Cfg.Name
 	out := New(n, o)
-	cpu.SgemmParallel(false, true, n, o, in, 1, x.Data, in, l.W.Data, in, 0, out.Data, o)
+	sgemmOn(g, name, false, true, n, o, in, 1, x.Data, in, l.W.Data, in, 0, out.Data, o)
 	if l.Bias != nil {
 		addBias(out.Data, l.Bias.Data, n, 1)
 	}
@@ -144,7 +144,7 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 	g.Record(out, func() {
 		dy := out.Grad
 		if l.W.NeedsGrad {
-			cpu.SgemmParallel(true, false, o, in, n, 1, dy, o, x.Data, in, 1, l.W.GradBuf(), in)
+			sgemmOn(g, name, true, false, o, in, n, 1, dy, o, x.Data, in, 1, l.W.GradBuf(), in)
 		}
 		if l.Bias != nil && l.Bias.NeedsGrad {
 			sumBias(dy, l.Bias.GradBuf(), n, 1)
@@ -161,10 +161,10 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 			if e.Len() != n*classes {
 				panic(fmt.Sprintf("nn.Linear %q: dfa output error has shape %v, want (%d, %d)", l.Cfg.Name, e.Shape, n, classes))
 			}
-			cpu.SgemmParallel(false, false, n, in, classes, 1, e.Data, classes, fb.B.Data, in, 1, x.GradBuf(), in)
+			sgemmOn(g, name, false, false, n, in, classes, 1, e.Data, classes, fb.B.Data, in, 1, x.GradBuf(), in)
 			return
 		}
-		cpu.SgemmParallel(false, false, n, in, o, 1, dy, o, beff, in, 1, x.GradBuf(), in)
+		sgemmOn(g, name, false, false, n, in, o, 1, dy, o, beff, in, 1, x.GradBuf(), in)
 	})
 	return out
 }

@@ -66,6 +66,9 @@ type DARTSConfig struct {
 	Resume        bool   `json:"-"`
 	// Emit receives the events; it must not block.
 	Emit func(Event) `json:"-"`
+	// Backend, if set, runs the training graphs' convolution and linear
+	// kernels (nn.Graph.Backend, e.g. a CUDA device); nil is the CPU.
+	Backend nn.Backend `json:"-"`
 }
 
 func (c DARTSConfig) withDefaults() DARTSConfig {
@@ -199,6 +202,7 @@ func DARTS(ctx context.Context, cfg DARTSConfig, train, val data.Dataset) (*Resu
 	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
 		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
 	})
+	t.backend = cfg.Backend
 	t.aOpt = nn.NewAdam(t.alphas, nn.AdamConfig{
 		LR: cfg.ArchLR, Beta1: cfg.ArchBeta1, Beta2: cfg.ArchBeta2, WeightDecay: cfg.ArchWeightDecay,
 	})
@@ -269,6 +273,14 @@ type supernetTrainer struct {
 	norm     *data.Norm
 	clip     float32
 	seed     uint64
+	backend  nn.Backend // set on every graph the trainer makes
+}
+
+// graph is a recording training graph of the trainer, on its backend.
+func (t *supernetTrainer) graph(r *rand.Rand) *nn.Graph {
+	g := nn.NewGraph(true, r)
+	g.Backend = t.backend
+	return g
 }
 
 func newSupernetTrainer(net *Supernet, space Space, norm *data.Norm, clip float32, seed uint64, sgd nn.SGDConfig) *supernetTrainer {
@@ -301,7 +313,7 @@ func (t *supernetTrainer) weightStep(x *nn.Tensor, y []int, epoch, step int) (fl
 	namedZeroGrad(t.weights)
 	namedSetNeedsGrad(t.alphas, false)
 	defer namedSetNeedsGrad(t.alphas, true)
-	g := nn.NewGraph(true, graphRand(t.seed, streamGraph, epoch, step))
+	g := t.graph(graphRand(t.seed, streamGraph, epoch, step))
 	logits, loss := t.forwardLoss(g, x, y)
 	g.Backward(loss)
 	if t.clip > 0 {
@@ -319,7 +331,7 @@ func (t *supernetTrainer) weightStep(x *nn.Tensor, y []int, epoch, step int) (fl
 func (t *supernetTrainer) archStep(x *nn.Tensor, y []int, epoch, step int) {
 	namedZeroGrad(t.alphas)
 	namedSetNeedsGrad(t.weights, false)
-	g := nn.NewGraph(true, graphRand(t.seed, streamArchGraph, epoch, step))
+	g := t.graph(graphRand(t.seed, streamArchGraph, epoch, step))
 	_, loss := t.forwardLoss(g, x, y)
 	g.Backward(loss)
 	namedSetNeedsGrad(t.weights, true)
@@ -353,7 +365,7 @@ func (t *supernetTrainer) archStepUnrolled(xt *nn.Tensor, yt []int, xv *nn.Tenso
 	// 1. ∇w L_train(w) and the virtual step.
 	namedZeroGrad(t.weights)
 	namedSetNeedsGrad(t.alphas, false)
-	g := nn.NewGraph(true, graphRand(t.seed, streamArchGraph, epoch, step, 1))
+	g := t.graph(graphRand(t.seed, streamArchGraph, epoch, step, 1))
 	_, loss := t.forwardLoss(g, xt, yt)
 	g.Backward(loss)
 	namedSetNeedsGrad(t.alphas, true)
@@ -376,7 +388,7 @@ func (t *supernetTrainer) archStepUnrolled(xt *nn.Tensor, yt []int, xv *nn.Tenso
 	namedRestore(buffers, b0)
 	namedZeroGrad(t.weights)
 	namedZeroGrad(t.alphas)
-	g = nn.NewGraph(true, graphRand(t.seed, streamArchGraph, epoch, step, 2))
+	g = t.graph(graphRand(t.seed, streamArchGraph, epoch, step, 2))
 	_, loss = t.forwardLoss(g, xv, yv)
 	g.Backward(loss)
 	dAlpha := namedGrads(t.alphas)
@@ -406,7 +418,7 @@ func (t *supernetTrainer) archStepUnrolled(xt *nn.Tensor, yt []int, xv *nn.Tenso
 			namedRestore(buffers, b0)
 			namedZeroGrad(t.alphas)
 			namedSetNeedsGrad(t.weights, false)
-			g = nn.NewGraph(true, graphRand(t.seed, streamArchGraph, epoch, step, uint64(3+k)))
+			g = t.graph(graphRand(t.seed, streamArchGraph, epoch, step, uint64(3+k)))
 			_, loss = t.forwardLoss(g, xt, yt)
 			g.Backward(loss)
 			namedSetNeedsGrad(t.weights, true)
@@ -575,14 +587,18 @@ func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 		es.ValLoss, es.ValAcc = vloss, vacc
 		es.Seconds = time.Since(start).Seconds()
 		res.History = append(res.History, es)
+		// The epoch event goes out before the checkpoint: a process killed
+		// between the two resumes from the previous checkpoint, whose reader
+		// drops this event and redoes the epoch. The other order would lose
+		// the record of an epoch the checkpoint holds.
+		l.emit(Event{Kind: EventEpoch, Epoch: epoch, Epochs: l.epochs, Step: step, TotalSteps: total,
+			Loss: es.Loss, Acc: es.Acc, ValLoss: vloss, ValAcc: vacc, LR: float64(lr), Seconds: es.Seconds})
 		if l.ckptDir != "" {
 			st := ckptState{Kind: l.kind, Config: l.config, Epoch: epoch + 1, Step: step, History: res.History}
 			if err := saveCheckpoint(l.ckptDir, l.parts(), st); err != nil {
 				return nil, fmt.Errorf("%s: %w", l.method, err)
 			}
 		}
-		l.emit(Event{Kind: EventEpoch, Epoch: epoch, Epochs: l.epochs, Step: step, TotalSteps: total,
-			Loss: es.Loss, Acc: es.Acc, ValLoss: vloss, ValAcc: vacc, LR: float64(lr), Seconds: es.Seconds})
 	}
 	geno := l.t.net.Genotype()
 	res.Genotype = geno

@@ -78,6 +78,7 @@ type EGNASConfig struct {
 	CheckpointDir string       `json:"-"`
 	Resume        bool         `json:"-"`
 	Emit          func(Event)  `json:"-"`
+	Backend       nn.Backend   `json:"-"` // as in DARTSConfig
 }
 
 func (c EGNASConfig) withDefaults() EGNASConfig {
@@ -134,6 +135,7 @@ func EGNAS(ctx context.Context, cfg EGNASConfig, train, val data.Dataset) (*Resu
 	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
 		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
 	})
+	t.backend = cfg.Backend
 	edges, pairs := net.AlphaNormal.Shape[0], net.AlphaNormal.Shape[1]
 	// u_prev starts as 1e-3·N(0,1), as in the reference.
 	prev := nn.New(2 * edges * pairs)

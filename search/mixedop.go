@@ -283,7 +283,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 	// The untaped pass: graphs in g's mode on which nothing records.
 	quiet := func() *nn.Graph {
 		q := nn.NewGraph(train, g.Rand)
-		q.TrueGradient = g.TrueGradient
+		q.TrueGradient, q.Backend = g.TrueGradient, g.Backend
 		return q
 	}
 	rd := m.reluOf(quiet(), xd)
@@ -319,7 +319,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		}
 		local := func() *nn.Graph {
 			lg := nn.NewGraph(train, g.Rand)
-			lg.TrueGradient = g.TrueGradient
+			lg.TrueGradient, lg.Backend = g.TrueGradient, g.Backend
 			if e := g.OutputError(); e != nil {
 				// dfa layers read the network's output error from their graph.
 				lg.SetOutput(&nn.Tensor{Shape: e.Shape, Data: e.Data, Grad: e.Data})

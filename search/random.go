@@ -181,6 +181,8 @@ func RandomSearch(ctx context.Context, cfg RandomConfig, train, val data.Dataset
 		s := RandomSample{Index: i, Genotype: g, ValLoss: vl, ValAcc: va, Seconds: time.Since(t0).Seconds()}
 		res.Samples = append(res.Samples, s)
 		res.History = append(res.History, EpochStats{Epoch: i, ValLoss: vl, ValAcc: va, Genotype: &gc, Seconds: time.Since(start).Seconds()})
+		emit(Event{Kind: EventEpoch, Epoch: i, Epochs: cfg.Samples, Sample: i, ValLoss: vl, ValAcc: va,
+			Seconds: time.Since(start).Seconds()})
 		if cfg.CheckpointDir != "" {
 			extra, err := json.Marshal(res.Samples)
 			if err != nil {
@@ -191,8 +193,6 @@ func RandomSearch(ctx context.Context, cfg RandomConfig, train, val data.Dataset
 				return nil, fmt.Errorf("random: %w", err)
 			}
 		}
-		emit(Event{Kind: EventEpoch, Epoch: i, Epochs: cfg.Samples, Sample: i, ValLoss: vl, ValAcc: va,
-			Seconds: time.Since(start).Seconds()})
 	}
 	best := BestSample(res.Samples)
 	if best < 0 {

@@ -61,6 +61,9 @@ type TrainConfig struct {
 	CheckpointDir string      `json:"-"`
 	Resume        bool        `json:"-"`
 	Emit          func(Event) `json:"-"`
+	// Backend is as in DARTSConfig (training steps only; evaluation runs
+	// without a graph, on the CPU).
+	Backend nn.Backend `json:"-"`
 }
 
 func (c TrainConfig) withDefaults() TrainConfig {
@@ -184,14 +187,14 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 		es.TestLoss, es.TestAcc = tl, ta
 		es.Seconds = time.Since(start).Seconds()
 		res.History = append(res.History, es)
+		emit(Event{Kind: EventEpoch, Epoch: epoch, Epochs: cfg.Epochs, Step: step, TotalSteps: total,
+			Loss: es.Loss, Acc: es.Acc, TestLoss: tl, TestAcc: ta, LR: float64(lr), Seconds: es.Seconds})
 		if cfg.CheckpointDir != "" {
 			st := ckptState{Kind: "train", Config: conf, Epoch: epoch + 1, Step: step, History: res.History}
 			if err := saveCheckpoint(cfg.CheckpointDir, parts, st); err != nil {
 				return nil, fmt.Errorf("train: %w", err)
 			}
 		}
-		emit(Event{Kind: EventEpoch, Epoch: epoch, Epochs: cfg.Epochs, Step: step, TotalSteps: total,
-			Loss: es.Loss, Acc: es.Acc, TestLoss: tl, TestAcc: ta, LR: float64(lr), Seconds: es.Seconds})
 	}
 	net.SetDropPath(0)
 	res.Epochs, res.Steps = cfg.Epochs, step
@@ -231,6 +234,7 @@ func trainEpoch(ctx context.Context, net *Network, opt *nn.SGD, tensors []*nn.Te
 			t.ZeroGrad()
 		}
 		g := nn.NewGraph(true, graphRand(cfg.Seed, streamGraph, epoch, *step))
+		g.Backend = cfg.Backend
 		logits, aux := net.ForwardAux(g, normalizeInput(g, x, cfg.Norm))
 		g.SetOutput(logits)
 		main := g.CrossEntropy(logits, b.Y, cfg.LabelSmoothing)

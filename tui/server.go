@@ -107,6 +107,8 @@ type ServerConfig struct {
 	IdleTimeout time.Duration
 	// Log receives one line per connection and error (default io.Discard).
 	Log io.Writer
+	// Device is shown in every session's status bar (see Options.Device).
+	Device string
 }
 
 // DefaultHostKeyPath is where the server keeps its key for a lab folder.
@@ -200,6 +202,7 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 		Context:  sess.Context(),
 		Width:    pty.Window.Width,
 		Height:   pty.Window.Height,
+		Device:   s.cfg.Device,
 	})
 	opts := append([]tea.ProgramOption{tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithFPS(30)}, bm.MakeOptions(sess)...)
 	p := tea.NewProgram(shell, opts...)

@@ -31,6 +31,10 @@ type Options struct {
 	// Width and Height are the initial size, until the terminal reports
 	// its own (default 80×24).
 	Width, Height int
+	// Device names where the engine was asked to run (bionas --device:
+	// "cpu", "cuda:0"); shown at the right of the status bar. Empty shows
+	// nothing.
+	Device string
 }
 
 // pane is one screen of the shell. Panes have pointer receivers, mutate
@@ -380,7 +384,11 @@ func (m *Shell) View() string {
 	if m.s.msgErr {
 		status = st.Err.Render("error: ") + status
 	}
-	right := st.Dim.Render(fmt.Sprintf("%d viewer%s", m.s.lab.Subscribers(), plural(m.s.lab.Subscribers())))
+	right := fmt.Sprintf("%d viewer%s", m.s.lab.Subscribers(), plural(m.s.lab.Subscribers()))
+	if m.opts.Device != "" {
+		right = m.opts.Device + " · " + right
+	}
+	right = st.Dim.Render(right)
 	status = padRight(status, max(m.w-ansi.StringWidth(right)-1, 0)) + " " + right
 	helpLine := m.help.View(m.keyMap())
 	return fit(tabs, m.w, 1) + "\n" + fit(body, m.w, bodyH) + "\n" + fit(status, m.w, 1) + "\n" + fit(helpLine, m.w, 1)

@@ -93,9 +93,15 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
+	dev := deviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	_, release, err := dev.use("attack", stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	models = append(models, fs.Args()...)
 	if len(models) == 0 {
 		fs.Usage()
@@ -355,9 +361,15 @@ func runAttackPrepare(ctx context.Context, args []string, stdout, stderr io.Writ
 	dataset := fs.String("data", "mnist", "dataset to train on")
 	dataDir := fs.String("data-dir", "", "dataset folder (default: the dataset's default place)")
 	asJSON := fs.Bool("json", false, "print one JSON object per model on stdout")
+	dev := deviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	_, release, err := dev.use("attack prepare", stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if *epochs <= 0 || *batch <= 0 || *width <= 0 || *lr <= 0 || *wd < 0 || *clip < 0 {
 		return fmt.Errorf("attack prepare: --epochs, --batch, --width and --lr must be positive, --wd and --clip not negative")
 	}

@@ -36,6 +36,7 @@ func commands() []command {
 		{"bench", "time engine workloads (bench supernet)", runBench},
 		{"attack", "adversarial robustness of saved models: fgsm, pgd, tpgd, apgd, onepixel, square, transfer", runAttack},
 		{"data", "fetch datasets and show their statistics", runData},
+		{"device", "check and time the CUDA backend against the CPU (needs a -tags cuda build)", runDevice},
 		{"demo", "train a small CNN on real MNIST with each learning rule and print the accuracies", runDemo},
 		{"version", "print the version", runVersion},
 	}

@@ -65,9 +65,15 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ops := fs.String("ops", "", "comma-separated operations of a custom space (default DARTS' eight: "+opList(search.DARTSOps())+")")
 	rules := fs.String("rules", "", "comma-separated rules of a custom space (default: the conv rules of --space)")
 	recompute := fs.Bool("recompute", false, "recompute mixed ops in the backward pass (less memory, about a third more time)")
+	dev := deviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	_, release, err := dev.use("search", stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if fs.NArg() > 0 {
 		return fmt.Errorf("search: unexpected argument %q (all settings are flags; see bionas search --help)", fs.Arg(0))
 	}
@@ -141,7 +147,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfg.Epochs = pick(*epochs, cfg.Epochs)
 		cfg.BatchSize = pick(*batch, cfg.BatchSize)
 		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Backend = ckptDir, *resume, sink.emit, dev.backend
 		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "darts": cfg})
 		res, err = search.DARTS(ctx, cfg, train, val)
 	case "egnas":
@@ -150,7 +156,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfg.Epochs = pick(*epochs, cfg.Epochs)
 		cfg.BatchSize = pick(*batch, cfg.BatchSize)
 		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Backend = ckptDir, *resume, sink.emit, dev.backend
 		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "egnas": cfg})
 		res, err = search.EGNAS(ctx, cfg, train, val)
 	case "random":
@@ -159,6 +165,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfg.Samples = pick(*epochs, cfg.Samples)
 		cfg.Train.BatchSize = pick(*batch, cfg.Train.BatchSize)
 		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = aug, norm, *seed
+		cfg.Train.Backend = dev.backend
 		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
 		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "random": cfg})
 		res, err = search.RandomSearch(ctx, cfg, train, val)

@@ -31,9 +31,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "Usage: bionas serve --authorized-keys FILE [--listen 127.0.0.1:2222] [--host-key FILE] [flags]\n\nServe the lab over SSH: each session gets its own TUI over the one shared lab.\nOnly the public keys in the authorized_keys file are let in; passwords never.\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	dev := deviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	devName, release, err := dev.use("serve", stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q (see bionas serve --help)", fs.Arg(0))
 	}
@@ -62,7 +68,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*hostKey = tui.DefaultHostKeyPath(lf.dir)
 	}
 	srv, err := tui.NewServer(tui.ServerConfig{Addr: *listen, AuthorizedKeys: keys, HostKeyPath: *hostKey, Lab: l,
-		IdleTimeout: timeout, Log: stderr})
+		IdleTimeout: timeout, Log: stderr, Device: devName})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -95,9 +95,15 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	resume := fs.Bool("resume", false, "continue the training whose checkpoint is in --out")
 	asJSON := fs.Bool("json", false, "print one JSON object per line on stdout: the events, then a summary")
 	seed := fs.Uint64("seed", 0, "random seed (the same seed gives the same run)")
+	dev := deviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	_, release, err := dev.use("train", stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if fs.NArg() > 0 {
 		return fmt.Errorf("train: unexpected argument %q (all settings are flags; see bionas train --help)", fs.Arg(0))
 	}
@@ -204,7 +210,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer sink.close()
-	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit = ckptDir, *resume, sink.emit
+	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit, tcfg.Backend = ckptDir, *resume, sink.emit, dev.backend
 
 	params := 0
 	for _, q := range net.Params() {

@@ -51,9 +51,15 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "Usage: bionas [tui] [--lab DIR] [flags]\n\nOpen the lab in the terminal UI: start searches (s: the MNIST quick search),\nwatch them live, edit learning rules and retrain, step attacks.\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	dev := deviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	devName, release, err := dev.use("tui", stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
 	switch fs.NArg() {
 	case 0:
 	case 1:
@@ -65,7 +71,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("tui: %w", err)
 	}
-	shell := tui.New(l, tui.Options{Context: ctx})
+	shell := tui.New(l, tui.Options{Context: ctx, Device: devName})
 	p := tea.NewProgram(shell, tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx), tea.WithOutput(stdout))
 	_, runErr := p.Run()
 	shell.Close()
