@@ -55,14 +55,18 @@ func backendOf(g *Graph) Backend {
 // mustBackend turns a device failure into a panic naming the layer: layer
 // forwards and backward closures cannot return errors, and a failed device
 // leaves no correct result to continue with.
-func mustBackend(b Backend, layer string, err error) {
+func mustBackend(b Backend, layer layerRef, err error) {
 	if err != nil {
-		panic(fmt.Errorf("%s on %s: %w", layer, b.Name(), err))
+		panic(fmt.Errorf("%s %s on %s: %w", layer.kind, layer.name, b.Name(), err))
 	}
 }
 
+// layerRef names a layer for a device failure. It is formatted only when
+// one happens, so the hot path builds no string.
+type layerRef struct{ kind, name string }
+
 // convForwardOn is convForward on g's backend, or on the CPU.
-func convForwardOn(g *Graph, layer string, gm convGeom, x, w, out []float32) {
+func convForwardOn(g *Graph, layer layerRef, gm convGeom, x, w, out []float32) {
 	if b := backendOf(g); b != nil {
 		mustBackend(b, layer, b.ConvForward(gm.shape(), x, w, out))
 		return
@@ -71,7 +75,7 @@ func convForwardOn(g *Graph, layer string, gm convGeom, x, w, out []float32) {
 }
 
 // convBackwardOn is convBackward on g's backend, or on the CPU.
-func convBackwardOn(g *Graph, layer string, gm convGeom, x, dy, beff, dx, dw []float32) {
+func convBackwardOn(g *Graph, layer layerRef, gm convGeom, x, dy, beff, dx, dw []float32) {
 	if b := backendOf(g); b != nil {
 		mustBackend(b, layer, b.ConvBackward(gm.shape(), x, dy, beff, dx, dw))
 		return
@@ -80,7 +84,7 @@ func convBackwardOn(g *Graph, layer string, gm convGeom, x, dy, beff, dx, dw []f
 }
 
 // sgemmOn is cpu.SgemmParallel on g's backend, or on the CPU.
-func sgemmOn(g *Graph, layer string, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemmOn(g *Graph, layer layerRef, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if be := backendOf(g); be != nil {
 		mustBackend(be, layer, be.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
 		return

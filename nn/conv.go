@@ -128,7 +128,7 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.Conv2d %q: %v", cfg.Name, err))
 	}
 	out := New(gm.N, gm.O, gm.Ho, gm.Wo)
-	convForwardOn(g, "nn.Conv2d "+cfg.Name, gm, x.Data, c.W.Data, out.Data)
+	convForwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, c.W.Data, out.Data)
 	if c.Bias != nil {
 		addBias(out.Data, c.Bias.Data, gm.N, gm.Ho*gm.Wo)
 	}
@@ -151,12 +151,12 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 			dw = c.W.GradBuf()
 		}
 		if fb.Rule == rule.DFA && !g.TrueGradient {
-			convBackwardOn(g, "nn.Conv2d "+cfg.Name, gm, x.Data, out.Grad, nil, nil, dw)
+			convBackwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, out.Grad, nil, nil, dw)
 			if dx != nil {
 				dfaConvInput(g, c, gm, dx)
 			}
 		} else {
-			convBackwardOn(g, "nn.Conv2d "+cfg.Name, gm, x.Data, out.Grad, beff, dx, dw)
+			convBackwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, out.Grad, beff, dx, dw)
 		}
 		if c.Bias != nil && c.Bias.NeedsGrad {
 			sumBias(out.Grad, c.Bias.GradBuf(), gm.N, gm.Ho*gm.Wo)

@@ -125,7 +125,7 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.Linear %q: input shape %v does not flatten to (N, %d)", l.Cfg.Name, x.Shape, in))
 	}
 	n := x.Shape[0]
-	name := "nn.Linear " + l.Cfg.Name
+	name := layerRef{"nn.Linear", l.Cfg.Name}
 	out := New(n, o)
 	sgemmOn(g, name, false, true, n, o, in, 1, x.Data, in, l.W.Data, in, 0, out.Data, o)
 	if l.Bias != nil {
