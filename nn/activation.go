@@ -8,7 +8,7 @@ import "math"
 // cost of a supernet step). A NaN with a clear sign bit passes through, as
 // in PyTorch.
 func (g *Graph) ReLU(x *Tensor) *Tensor {
-	y := New(x.Shape...)
+	y := g.AllocFull(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) { ReLUInto(y.Data[lo:hi], x.Data[lo:hi]) })
 	if g.Records(x) {
 		g.Record(y, func() {
@@ -42,7 +42,7 @@ func reluBackward(y, dy, dx []float32) {
 
 // Sigmoid returns 1/(1+e^−x) elementwise.
 func (g *Graph) Sigmoid(x *Tensor) *Tensor {
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y.Data[i] = sigmoid32(x.Data[i])
@@ -73,7 +73,7 @@ func sigmoid32(v float32) float32 {
 
 // Tanh returns tanh(x) elementwise.
 func (g *Graph) Tanh(x *Tensor) *Tensor {
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y.Data[i] = float32(math.Tanh(float64(x.Data[i])))

@@ -107,7 +107,7 @@ func (bn *BatchNorm2d) Forward(g *Graph, x *Tensor) *Tensor {
 	if rec {
 		xhat = make([]float32, x.Len())
 	}
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(n*c, hw, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % c

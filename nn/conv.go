@@ -127,7 +127,7 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	if err != nil {
 		panic(fmt.Sprintf("nn.Conv2d %q: %v", cfg.Name, err))
 	}
-	out := New(gm.N, gm.O, gm.Ho, gm.Wo)
+	out := g.AllocFull(gm.N, gm.O, gm.Ho, gm.Wo) // every kernel writes all of out
 	convForwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, c.W.Data, out.Data)
 	if c.Bias != nil {
 		addBias(out.Data, c.Bias.Data, gm.N, gm.Ho*gm.Wo)

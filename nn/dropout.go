@@ -5,7 +5,7 @@ import "fmt"
 // dropMask applies x ⊙ mask to a new tensor and records the same product
 // for backward; mask holds 0 or 1/keep per unit of size elements.
 func (g *Graph) dropMask(x *Tensor, mask []float32, size int) *Tensor {
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(len(mask), size, func(lo, hi int) {
 		for u := lo; u < hi; u++ {
 			m := mask[u]

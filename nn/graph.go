@@ -24,6 +24,9 @@ type Graph struct {
 	// on this graph (see Backend); nil means the CPU. Graphs that an op
 	// makes for itself must copy it to stay on the device.
 	Backend Backend
+	// Arena, if set, lends the buffers of the tensors this graph's ops make
+	// (outputs and their gradients); see Arena for their lifetime.
+	Arena *Arena
 
 	tape   []func()
 	output *Tensor // the network output whose gradient DFA layers broadcast

@@ -77,7 +77,7 @@ func (h *HebbConv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	if err != nil {
 		panic(fmt.Sprintf("nn.HebbConv2d %q: %v", h.Cfg.Name, err))
 	}
-	out := New(gm.N, gm.O, gm.Ho, gm.Wo)
+	out := g.Alloc(gm.N, gm.O, gm.Ho, gm.Wo)
 	if g.Training() {
 		convForward(gm, x.Data, h.W.Data, out.Data)
 		h.update(gm, x.Data, out.Data)

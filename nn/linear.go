@@ -126,7 +126,7 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 	}
 	n := x.Shape[0]
 	name := layerRef{"nn.Linear", l.Cfg.Name}
-	out := New(n, o)
+	out := g.Alloc(n, o)
 	sgemmOn(g, name, false, true, n, o, in, 1, x.Data, in, l.W.Data, in, 0, out.Data, o)
 	if l.Bias != nil {
 		addBias(out.Data, l.Bias.Data, n, 1)

@@ -32,7 +32,7 @@ func logSoftmaxRow(dst, x []float32) {
 // Softmax returns the softmax of each row of a 2-D (rows×K) tensor.
 func (g *Graph) Softmax(x *Tensor) *Tensor {
 	rows, k := rowsOf("Softmax", x)
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(rows, 4*k, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := y.Data[r*k : (r+1)*k]
@@ -65,7 +65,7 @@ func (g *Graph) Softmax(x *Tensor) *Tensor {
 // LogSoftmax returns the log softmax of each row of a 2-D (rows×K) tensor.
 func (g *Graph) LogSoftmax(x *Tensor) *Tensor {
 	rows, k := rowsOf("LogSoftmax", x)
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(rows, 4*k, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			logSoftmaxRow(y.Data[r*k:(r+1)*k], x.Data[r*k:(r+1)*k])
@@ -130,7 +130,7 @@ func (g *Graph) CrossEntropy(logits *Tensor, labels []int, smoothing float32) *T
 			loss -= off * s
 		}
 	}
-	y := New(1)
+	y := g.Alloc(1)
 	y.Data[0] = float32(loss / float64(rows))
 	if g.Records(logits) {
 		g.Record(y, func() {
@@ -182,7 +182,7 @@ func (g *Graph) KLDivergence(p *Tensor, logits *Tensor) *Tensor {
 			}
 		}
 	}
-	y := New(1)
+	y := g.Alloc(1)
 	y.Data[0] = float32(loss)
 	if g.Records(logits) {
 		g.Record(y, func() {

@@ -31,7 +31,7 @@ func poolDims(op string, x *Tensor, k, stride, pad int) (n, c, h, w, ho, wo int)
 // as a direct k×k scan would find it, with 2k instead of k² comparisons.
 func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 	n, c, h, w, ho, wo := poolDims("MaxPool2d", x, k, stride, pad)
-	y := New(n, c, ho, wo)
+	y := g.AllocFull(n, c, ho, wo)
 	rec := g.Records(x)
 	var arg []int32 // index of each output's source within its plane
 	if rec {
@@ -131,7 +131,7 @@ func (g *Graph) AvgPool2d(x *Tensor, k, stride, pad int, countIncludePad bool) *
 			inv[oy*wo+ox] = 1 / float32(cnt)
 		}
 	}
-	y := New(n, c, ho, wo)
+	y := g.AllocFull(n, c, ho, wo)
 	parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
 		hs := make([]float32, h*wo)
 		for p := lo; p < hi; p++ {
@@ -204,7 +204,7 @@ func (g *Graph) GlobalAvgPool(x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.GlobalAvgPool: empty planes in shape %v", x.Shape))
 	}
 	inv := 1 / float32(hw)
-	y := New(n, c)
+	y := g.Alloc(n, c)
 	parRows(n*c, hw, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			var s float32

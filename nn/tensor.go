@@ -21,6 +21,8 @@ type Tensor struct {
 	// NeedsGrad marks leaves whose gradient is wanted (parameters, attacked
 	// inputs). Op outputs inherit it from their inputs on a recording graph.
 	NeedsGrad bool
+
+	arena *Arena // where Data came from and Grad will (Graph.Alloc)
 }
 
 // New returns a zero tensor of the given shape.
@@ -72,7 +74,11 @@ func (t *Tensor) ZeroGrad() {
 // closures accumulate into it.
 func (t *Tensor) GradBuf() []float32 {
 	if t.Grad == nil {
-		t.Grad = make([]float32, len(t.Data))
+		if t.arena != nil {
+			t.Grad = t.arena.Get(len(t.Data))
+		} else {
+			t.Grad = make([]float32, len(t.Data))
+		}
 	}
 	return t.Grad
 }

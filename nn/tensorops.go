@@ -67,7 +67,7 @@ func normAxis(op string, axis int, shape []int) int {
 // Add returns a + b (same shapes).
 func (g *Graph) Add(a, b *Tensor) *Tensor {
 	mustSameShape("Add", a, b)
-	y := New(a.Shape...)
+	y := g.Alloc(a.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y.Data[i] = a.Data[i] + b.Data[i]
@@ -103,7 +103,7 @@ func (g *Graph) Sum(xs ...*Tensor) *Tensor {
 	for _, x := range xs[1:] {
 		mustSameShape("Sum", xs[0], x)
 	}
-	y := New(xs[0].Shape...)
+	y := g.Alloc(xs[0].Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for _, x := range xs {
 			for i := lo; i < hi; i++ {
@@ -125,7 +125,7 @@ func (g *Graph) Sum(xs ...*Tensor) *Tensor {
 
 // Scale returns s·x.
 func (g *Graph) Scale(x *Tensor, s float32) *Tensor {
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y.Data[i] = s * x.Data[i]
@@ -151,7 +151,7 @@ func (g *Graph) ScaleBy(x, w *Tensor, i int) *Tensor {
 		panic(fmt.Sprintf("nn.ScaleBy: index %d out of range for weights of shape %v", i, w.Shape))
 	}
 	s := w.Data[i]
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			y.Data[j] = s * x.Data[j]
@@ -178,7 +178,7 @@ func (g *Graph) ScaleBy(x, w *Tensor, i int) *Tensor {
 // Mul returns the elementwise product a⊙b (same shapes).
 func (g *Graph) Mul(a, b *Tensor) *Tensor {
 	mustSameShape("Mul", a, b)
-	y := New(a.Shape...)
+	y := g.Alloc(a.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			y.Data[i] = a.Data[i] * b.Data[i]
@@ -217,7 +217,7 @@ func (g *Graph) MulChannel(x, v *Tensor) *Tensor {
 	if v.Len() != c {
 		panic(fmt.Sprintf("nn.MulChannel: x of shape %v needs %d channel values, v has shape %v", x.Shape, c, v.Shape))
 	}
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(n*c, inner, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			s := v.Data[p%c]
@@ -272,7 +272,7 @@ func (g *Graph) AddChannel(x, v *Tensor) *Tensor {
 	if v.Len() != c {
 		panic(fmt.Sprintf("nn.AddChannel: x of shape %v needs %d channel values, v has shape %v", x.Shape, c, v.Shape))
 	}
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(n*c, inner, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			s := v.Data[p%c]
@@ -328,7 +328,7 @@ func (g *Graph) Concat(axis int, xs ...*Tensor) *Tensor {
 	}
 	outer, inner := numel(shape[:axis]), numel(shape[axis+1:])
 	row := shape[axis] * inner
-	y := New(shape...)
+	y := g.Alloc(shape...)
 	off := 0
 	for _, x := range xs {
 		chunk := x.Shape[axis] * inner
@@ -368,7 +368,7 @@ func (g *Graph) SliceAxis(x *Tensor, axis, lo, hi int) *Tensor {
 	shape[axis] = hi - lo
 	outer, inner := numel(shape[:axis]), numel(shape[axis+1:])
 	row, chunk, start := x.Shape[axis]*inner, (hi-lo)*inner, lo*inner
-	y := New(shape...)
+	y := g.Alloc(shape...)
 	for o := range outer {
 		copy(y.Data[o*chunk:(o+1)*chunk], x.Data[o*row+start:o*row+start+chunk])
 	}
@@ -394,7 +394,7 @@ func (g *Graph) Crop(x *Tensor, top, left int) *Tensor {
 		panic(fmt.Sprintf("nn.Crop: offset (%d, %d) out of range for shape %v", top, left, x.Shape))
 	}
 	ho, wo := h-top, w-left
-	y := New(n, c, ho, wo)
+	y := g.Alloc(n, c, ho, wo)
 	parRows(n*c, ho*wo, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			for i := range ho {
@@ -431,7 +431,7 @@ func (g *Graph) Subsample(x *Tensor, s int) *Tensor {
 		panic(fmt.Sprintf("nn.Subsample: step %d < 1 for shape %v", s, x.Shape))
 	}
 	ho, wo := subsampledSize(h, s), subsampledSize(w, s)
-	y := New(n, c, ho, wo)
+	y := g.AllocFull(n, c, ho, wo)
 	parRows(n*c, ho*wo, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			for i := range ho {
@@ -466,10 +466,10 @@ func (g *Graph) Zero(x *Tensor, stride int) *Tensor {
 		panic(fmt.Sprintf("nn.Zero: stride %d < 1 for shape %v", stride, x.Shape))
 	}
 	if stride == 1 {
-		return New(x.Shape...)
+		return g.Alloc(x.Shape...)
 	}
 	n, c, h, w := x.NCHW("Zero")
-	return New(n, c, subsampledSize(h, stride), subsampledSize(w, stride))
+	return g.Alloc(n, c, subsampledSize(h, stride), subsampledSize(w, stride))
 }
 
 // ChannelShuffle interleaves channel groups as PC-DARTS does (view as
@@ -482,7 +482,7 @@ func (g *Graph) ChannelShuffle(x *Tensor, groups int) *Tensor {
 	}
 	per := c / groups
 	dst := func(ch int) int { return (ch%per)*groups + ch/per }
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(n*c, inner, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			b, ch := p/c, p%c
@@ -570,7 +570,7 @@ func (g *Graph) reduceAll(x *Tensor, scale float64) *Tensor {
 	for _, v := range part[:used] {
 		s += v
 	}
-	y := New(1)
+	y := g.Alloc(1)
 	y.Data[0] = float32(s * scale)
 	if g.Records(x) {
 		g.Record(y, func() {
@@ -601,7 +601,7 @@ func (g *Graph) Normalize(x *Tensor, mean, std []float32) *Tensor {
 		}
 		inv[i] = 1 / s
 	}
-	y := New(x.Shape...)
+	y := g.Alloc(x.Shape...)
 	parRows(n*c, inner, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			m, k := mean[p%c], inv[p%c]

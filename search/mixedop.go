@@ -86,6 +86,9 @@ type MixedOp struct {
 	units   []*mixUnit
 	byPair  []*mixUnit // unit computing each pair (nil for none)
 	anyReLU bool       // some unit starts with ReLU(x), computed once
+	// arenas lend the recomputation's tensors (nn.Arena); a supernet gives
+	// all its edges one pool.
+	arenas *nn.ArenaPool
 }
 
 // mixUnit is one distinct computation of a mixed op and the pairs it serves.
@@ -113,7 +116,7 @@ func NewMixedOp(cfg MixedOpConfig, rng *rand.Rand) (*MixedOp, error) {
 		return nil, fmt.Errorf("mixed op %q: %d channels are not divisible by the partial-channel factor %d", cfg.Name, cfg.C, k)
 	}
 	m := &MixedOp{Name: cfg.Name, Space: cfg.Space, C: cfg.C, Stride: cfg.Stride, K: k, Recompute: cfg.Recompute,
-		byPair: make([]*mixUnit, cfg.Space.Len())}
+		byPair: make([]*mixUnit, cfg.Space.Len()), arenas: &nn.ArenaPool{}}
 	shared := map[Op]*mixUnit{}
 	for i, p := range cfg.Space.Pairs {
 		if p.Op == OpNone {
@@ -280,25 +283,37 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 	out := m.zeros(x)
 	saved := make([][][]float32, len(m.units))
 	ys := make([]*nn.Tensor, len(m.units))
-	// The untaped pass: graphs in g's mode on which nothing records.
-	quiet := func() *nn.Graph {
+	arenas := make([]*nn.Arena, len(m.units))
+	// The untaped pass: graphs in g's mode on which nothing records, their
+	// tensors lent by an arena per unit and given back once mixed.
+	quiet := func(a *nn.Arena) *nn.Graph {
 		q := nn.NewGraph(train, g.Rand)
-		q.TrueGradient, q.Backend = g.TrueGradient, g.Backend
+		q.TrueGradient, q.Backend, q.Arena = g.TrueGradient, g.Backend, a
 		return q
 	}
-	rd := m.reluOf(quiet(), xd)
+	rd := m.reluOf(quiet(nil), xd)
+	// Outputs are mixed in unit order as soon as they are ready, so that a
+	// unit's memory goes back to the pool early and the sum has a fixed
+	// order whatever the scheduling.
+	var mu sync.Mutex
+	mixed := 0
 	unitsInParallel(len(m.units), func(i int) {
 		u := m.units[i]
 		if train {
 			saved[i] = snapshot(u.state)
 		}
-		ys[i] = silenced(u.params, func() *nn.Tensor { return u.forward(quiet(), xd, rd) })
+		a := m.arenas.NewArena()
+		y := silenced(u.params, func() *nn.Tensor { return u.forward(quiet(a), xd, rd) })
+		mustShape(m, u, y, out)
+		mu.Lock()
+		defer mu.Unlock()
+		ys[i], arenas[i] = y, a
+		for ; mixed < len(m.units) && ys[mixed] != nil; mixed++ {
+			axpyPar(scales[mixed], ys[mixed].Data, out.Data)
+			ys[mixed] = nil
+			arenas[mixed].Reset()
+		}
 	})
-	for i, u := range m.units {
-		mustShape(m, u, ys[i], out)
-		axpyPar(scales[i], ys[i].Data, out.Data)
-		ys[i] = nil
-	}
 	g.Record(out, func() {
 		// Identity units first, in order, then the others in reverse: the
 		// order in which a taped forward's backward adds into x.Grad, so both
@@ -342,6 +357,10 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			restore(u.state, saved[i])
 			saved[i] = nil
 			lg := local()
+			// Everything the unit's graph makes is dead once its backward
+			// has run; the views' gradients are not lent, they live on.
+			lg.Arena = m.arenas.NewArena()
+			defer lg.Arena.Reset()
 			views[i] = newUnitViews(xl, rl)
 			y := u.forward(lg, views[i].x, views[i].r)
 			if w.NeedsGrad {

@@ -433,7 +433,7 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 		scale[ch] = wt * invstd[ch]
 		shift[ch] = bias - mean[ch]*scale[ch]
 	}
-	y := nn.New(x.Shape...)
+	y := g.AllocFull(x.Shape...) // affinePlane writes every plane
 	cpu.For(n*c, max(1, parGrain/max(hw, 1)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % c
@@ -530,11 +530,13 @@ func sumShifted(p []float32, shift float32) (s, ss float64) {
 	return s, ss
 }
 
-// affinePlane writes y = a·x + b (y starts at zero), then max(y, 0) when
-// withReLU.
+// affinePlane writes y = a·x + b, then max(y, 0) when withReLU. It
+// overwrites y block by block (clearing a cache-sized block just before
+// writing it costs nothing, unlike clearing all of y up front).
 func affinePlane(x, y, ones []float32, a, b float32, withReLU bool) {
 	for len(x) > 0 {
 		nb := min(len(x), bnBlock)
+		clear(y[:nb])
 		cpu.Axpy(a, x[:nb], y[:nb])
 		cpu.Axpy(b, ones[:nb], y[:nb])
 		if withReLU {

@@ -139,6 +139,14 @@ func NewSupernet(cfg SupernetConfig) (*Supernet, error) {
 		reducePrev = reduce
 		cpp, cp = cp, cfg.Multiplier*cur
 	}
+	// The mixed ops' recomputations share one pool of buffers (see
+	// MixedOp): edge after edge reuses the same, cache-warm memory.
+	arenas := &nn.ArenaPool{}
+	for _, cell := range s.cells {
+		for _, m := range cell.edges {
+			m.arenas = arenas
+		}
+	}
 	s.classifier, err = nn.NewLinear(nn.LinearConfig{Name: "classifier", In: cp, Out: cfg.Classes, Bias: true, Init: nn.Kaiming, Classes: cfg.Classes}, rng)
 	if err != nil {
 		return nil, fmt.Errorf("supernet: classifier: %w", err)
