@@ -104,6 +104,17 @@ func (g *Graph) Backward(loss *Tensor) {
 	g.BackwardFrom(loss, []float32{1})
 }
 
+// BackwardWith is BackwardFrom for a caller that hands over grad as out's
+// gradient buffer instead of having it copied; out must have no gradient
+// yet, and grad belongs to the graph afterwards.
+func (g *Graph) BackwardWith(out *Tensor, grad []float32) {
+	if len(grad) != out.Len() || out.Grad != nil {
+		panic(fmt.Sprintf("nn.Graph.BackwardWith: gradient of %d values for shape %v (out has a gradient: %v)", len(grad), out.Shape, out.Grad != nil))
+	}
+	out.Grad = grad
+	g.runTape()
+}
+
 // BackwardFrom runs the tape in reverse with seed as the gradient of out.
 // Used when the caller already holds dL/d(out) (for example the output
 // error of an attack's custom loss).
@@ -116,6 +127,11 @@ func (g *Graph) BackwardFrom(out *Tensor, seed []float32) {
 	} else {
 		cpu.Add(out.Grad, seed)
 	}
+	g.runTape()
+}
+
+// runTape runs the recorded closures in reverse and releases them.
+func (g *Graph) runTape() {
 	for i := len(g.tape) - 1; i >= 0; i-- {
 		g.tape[i]()
 		g.tape[i] = nil

@@ -38,6 +38,7 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 		arg = make([]int32, y.Len())
 	}
 	cols, rows := poolWindows(w, wo, k, stride, pad), poolWindows(h, ho, k, stride, pad)
+	dartsWindow := k == 3 && stride == 1 && pad == 1 && w >= 3
 	parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
 		hm := make([]float32, h*wo)
 		hi32 := make([]int32, h*wo)
@@ -46,12 +47,26 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 			xp := x.Data[p*h*w : (p+1)*h*w]
 			for iy := range h {
 				row := xp[iy*w : (iy+1)*w]
-				for ox, win := range cols {
-					best, bi := row[win.lo], int32(iy*w+win.lo)
-					for ix := win.lo + 1; ix < win.hi; ix++ {
-						best, bi = maxStep(best, bi, row[ix], int32(iy*w+ix))
+				hr, ir := hm[iy*wo:(iy+1)*wo], hi32[iy*wo:(iy+1)*wo]
+				base := int32(iy * w)
+				lo, hi := 0, wo
+				if dartsWindow {
+					// DARTS' 3×3 stride-1 window: interior columns unrolled.
+					lo, hi = 1, wo-1
+					for ox := lo; ox < hi; ox++ {
+						best, bi := maxStep(row[ox-1], base+int32(ox-1), row[ox], base+int32(ox))
+						hr[ox], ir[ox] = maxStep(best, bi, row[ox+1], base+int32(ox+1))
 					}
-					hm[iy*wo+ox], hi32[iy*wo+ox] = best, bi
+				}
+				for ox, win := range cols {
+					if ox >= lo && ox < hi && dartsWindow {
+						continue
+					}
+					best, bi := row[win.lo], base+int32(win.lo)
+					for ix := win.lo + 1; ix < win.hi; ix++ {
+						best, bi = maxStep(best, bi, row[ix], base+int32(ix))
+					}
+					hr[ox], ir[ox] = best, bi
 				}
 			}
 			yp := y.Data[p*ho*wo : (p+1)*ho*wo]

@@ -369,9 +369,9 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			if !y.NeedsGrad {
 				return // nothing in the pair needs a gradient
 			}
-			seed := make([]float32, len(out.Grad))
+			seed := lg.Arena.Get(len(out.Grad))
 			scaleInto(seed, scales[i], out.Grad)
-			lg.BackwardFrom(y, seed)
+			lg.BackwardWith(y, seed)
 		})
 		for i := len(m.units) - 1; i >= 0; i-- {
 			if m.units[i].identity {
@@ -559,12 +559,12 @@ func axpyPar(a float32, x, y []float32) {
 	cpu.For(len(x), parGrain, func(lo, hi int) { cpu.Axpy(a, x[lo:hi], y[lo:hi]) })
 }
 
-// scaleInto writes dst = a·x.
+// scaleInto writes dst = a·x (a copy, then the vector kernel's scaling:
+// Go does not vectorise the one-loop form).
 func scaleInto(dst []float32, a float32, x []float32) {
 	cpu.For(len(x), parGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dst[i] = a * x[i]
-		}
+		copy(dst[lo:hi], x[lo:hi])
+		cpu.Scal(a, dst[lo:hi])
 	})
 }
 
