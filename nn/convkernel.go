@@ -246,33 +246,42 @@ func validRange(wo, w, s, off int) (lo, hi int) {
 }
 
 // dwForward is depthwise convolution by direct loops over (image, channel)
-// planes. At stride 1 the plane is zero-padded once and every kernel tap
-// becomes a single vector AXPY over the padded-width output (the columns
-// beyond Wo are scratch), which keeps the inner loop in SIMD code.
+// planes. Each plane is zero-padded once; at stride 1 every output row of
+// Wp columns (the columns beyond Wo are scratch) is one run of cpu.Taps, so
+// all kernel taps of an output vector are summed in registers. At stride S
+// each output row is a Taps run over the needed input row's full width,
+// sampled every S columns: the same sums, with the rows in between skipped.
 func dwForward(gm convGeom, x, w, out []float32) {
 	k2 := gm.KH * gm.KW
 	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
 	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
 	cpu.For(gm.N*gm.C, 4, func(lo, hi int) {
-		if gm.S != 1 {
-			for q := lo; q < hi; q++ {
-				c := q % gm.C
-				dwPlaneStrided(gm, x[q*planeIn:], w[c*k2:], out[q*planeOut:(q+1)*planeOut])
-			}
-			return
-		}
 		xp := getBuf(hp * wp)
 		ow := getBuf(gm.Ho * wp)
 		defer putBuf(xp)
 		defer putBuf(ow)
 		clear(xp)
 		L := (gm.Ho-1)*wp + gm.Wo
+		wf := (gm.Wo-1)*gm.S + 1 // stride-1 columns an output row spans
 		offs := gm.tapOffsets(wp)
 		for q := lo; q < hi; q++ {
 			c := q % gm.C
+			wc := w[c*k2 : (c+1)*k2]
 			pad(gm, x[q*planeIn:], xp, hp, wp)
-			cpu.Taps(ow[:L], xp, offs, w[c*k2:(c+1)*k2])
-			cpu.CopyRows(out[q*planeOut:(q+1)*planeOut], gm.Wo, ow, wp, gm.Ho, gm.Wo)
+			dst := out[q*planeOut : (q+1)*planeOut]
+			if gm.S == 1 {
+				cpu.Taps(ow[:L], xp, offs, wc)
+				cpu.CopyRows(dst, gm.Wo, ow, wp, gm.Ho, gm.Wo)
+				continue
+			}
+			row := ow[:wf]
+			for i := range gm.Ho {
+				cpu.Taps(row, xp[i*gm.S*wp:], offs, wc)
+				d := dst[i*gm.Wo : (i+1)*gm.Wo]
+				for j := range d {
+					d[j] = row[j*gm.S]
+				}
+			}
 		}
 	})
 }
@@ -296,124 +305,73 @@ func pad(gm convGeom, src, dst []float32, hp, wp int) {
 	cpu.CopyRows(dst[gm.P*wp+gm.P:], wp, src, gm.W, gm.H, gm.W)
 }
 
-func dwPlaneStrided(gm convGeom, x, w, out []float32) {
-	clear(out)
-	for a := 0; a < gm.KH; a++ {
-		for b := 0; b < gm.KW; b++ {
-			wv := w[a*gm.KW+b]
-			off := b*gm.D - gm.P
-			jlo, jhi := validRange(gm.Wo, gm.W, gm.S, off)
-			for i := 0; i < gm.Ho; i++ {
-				ih := i*gm.S - gm.P + a*gm.D
-				if ih < 0 || ih >= gm.H {
-					continue
-				}
-				src := x[ih*gm.W:]
-				dst := out[i*gm.Wo:]
-				for j := jlo; j < jhi; j++ {
-					dst[j] += wv * src[j*gm.S+off]
-				}
-			}
-		}
-	}
-}
-
 // dwBackward accumulates the depthwise input gradient (through beff) and
 // weight gradient. Work is split over channels so that each worker owns
 // whole rows of dw and no reduction is needed.
 //
-// At stride 1 both are tap kernels over padded-width planes. The weight
-// gradient of tap t is the dot product of dy with the padded input shifted
-// by its offset s_t. The input gradient, a scatter dxp[q+s_t] += b_t·dy[q],
-// is computed as the gather dxp[q] = Σ_t b_t·dy[q−s_t] from a copy of dy with
-// M = max s_t zeros in front (offsets M−s_t ≥ 0); the scratch columns and
-// the zeros after the last row supply the taps that fall outside dy.
+// Both are tap kernels over padded-width planes, on the output gradient at
+// stride-1 resolution (at stride S, dy spread onto every S-th row and
+// column with zeros between, which is what a strided convolution's
+// gradient is). The weight gradient of tap t is the dot product of dy with
+// the padded input shifted by its offset s_t. The input gradient, a scatter
+// dxp[q+s_t] += b_t·dy[q], is computed as the gather dxp[q] =
+// Σ_t b_t·dy[q−s_t] from a copy of dy with M = max s_t zeros in front
+// (offsets M−s_t ≥ 0); the scratch columns and the zeros after the last row
+// supply the taps that fall outside dy.
 func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 	k2 := gm.KH * gm.KW
 	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
+	// The stride-1 output size, over which the taps run.
+	h1, w1 := hp-gm.D*(gm.KH-1), wp-gm.D*(gm.KW-1)
 	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
 	cpu.For(gm.C, 1, func(clo, chi int) {
-		var xp, dyz, dxw []float32
-		var offs, back []int
-		var m, q0, lx int
-		if gm.S == 1 {
-			offs = gm.tapOffsets(wp)
-			m = offs[len(offs)-1]
-			// dxw holds rows P..P+H−1 of the padded input gradient from
-			// column P on (q0 in the padded plane), lx values.
-			q0, lx = gm.P*wp+gm.P, (gm.H-1)*wp+gm.W
-			back = make([]int, len(offs))
-			for t, s := range offs {
-				back[t] = q0 + m - s
-			}
-			xp, dyz, dxw = getBuf(hp*wp), getBuf(m+hp*wp+wp), getBuf(lx)
-			defer putBuf(xp)
-			defer putBuf(dyz)
-			defer putBuf(dxw)
-			// Borders of xp, the front zeros, scratch columns and tail of
-			// dyz are never written below, so they stay zero for every plane.
-			clear(xp)
-			clear(dyz)
+		offs := gm.tapOffsets(wp)
+		m := offs[len(offs)-1]
+		// dxw holds rows P..P+H−1 of the padded input gradient from
+		// column P on (q0 in the padded plane), lx values.
+		q0, lx := gm.P*wp+gm.P, (gm.H-1)*wp+gm.W
+		back := make([]int, len(offs))
+		for t, s := range offs {
+			back[t] = q0 + m - s
 		}
-		L := (gm.Ho-1)*wp + gm.Wo
+		xp, dyz, dxw := getBuf(hp*wp), getBuf(m+hp*wp+wp), getBuf(lx)
+		defer putBuf(xp)
+		defer putBuf(dyz)
+		defer putBuf(dxw)
+		// Borders of xp, the front zeros, the scratch columns (and at
+		// stride S the skipped rows and columns) and the tail of dyz are
+		// never written below, so they stay zero for every plane.
+		clear(xp)
+		clear(dyz)
+		L := (h1-1)*wp + w1
+		dyw := dyz[m:]
 		for c := clo; c < chi; c++ {
 			for n := 0; n < gm.N; n++ {
 				q := n*gm.C + c
 				xq, dyq := x[q*planeIn:(q+1)*planeIn], dy[q*planeOut:(q+1)*planeOut]
-				var dxq []float32
-				if dx != nil {
-					dxq = dx[q*planeIn : (q+1)*planeIn]
+				if gm.S == 1 {
+					cpu.CopyRows(dyw, wp, dyq, gm.Wo, gm.Ho, gm.Wo)
+				} else {
+					for i := range gm.Ho {
+						r := dyw[i*gm.S*wp:]
+						for j, v := range dyq[i*gm.Wo : (i+1)*gm.Wo] {
+							r[j*gm.S] = v
+						}
+					}
 				}
-				var dwc []float32
 				if dw != nil {
-					dwc = dw[c*k2 : (c+1)*k2]
-				}
-				if gm.S != 1 {
-					dwPlaneStridedBackward(gm, xq, dyq, beff[c*k2:], dxq, dwc)
-					continue
-				}
-				dyw := dyz[m:]
-				cpu.CopyRows(dyw, wp, dyq, gm.Wo, gm.Ho, gm.Wo)
-				if dwc != nil {
 					pad(gm, xq, xp, hp, wp)
-					cpu.DotTaps(dwc, dyw[:L], xp, offs)
+					cpu.DotTaps(dw[c*k2:(c+1)*k2], dyw[:L], xp, offs)
 				}
-				if dxq != nil {
+				if dx != nil {
 					cpu.Taps(dxw, dyz, back, beff[c*k2:(c+1)*k2])
-					cpu.AddRows(dxq, gm.W, dxw, wp, gm.H, gm.W)
+					cpu.AddRows(dx[q*planeIn:(q+1)*planeIn], gm.W, dxw, wp, gm.H, gm.W)
 				}
 			}
 		}
 	})
 }
 
-func dwPlaneStridedBackward(gm convGeom, x, dy, b, dx, dw []float32) {
-	for a := 0; a < gm.KH; a++ {
-		for bb := 0; bb < gm.KW; bb++ {
-			t := a*gm.KW + bb
-			bv := b[t]
-			off := bb*gm.D - gm.P
-			jlo, jhi := validRange(gm.Wo, gm.W, gm.S, off)
-			var acc float32
-			for i := 0; i < gm.Ho; i++ {
-				ih := i*gm.S - gm.P + a*gm.D
-				if ih < 0 || ih >= gm.H {
-					continue
-				}
-				xr, dyr := x[ih*gm.W:], dy[i*gm.Wo:]
-				for j := jlo; j < jhi; j++ {
-					acc += dyr[j] * xr[j*gm.S+off]
-					if dx != nil {
-						dx[ih*gm.W+j*gm.S+off] += bv * dyr[j]
-					}
-				}
-			}
-			if dw != nil {
-				dw[t] += acc
-			}
-		}
-	}
-}
 
 // Stride-1 convolution on "padded-width" columns. Each input plane is
 // zero-padded once to Hp×Wp; the output is computed Ho rows of Wp columns

@@ -57,10 +57,9 @@ type OpConfig struct {
 //     their rule is their kind.
 //
 // Convolutions have no bias and use the xavier init of biotorch for every
-// rule, bp included, so that two pairs differ by their rule only. Two
-// computational shortcuts leave the function unchanged: a strided depthwise
-// convolution runs at stride 1 followed by subsampling (see
-// subsampleStridedDepthwise), and sep_conv's inner ReLU is fused into bn1.
+// rule, bp included, so that two pairs differ by their rule only. One
+// computational shortcut leaves the function unchanged: sep_conv's inner
+// ReLU is fused into bn1.
 func NewPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
 	if cfg.Stride == 0 {
 		cfg.Stride = 1
@@ -88,11 +87,7 @@ func buildPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
 	// unit builds depthwise k×k → pointwise 1×1 → BN; the ReLU before it
 	// is the chain's (or the previous BN's, fused).
 	unit := func(suffix string, k, stride, pad, dil int) ([]nn.Layer, error) {
-		dwStride := stride
-		if stride > 1 && subsampleStridedDepthwise {
-			dwStride = 1
-		}
-		dw, err := conv("dw"+suffix, c, c, k, dwStride, pad, dil, c)
+		dw, err := conv("dw"+suffix, c, c, k, stride, pad, dil, c)
 		if err != nil {
 			return nil, err
 		}
@@ -100,11 +95,7 @@ func buildPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
 		if err != nil {
 			return nil, err
 		}
-		layers := []nn.Layer{dw}
-		if dwStride != stride {
-			layers = append(layers, subsampleLayer(stride))
-		}
-		return append(layers, pw, bn("bn"+suffix)), nil
+		return []nn.Layer{dw, pw, bn("bn" + suffix)}, nil
 	}
 	// fuseReLU makes the BN closing a unit apply the ReLU that opens the
 	// next one (sep_conv's bn1 → relu).
@@ -179,22 +170,6 @@ func buildPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
 		return newReluChain([]nn.Layer{cv, bn("bn")}), nil
 	}
 	return nil, fmt.Errorf("operation %q has no builder", cfg.Pair.Op)
-}
-
-// subsampleStridedDepthwise computes a strided depthwise convolution as the
-// stride-1 convolution followed by taking every stride-th pixel. Both give
-// the same output, the same weight gradient and the same error to the input
-// (the subsampling's backward puts the error back on the pixels the strided
-// convolution reads), for every rule; but the engine's strided depthwise
-// kernel is scalar code, and the stride-1 one is vectorised, which makes
-// this about 2× faster on the reduction edges despite the 4× more pixels.
-// Such a layer is configured with stride 1: the stride lives in the op.
-// Turn this off once nn's strided depthwise kernel is vectorised.
-const subsampleStridedDepthwise = true
-
-// subsampleLayer keeps every s-th pixel of each plane (x[:, :, ::s, ::s]).
-func subsampleLayer(s int) nn.Layer {
-	return nn.LayerFunc(func(g *nn.Graph, x *nn.Tensor) *nn.Tensor { return g.Subsample(x, s) })
 }
 
 // reluFirst is implemented by ops that start with ReLU of their input: a
