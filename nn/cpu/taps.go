@@ -45,16 +45,8 @@ func DotTaps(acc, y, x []float32, offs []int) {
 	checkTaps("DotTaps", offs, n, len(x))
 	k := 0
 	if hasAVX512 {
-		var lanes [8 * 16]float32
 		for ; k+8 <= len(offs); k += 8 {
-			dotTaps8AVX512(&y[0], &x[0], &offs[k], n, &lanes[0])
-			for t := range 8 {
-				var s float32
-				for _, v := range lanes[16*t : 16*t+16] {
-					s += v
-				}
-				acc[k+t] += s
-			}
+			dotTaps8AVX512(&y[0], &x[0], &offs[k], n, &acc[k])
 		}
 	}
 	for ; k < len(offs); k++ {

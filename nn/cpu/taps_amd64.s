@@ -2,6 +2,18 @@
 
 #include "textflag.h"
 
+// HSUM adds the 16 lanes of accumulator z (whose lower halves are y and x)
+// into the float at off(DI).
+#define HSUM(z, y, x, off) \
+	VEXTRACTF64X4 $1, z, Y9 \
+	VADDPS Y9, y, y \
+	VEXTRACTF128 $1, y, X9 \
+	VADDPS X9, x, x \
+	VHADDPS x, x, x \
+	VHADDPS x, x, x \
+	VADDSS off(DI), x, x \
+	VMOVSS x, off(DI)
+
 // Multi-tap kernels for direct (depthwise) convolution: all taps of one
 // output vector are summed in registers, instead of one AXPY pass over the
 // output per tap, so the output is written once and each tap costs one load.
@@ -83,9 +95,8 @@ taps_done:
 	RET
 
 // func dotTaps8AVX512(y, x *float32, offs *int, n int, acc *float32)
-// acc[16k+l] = Σ_{j<n, j≡l mod 16} y[j]·x[j+offs[k]] for k < 8: eight dot
-// products against shifted copies of x, reading y once. The caller adds the
-// 16 lanes of each.
+// acc[k] += Σ_{j<n} y[j]·x[j+offs[k]] for k < 8: eight dot products against
+// shifted copies of x, reading y once.
 TEXT ·dotTaps8AVX512(SB), NOSPLIT, $0-40
 	MOVQ y+0(FP), SI
 	MOVQ x+8(FP), DX
@@ -157,13 +168,13 @@ dt8_tail:
 	VFMADD231PS Z9, Z8, Z7
 dt8_store:
 	MOVQ acc+32(FP), DI
-	VMOVUPS Z0, 0(DI)
-	VMOVUPS Z1, 64(DI)
-	VMOVUPS Z2, 128(DI)
-	VMOVUPS Z3, 192(DI)
-	VMOVUPS Z4, 256(DI)
-	VMOVUPS Z5, 320(DI)
-	VMOVUPS Z6, 384(DI)
-	VMOVUPS Z7, 448(DI)
+	HSUM(Z0, Y0, X0, 0)
+	HSUM(Z1, Y1, X1, 4)
+	HSUM(Z2, Y2, X2, 8)
+	HSUM(Z3, Y3, X3, 12)
+	HSUM(Z4, Y4, X4, 16)
+	HSUM(Z5, Y5, X5, 20)
+	HSUM(Z6, Y6, X6, 24)
+	HSUM(Z7, Y7, X7, 28)
 	VZEROUPPER
 	RET
