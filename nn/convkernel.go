@@ -372,7 +372,6 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 	})
 }
 
-
 // Stride-1 convolution on "padded-width" columns. Each input plane is
 // zero-padded once to Hp×Wp; the output is computed Ho rows of Wp columns
 // wide, the last Wp−Wo of each row being scratch. Then the im2col row of
