@@ -1,6 +1,10 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"github.com/bionaslab/bionas/nn/cpu"
+)
 
 // ReLU returns max(x, 0) elementwise. At 0 the gradient is 0, as in
 // PyTorch. The loops are branch-free: activations have random signs, and a
@@ -22,13 +26,7 @@ func (g *Graph) ReLU(x *Tensor) *Tensor {
 // ReLUInto writes dst = max(src, 0) (dst may be src): every value whose
 // sign bit is set becomes +0, the mask coming from an arithmetic shift of
 // the bits. Exported for fused kernels elsewhere (search's BN+ReLU).
-func ReLUInto(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		b := math.Float32bits(v)
-		dst[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
-	}
-}
+func ReLUInto(dst, src []float32) { cpu.ReLU(dst[:len(src)], src) }
 
 // reluBackward adds dy to dx where y > 0 (y's bits, as a signed integer,
 // are positive exactly there; the sign of their negation gives the mask).

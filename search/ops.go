@@ -412,7 +412,7 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 	cpu.For(n*c, max(1, parGrain/max(hw, 1)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % c
-			affinePlane(x.Data[p*hw:(p+1)*hw], y.Data[p*hw:(p+1)*hw], ones, scale[ch], shift[ch], withReLU)
+			affinePlane(x.Data[p*hw:(p+1)*hw], y.Data[p*hw:(p+1)*hw], scale[ch], shift[ch], withReLU)
 		}
 	})
 	if !g.Records(x, bn.Weight, bn.Bias) {
@@ -505,20 +505,10 @@ func sumShifted(p []float32, shift float32) (s, ss float64) {
 	return s, ss
 }
 
-// affinePlane writes y = a·x + b, then max(y, 0) when withReLU. It
-// overwrites y block by block (clearing a cache-sized block just before
-// writing it costs nothing, unlike clearing all of y up front).
-func affinePlane(x, y, ones []float32, a, b float32, withReLU bool) {
-	for len(x) > 0 {
-		nb := min(len(x), bnBlock)
-		clear(y[:nb])
-		cpu.Axpy(a, x[:nb], y[:nb])
-		cpu.Axpy(b, ones[:nb], y[:nb])
-		if withReLU {
-			nn.ReLUInto(y[:nb], y[:nb])
-		}
-		x, y = x[nb:], y[nb:]
-	}
+// affinePlane writes y = a·x + b, then max(y, 0) when withReLU, in one
+// pass (cpu.Affine).
+func affinePlane(x, y []float32, a, b float32, withReLU bool) {
+	cpu.Affine(y, x, a, b, withReLU)
 }
 
 // maskedGrad returns dy, or dy masked by y > 0 (written into tmp) when tmp
@@ -543,22 +533,24 @@ func reluMask(v float32) uint32 { return uint32(-int32(math.Float32bits(v)) >> 3
 func sumGrad(x, y, dy, ones, tmp []float32, mean float32, centred bool) (s, sx float64) {
 	for len(x) > 0 {
 		nb := min(len(x), bnBlock)
-		d := maskedGrad(y[:nb], dy[:nb], tmp)
-		bs := float64(cpu.Dot(d, ones[:nb]))
-		s += bs
-		if centred {
-			var q0, q1 float32
-			i := 0
-			for ; i+2 <= nb; i += 2 {
-				q0, q1 = q0+d[i]*(x[i]-mean), q1+d[i+1]*(x[i+1]-mean)
-			}
-			for ; i < nb; i++ {
-				q0 += d[i] * (x[i] - mean)
-			}
-			sx += float64(q0 + q1)
-		} else {
-			sx += float64(cpu.Dot(d, x[:nb])) - float64(mean)*bs
+		if !centred {
+			bs, bsx := cpu.BNGradSums(y[:nb], dy[:nb], x[:nb], tmp != nil)
+			s += float64(bs)
+			sx += float64(bsx) - float64(mean)*float64(bs)
+			x, y, dy = x[nb:], y[nb:], dy[nb:]
+			continue
 		}
+		d := maskedGrad(y[:nb], dy[:nb], tmp)
+		s += float64(cpu.Dot(d, ones[:nb]))
+		var q0, q1 float32
+		i := 0
+		for ; i+2 <= nb; i += 2 {
+			q0, q1 = q0+d[i]*(x[i]-mean), q1+d[i+1]*(x[i+1]-mean)
+		}
+		for ; i < nb; i++ {
+			q0 += d[i] * (x[i] - mean)
+		}
+		sx += float64(q0 + q1)
 		x, y, dy = x[nb:], y[nb:], dy[nb:]
 	}
 	return s, sx
@@ -567,18 +559,16 @@ func sumGrad(x, y, dy, ones, tmp []float32, mean float32, centred bool) (s, sx f
 // gradPlane adds k·dy − kx·(x − mean) − k0 to dx (dy masked by y > 0 when
 // tmp is given); centred computes (x − mean) explicitly.
 func gradPlane(x, y, dy, dx, ones, tmp []float32, mean, k, kx, k0 float32, centred bool) {
+	if !centred {
+		cpu.BNGradApply(dx[:len(x)], y[:len(x)], dy[:len(x)], x, tmp != nil, k, kx, kx*mean-k0)
+		return
+	}
 	for len(x) > 0 {
 		nb := min(len(x), bnBlock)
 		d := maskedGrad(y[:nb], dy[:nb], tmp)
 		out := dx[:nb]
-		if centred {
-			for i, v := range x[:nb] {
-				out[i] += k*d[i] - kx*(v-mean) - k0
-			}
-		} else {
-			cpu.Axpy(k, d, out)
-			cpu.Axpy(-kx, x[:nb], out)
-			cpu.Axpy(kx*mean-k0, ones[:nb], out)
+		for i, v := range x[:nb] {
+			out[i] += k*d[i] - kx*(v-mean) - k0
 		}
 		x, y, dy, dx = x[nb:], y[nb:], dy[nb:], dx[nb:]
 	}

@@ -13,3 +13,15 @@ func copyRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, 
 
 //go:noescape
 func addRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, cols int)
+
+//go:noescape
+func affineAVX512(y, x *float32, n int, a, b float32, relu bool)
+
+//go:noescape
+func reluAVX512(dst, src *float32, n int)
+
+//go:noescape
+func bnSumsAVX512(y, dy, x *float32, n int, mask bool, out *float32)
+
+//go:noescape
+func bnApplyAVX512(dx, y, dy, x *float32, n int, mask bool, k, kx, c float32)
