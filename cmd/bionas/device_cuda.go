@@ -83,14 +83,7 @@ func supernetGrads(net *search.Supernet) [][]float32 {
 // the CPU, then a supernet step on both (loss and every gradient compared),
 // then one full-size supernet step on the GPU. It fails if anything is off.
 func deviceCheck(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout, stderr io.Writer) error {
-	emit := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(append(b, '\n'))
-		return err
-	}
+	emit := jsonLines(stdout)
 	start := time.Now()
 	res, err := cuda.Check(d, o.Seed)
 	if err != nil {
@@ -203,14 +196,7 @@ func deviceCheck(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout
 // nn.Conv2d with host staging, and the bare kernels), a 512³ GEMM, and the
 // supernet step on the GPU and on this machine's CPU.
 func deviceBench(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout, stderr io.Writer) error {
-	emit := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(append(b, '\n'))
-		return err
-	}
+	emit := jsonLines(stdout)
 	convs, err := cuda.BenchConvs(d, 20)
 	if err != nil {
 		return fmt.Errorf("device bench: %w", err)
@@ -312,4 +298,16 @@ func passWord(ok bool) string {
 		return "PASS"
 	}
 	return "FAIL"
+}
+
+// jsonLines returns a function that writes each value as one JSON line on w.
+func jsonLines(w io.Writer) func(v any) error {
+	return func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	}
 }

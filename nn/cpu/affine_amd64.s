@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "mask_amd64.h"
 
 // func affineAVX512(y, x *float32, n int, a, b float32, relu bool)
 // y[i] = a·x[i] + b (one fused multiply-add), then, with relu, +0 wherever
@@ -31,10 +32,7 @@ aff_store:
 aff_tail:
 	TESTQ CX, CX
 	JZ aff_done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	TAILMASK(CX, AX, K1)
 	VMOVUPS.Z (SI), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	TESTQ DX, DX
@@ -67,10 +65,7 @@ relu_loop:
 relu_tail:
 	TESTQ CX, CX
 	JZ relu_done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	TAILMASK(CX, AX, K1)
 	VMOVUPS.Z (SI), K1, Z0
 	VPSRAD $31, Z0, Z3
 	VPANDND Z0, Z3, Z0

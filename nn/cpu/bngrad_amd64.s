@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "mask_amd64.h"
 
 // BatchNorm backward kernels. mask selects the ReLU-after-BN form: dy is
 // taken only where y > 0, with the mask of reluBackward (the sign of the
@@ -37,10 +38,7 @@ sums_acc:
 sums_tail:
 	TESTQ CX, CX
 	JZ sums_done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	TAILMASK(CX, AX, K1)
 	VMOVUPS.Z (SI), K1, Z0
 	TESTQ DX, DX
 	JZ sums_tail_acc
@@ -108,10 +106,7 @@ apply_acc:
 apply_tail:
 	TESTQ CX, CX
 	JZ apply_done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	TAILMASK(CX, AX, K1)
 	VMOVUPS.Z (SI), K1, Z0
 	TESTQ DX, DX
 	JZ apply_tail_acc

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "mask_amd64.h"
 
 // Row-block copies for padding and un-padding image planes: one call moves
 // a whole plane, where a copy per row would spend more on the call than on
@@ -18,10 +19,7 @@ TEXT ·copyRowsAVX512(SB), NOSPLIT, $0-48
 	MOVQ cols+40(FP), R10
 	MOVQ R10, CX
 	ANDQ $15, CX
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	TAILMASK(CX, AX, K1)
 	SHRQ $4, R10
 copy_row:
 	TESTQ DX, DX
@@ -62,10 +60,7 @@ TEXT ·addRowsAVX512(SB), NOSPLIT, $0-48
 	MOVQ cols+40(FP), R10
 	MOVQ R10, CX
 	ANDQ $15, CX
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	TAILMASK(CX, AX, K1)
 	SHRQ $4, R10
 add_row:
 	TESTQ DX, DX

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "mask_amd64.h"
 
 // HSUM adds the 16 lanes of accumulator z (whose lower halves are y and x)
 // into the float at off(DI).
@@ -74,10 +75,7 @@ taps_one_tap:
 taps_tail:
 	TESTQ CX, CX
 	JZ taps_done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	TAILMASK(CX, AX, K1)
 	VXORPS Z0, Z0, Z0
 	XORQ R11, R11
 taps_tail_tap:
@@ -145,10 +143,7 @@ dt8_loop:
 dt8_tail:
 	TESTQ CX, CX
 	JZ dt8_store
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
+	TAILMASK(CX, DX, K1)
 	VMOVUPS.Z (SI)(DI*1), K1, Z8
 	VMOVUPS.Z (R8)(DI*1), K1, Z9
 	VFMADD231PS Z9, Z8, Z0
