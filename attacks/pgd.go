@@ -67,10 +67,20 @@ func (c PGDConfig) Start(m Model, x *nn.Tensor, y []int, opt Options) (Attack, e
 // PGD is one PGD attack; each Step is one projected gradient-sign step.
 type PGD struct {
 	*base
-	cfg  PGDConfig
-	loss lossFunc
-	cur  *nn.Tensor // the iterate xᵗ
-	grad []float32  // ∇ at cur, nil until the first Step
+	cfg PGDConfig
+	signedSteps
+}
+
+// signedSteps is the iteration PGD and TPGD share (they differ in their
+// loss and start): from the iterate cur, a step of alpha·sign(∇loss), the
+// projection onto the ε-ball around the clean images, then the loss and
+// predictions at the new iterate.
+type signedSteps struct {
+	loss       lossFunc
+	cur        *nn.Tensor // the iterate xᵗ
+	grad       []float32  // ∇ at cur, nil until the first step
+	steps      int
+	alpha, eps float32
 }
 
 // NewPGD validates cfg and draws the random start.
@@ -86,7 +96,8 @@ func NewPGD(m Model, x *nn.Tensor, y []int, cfg PGDConfig, opt Options) (*PGD, e
 	if err := b.initTargets(cfg.Target); err != nil {
 		return nil, err
 	}
-	a := &PGD{base: b, cfg: cfg, loss: b.objective(true), cur: b.x.Clone()}
+	a := &PGD{base: b, cfg: cfg, signedSteps: signedSteps{loss: b.objective(true), cur: b.x.Clone(),
+		steps: cfg.Steps, alpha: float32(cfg.Alpha), eps: float32(cfg.Eps)}}
 	if !cfg.NoRandomStart {
 		eps := float32(cfg.Eps)
 		for i, v := range a.cur.Data {
@@ -103,41 +114,43 @@ func NewPGD(m Model, x *nn.Tensor, y []int, cfg PGDConfig, opt Options) (*PGD, e
 // the projection; then the loss and predictions at the new iterate (a
 // gradient pass that the next step reuses, or a plain forward after the
 // last one).
-func (a *PGD) Step(ctx context.Context) (bool, error) {
-	if a.st.Done {
+func (a *PGD) Step(ctx context.Context) (bool, error) { return a.step(ctx, a.base) }
+
+// step is one Step of an attack whose state is b.
+func (s *signedSteps) step(ctx context.Context, b *base) (bool, error) {
+	if b.st.Done {
 		return true, nil
 	}
-	if err := a.checkCtx(ctx); err != nil {
+	if err := b.checkCtx(ctx); err != nil {
 		return false, err
 	}
-	if a.st.Iter >= a.cfg.Steps {
-		if a.st.Pred == nil {
-			a.setAdv(a.cur, nil)
+	if b.st.Iter >= s.steps {
+		if b.st.Pred == nil {
+			b.setAdv(s.cur, nil)
 		}
-		return a.finish()
+		return b.finish()
 	}
-	if a.grad == nil {
-		_, _, a.grad = a.o.gradient(a.cur, nil, a.loss)
+	if s.grad == nil {
+		_, _, s.grad = b.o.gradient(s.cur, nil, s.loss)
 	}
-	alpha, eps := float32(a.cfg.Alpha), float32(a.cfg.Eps)
-	next := a.cur.Clone()
+	next := s.cur.Clone()
 	for i := range next.Data {
-		next.Data[i] += alpha * sign(a.grad[i])
+		next.Data[i] += s.alpha * sign(s.grad[i])
 	}
-	project(next.Data, a.x.Data, eps)
-	a.cur = next
-	a.st.Iter++
+	project(next.Data, b.x.Data, s.eps)
+	s.cur = next
+	b.st.Iter++
 	var logits *nn.Tensor
-	if a.st.Iter < a.cfg.Steps {
-		logits, a.st.Loss, a.grad = a.o.gradient(a.cur, nil, a.loss)
+	if b.st.Iter < s.steps {
+		logits, b.st.Loss, s.grad = b.o.gradient(s.cur, nil, s.loss)
 	} else {
-		logits = a.o.logits(a.cur, nil)
-		a.st.Loss, _ = a.loss(logits)
-		a.grad = nil
+		logits = b.o.logits(s.cur, nil)
+		b.st.Loss, _ = s.loss(logits)
+		s.grad = nil
 	}
-	a.setAdv(a.cur, logits)
-	if a.st.Iter >= a.cfg.Steps {
-		return a.finish()
+	b.setAdv(s.cur, logits)
+	if b.st.Iter >= s.steps {
+		return b.finish()
 	}
 	return false, nil
 }

@@ -55,10 +55,8 @@ func (c TPGDConfig) Start(m Model, x *nn.Tensor, y []int, opt Options) (Attack, 
 // TPGD is one TRADES attack; each Step is one projected step.
 type TPGD struct {
 	*base
-	cfg  TPGDConfig
-	loss lossFunc
-	cur  *nn.Tensor
-	grad []float32
+	cfg TPGDConfig
+	signedSteps
 }
 
 // NewTPGD validates cfg, evaluates the clean softmax (one query) and draws
@@ -73,7 +71,8 @@ func NewTPGD(m Model, x *nn.Tensor, y []int, cfg TPGDConfig, opt Options) (*TPGD
 		return nil, fmt.Errorf("tpgd: need 0 < ε ≤ 1, α > 0 and steps ≥ 0, got ε %v, α %v, steps %d", cfg.Eps, cfg.Alpha, cfg.Steps)
 	}
 	p := softmaxRows(b.cleanLogits())
-	a := &TPGD{base: b, cfg: cfg, loss: klLoss(p, true), cur: b.x.Clone()}
+	a := &TPGD{base: b, cfg: cfg, signedSteps: signedSteps{loss: klLoss(p, true), cur: b.x.Clone(),
+		steps: cfg.Steps, alpha: float32(cfg.Alpha), eps: float32(cfg.Eps)}}
 	for i, v := range a.cur.Data {
 		a.cur.Data[i] = v + 0.001*float32(b.rng.NormFloat64())
 	}
@@ -87,44 +86,7 @@ func NewTPGD(m Model, x *nn.Tensor, y []int, cfg TPGDConfig, opt Options) (*TPGD
 }
 
 // Step takes one step (see PGD.Step for the passes it makes).
-func (a *TPGD) Step(ctx context.Context) (bool, error) {
-	if a.st.Done {
-		return true, nil
-	}
-	if err := a.checkCtx(ctx); err != nil {
-		return false, err
-	}
-	if a.st.Iter >= a.cfg.Steps {
-		if a.st.Pred == nil {
-			a.setAdv(a.cur, nil)
-		}
-		return a.finish()
-	}
-	if a.grad == nil {
-		_, _, a.grad = a.o.gradient(a.cur, nil, a.loss)
-	}
-	alpha := float32(a.cfg.Alpha)
-	next := a.cur.Clone()
-	for i := range next.Data {
-		next.Data[i] += alpha * sign(a.grad[i])
-	}
-	project(next.Data, a.x.Data, float32(a.cfg.Eps))
-	a.cur = next
-	a.st.Iter++
-	var logits *nn.Tensor
-	if a.st.Iter < a.cfg.Steps {
-		logits, a.st.Loss, a.grad = a.o.gradient(a.cur, nil, a.loss)
-	} else {
-		logits = a.o.logits(a.cur, nil)
-		a.st.Loss, _ = a.loss(logits)
-		a.grad = nil
-	}
-	a.setAdv(a.cur, logits)
-	if a.st.Iter >= a.cfg.Steps {
-		return a.finish()
-	}
-	return false, nil
-}
+func (a *TPGD) Step(ctx context.Context) (bool, error) { return a.step(ctx, a.base) }
 
 // Run steps to the end and returns the last iterate.
 func (a *TPGD) Run(ctx context.Context) (*nn.Tensor, error) { return drive(ctx, a) }
