@@ -13,7 +13,7 @@ import (
 // in PyTorch.
 func (g *Graph) ReLU(x *Tensor) *Tensor {
 	y := g.AllocFull(x.Shape...)
-	parElems(y.Len(), func(lo, hi int) { ReLUInto(y.Data[lo:hi], x.Data[lo:hi]) })
+	parElems(y.Len(), func(lo, hi int) { cpu.ReLU(y.Data[lo:hi], x.Data[lo:hi]) })
 	if g.Records(x) {
 		g.Record(y, func() {
 			dx := x.GradBuf()
@@ -23,18 +23,12 @@ func (g *Graph) ReLU(x *Tensor) *Tensor {
 	return y
 }
 
-// ReLUInto writes dst = max(src, 0) (dst may be src): every value whose
-// sign bit is set becomes +0, the mask coming from an arithmetic shift of
-// the bits. Exported for fused kernels elsewhere (search's BN+ReLU).
-func ReLUInto(dst, src []float32) { cpu.ReLU(dst[:len(src)], src) }
-
 // reluBackward adds dy to dx where y > 0 (y's bits, as a signed integer,
 // are positive exactly there; the sign of their negation gives the mask).
 func reluBackward(y, dy, dx []float32) {
 	dy, dx = dy[:len(y)], dx[:len(y)]
 	for i, v := range y {
-		m := uint32(-int32(math.Float32bits(v)) >> 31)
-		dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & m)
+		dx[i] += cpu.ReLUGrad(v, dy[i])
 	}
 }
 

@@ -84,23 +84,18 @@ func (a *Arena) Reset() {
 // Alloc returns a zero tensor of the given shape for an op's output: from
 // g's Arena when it has one (its gradient then comes from there too), else
 // a fresh one. It is valid on a nil graph.
-func (g *Graph) Alloc(shape ...int) *Tensor {
-	if g == nil || g.Arena == nil {
-		return New(shape...)
-	}
-	t := &Tensor{Shape: append([]int(nil), shape...), arena: g.Arena}
-	t.Data = g.Arena.Get(numel(shape))
-	return t
-}
+func (g *Graph) Alloc(shape ...int) *Tensor { return g.alloc(shape, true) }
 
 // AllocFull is Alloc for an output the op writes in full before anyone
 // reads it: a buffer from the arena keeps its old values (zeroing it would
 // be a wasted pass over memory). Without an arena it is Alloc.
-func (g *Graph) AllocFull(shape ...int) *Tensor {
+func (g *Graph) AllocFull(shape ...int) *Tensor { return g.alloc(shape, false) }
+
+func (g *Graph) alloc(shape []int, zero bool) *Tensor {
 	if g == nil || g.Arena == nil {
 		return New(shape...)
 	}
 	t := &Tensor{Shape: append([]int(nil), shape...), arena: g.Arena}
-	t.Data = g.Arena.get(numel(shape), false)
+	t.Data = g.Arena.get(numel(shape), zero)
 	return t
 }

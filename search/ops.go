@@ -408,11 +408,11 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 		scale[ch] = wt * invstd[ch]
 		shift[ch] = bias - mean[ch]*scale[ch]
 	}
-	y := g.AllocFull(x.Shape...) // affinePlane writes every plane
+	y := g.AllocFull(x.Shape...) // cpu.Affine writes every plane
 	cpu.For(n*c, max(1, parGrain/max(hw, 1)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % c
-			affinePlane(x.Data[p*hw:(p+1)*hw], y.Data[p*hw:(p+1)*hw], scale[ch], shift[ch], withReLU)
+			cpu.Affine(y.Data[p*hw:(p+1)*hw], x.Data[p*hw:(p+1)*hw], scale[ch], shift[ch], withReLU)
 		}
 	})
 	if !g.Records(x, bn.Weight, bn.Bias) {
@@ -505,12 +505,6 @@ func sumShifted(p []float32, shift float32) (s, ss float64) {
 	return s, ss
 }
 
-// affinePlane writes y = a·x + b, then max(y, 0) when withReLU, in one
-// pass (cpu.Affine).
-func affinePlane(x, y []float32, a, b float32, withReLU bool) {
-	cpu.Affine(y, x, a, b, withReLU)
-}
-
 // maskedGrad returns dy, or dy masked by y > 0 (written into tmp) when tmp
 // is not nil (a BN followed by ReLU).
 func maskedGrad(y, dy, tmp []float32) []float32 {
@@ -520,13 +514,10 @@ func maskedGrad(y, dy, tmp []float32) []float32 {
 	tmp = tmp[:len(dy)]
 	y = y[:len(dy)]
 	for i, d := range dy {
-		tmp[i] = math.Float32frombits(math.Float32bits(d) & reluMask(y[i]))
+		tmp[i] = cpu.ReLUGrad(y[i], d)
 	}
 	return tmp
 }
-
-// reluMask returns all ones when v > 0 (as a float32 bit pattern), else 0.
-func reluMask(v float32) uint32 { return uint32(-int32(math.Float32bits(v)) >> 31) }
 
 // sumGrad returns Σ dy and Σ dy·(x − mean) over one plane (dy masked by
 // y > 0 when tmp is given); centred computes (x − mean) explicitly.

@@ -24,7 +24,7 @@ func BNGradSums(y, dy, x []float32, mask bool) (s, sx float32) {
 	}
 	for i, d := range dy {
 		if mask {
-			d = maskBy(y[i], d)
+			d = ReLUGrad(y[i], d)
 		}
 		s += d
 		sx += d * x[i]
@@ -52,14 +52,16 @@ func BNGradApply(dx, y, dy, x []float32, mask bool, k, kx, c float32) {
 	}
 	for i, d := range dy {
 		if mask {
-			d = maskBy(y[i], d)
+			d = ReLUGrad(y[i], d)
 		}
 		dx[i] += k*d - kx*x[i] + c
 	}
 }
 
-// maskBy returns d where y > 0 and +0 elsewhere (reluBackward's mask).
-func maskBy(y, d float32) float32 {
+// ReLUGrad returns d where y > 0 and +0 elsewhere: the gradient through a
+// ReLU whose output is y. The mask is the sign of y's negated bits as an
+// integer (positive exactly where y > 0), so there is no branch.
+func ReLUGrad(y, d float32) float32 {
 	m := uint32(-int32(math.Float32bits(y)) >> 31)
 	return math.Float32frombits(math.Float32bits(d) & m)
 }
