@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bionaslab/bionas/internal/dirlock"
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/lab/labtest"
 )
@@ -309,8 +310,12 @@ func TestRetrainRecordsParentAndEdits(t *testing.T) {
 func TestSecondOpenIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	openLab(t, dir, &labtest.Fake{})
-	if _, err := lab.Open(lab.Options{Dir: dir}); err == nil {
-		t.Skip("no advisory locks on this system")
+	_, err := lab.Open(lab.Options{Dir: dir})
+	if err == nil {
+		t.Fatal("a second Open of an open lab succeeded")
+	}
+	if !errors.Is(err, dirlock.ErrLocked) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "pid ") {
+		t.Fatalf("second Open: %v, want an error naming the lab folder and the holder's pid", err)
 	}
 }
 
