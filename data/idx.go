@@ -137,18 +137,21 @@ func readIDX(path string, magic uint32, what string) ([]int, []byte, error) {
 	for _, d := range dims[1:] {
 		rec *= d
 	}
-	buf := make([]byte, total)
-	if n, err := io.ReadFull(r, buf); err != nil {
+	// The header's count is not trusted with an allocation: the buffer
+	// grows with the bytes that actually arrive (a 16-byte file claiming
+	// 2^31 bytes costs a few kilobytes, not 2 GiB).
+	buf, err := io.ReadAll(io.LimitReader(r, int64(total)))
+	if n := len(buf); err != nil || n < total {
 		i := 0
 		if rec > 0 {
 			i = n / rec
 		}
-		if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			// A corrupt gzip stream, or a read error.
 			return nil, nil, fmt.Errorf("read IDX %s %s: record %d of %d: %v: %w", what, path, i, dims[0], err, ErrFormat)
 		}
 		return nil, nil, fmt.Errorf("read IDX %s %s: record %d of %d: want %d bytes per record, file ends after %d bytes of data: %w (%v)",
-			what, path, i, dims[0], rec, n, ErrTruncated, err)
+			what, path, i, dims[0], rec, n, ErrTruncated, io.ErrUnexpectedEOF)
 	}
 	if zr, ok := r.(*gzip.Reader); ok {
 		// Read to the end of the gzip stream so that its CRC is checked.

@@ -126,10 +126,24 @@ func readImageNet16File(path string) (string, []int, error) {
 		return fail("first byte %#02x, want a pickle of a dict (0x80 PROTO, or '}' / '(' for protocols 0–1): %w",
 			first[0], ErrBadMagic)
 	}
+	st, err := f.Stat()
+	if err != nil {
+		return fail("%w", err)
+	}
+	// Lengths are checked against the file before gopickle allocates them.
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fail("%w", err)
 	}
-	obj, err := loadPickle(f)
+	if err := scanPickle(f, st.Size()); err != nil {
+		if errors.Is(err, ErrTruncated) {
+			return fail("pickle ends early: %w", err)
+		}
+		return fail("unpickle: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail("%w", err)
+	}
+	obj, err := loadPickle(f, st.Size())
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fail("pickle ends early: %w (%v)", ErrTruncated, err)
@@ -151,7 +165,7 @@ func readImageNet16File(path string) (string, []int, error) {
 	if !ok {
 		return fail("'data' is %T, want a uint8 numpy array (n, %d): %w", rawData, imagenet16Pixels, ErrShape)
 	}
-	if arr.dtype.str != "u1" || len(arr.shape) != 2 || arr.shape[1] != imagenet16Pixels {
+	if arr.dtype == nil || arr.dtype.str != "u1" || len(arr.shape) != 2 || arr.shape[1] != imagenet16Pixels {
 		return fail("'data' is a %s array of shape %s, want uint8 (u1) of shape (n, %d): %w",
 			arr.dtype, arr.shapeString(), imagenet16Pixels, ErrShape)
 	}

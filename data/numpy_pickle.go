@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -51,11 +52,11 @@ func (d *npDtype) PySetState(state interface{}) error {
 
 // itemSize returns the size in bytes of one element (0 if unknown).
 func (d *npDtype) itemSize() int {
-	if len(d.str) < 2 {
+	if d == nil || len(d.str) < 2 {
 		return 0
 	}
 	n, err := strconv.Atoi(d.str[1:])
-	if err != nil {
+	if err != nil || n < 0 || n > 64 { // numpy's largest scalar is 32 bytes
 		return 0
 	}
 	return n
@@ -104,13 +105,27 @@ func (a *npArray) shapeString() string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
-// count returns the number of elements.
-func (a *npArray) count() int {
+// count returns the number of elements, false if it overflows an int.
+func (a *npArray) count() (int, bool) {
+	return shapeCount(a.shape, a.dtype.itemSize())
+}
+
+// shapeCount is the product of shape, false if it or its product with
+// itemSize (the byte count) overflows an int: a crafted shape such as
+// (2^56, 768) must not wrap around to a small count that the data seems
+// to match.
+func shapeCount(shape []int, itemSize int) (int, bool) {
 	n := 1
-	for _, s := range a.shape {
+	for _, s := range shape {
+		if s < 0 || (s != 0 && n > math.MaxInt/s) {
+			return 0, false
+		}
 		n *= s
 	}
-	return n
+	if itemSize > 1 && n > math.MaxInt/itemSize {
+		return 0, false
+	}
+	return n, true
 }
 
 func (a *npArray) PySetState(state interface{}) error {
@@ -156,7 +171,12 @@ func (a *npArray) setData(v interface{}) error {
 		return fmt.Errorf("numpy array %s %s: raw data is %T, want bytes (object arrays are not supported)",
 			a.shapeString(), a.dtype, v)
 	}
-	want := a.count() * a.dtype.itemSize()
+	count, ok := a.count()
+	if !ok {
+		return fmt.Errorf("numpy array %s %s: the shape's element count overflows (the file holds %d bytes): %w",
+			a.shapeString(), a.dtype, len(a.data), ErrShape)
+	}
+	want := count * a.dtype.itemSize()
 	if len(a.data) != want && len(a.data) > want {
 		// A protocol-0 STRING keeps Python's escapes; undo them.
 		if s, err := pyUnescape(a.data); err == nil && len(s) == want {
@@ -174,7 +194,7 @@ func (a *npArray) setData(v interface{}) error {
 func (a *npArray) ints() ([]int, error) {
 	size := a.dtype.itemSize()
 	kind := byte(0)
-	if len(a.dtype.str) > 0 {
+	if a.dtype != nil && len(a.dtype.str) > 0 {
 		kind = a.dtype.str[0]
 	}
 	if (kind != 'u' && kind != 'i' && kind != 'b') || (size != 1 && size != 2 && size != 4 && size != 8) {
@@ -184,10 +204,12 @@ func (a *npArray) ints() ([]int, error) {
 		return nil, fmt.Errorf("numpy array %s: want one dimension: %w", a.shapeString(), ErrShape)
 	}
 	var bo binary.ByteOrder = binary.LittleEndian
-	if a.dtype.order == '>' {
+	if a.dtype != nil && a.dtype.order == '>' {
 		bo = binary.BigEndian
 	}
-	out := make([]int, a.count())
+	// setData checked count·size == len(data), so this is bounded by the
+	// bytes present.
+	out := make([]int, len(a.data)/size)
 	for i := range out {
 		b := a.data[i*size : (i+1)*size]
 		var u uint64
@@ -333,15 +355,16 @@ func numpyClasses(module, name string) (interface{}, error) {
 	return types.NewGenericClass(module, name), nil
 }
 
-// loadPickle unpickles one object from r with numpy support. Panics of the
-// unpickler on malformed input become errors.
-func loadPickle(r io.Reader) (obj interface{}, err error) {
+// loadPickle unpickles one object from r (size bytes; check it with
+// scanPickle first) with numpy support. Panics of the unpickler on
+// malformed input become errors.
+func loadPickle(r io.Reader, size int64) (obj interface{}, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			obj, err = nil, fmt.Errorf("malformed pickle: %v: %w", p, ErrFormat)
 		}
 	}()
-	u := pickle.NewUnpickler(bufio.NewReaderSize(r, 1<<20))
+	u := pickle.NewUnpickler(bufio.NewReaderSize(r, readBufferSize(size, 1<<20)))
 	u.FindClass = numpyClasses
 	return u.Load()
 }
@@ -409,4 +432,13 @@ func pyUnescape(s string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// readBufferSize is a read buffer for a file of size bytes: at most max,
+// and no bigger than the file, so small files cost small buffers.
+func readBufferSize(size int64, max int) int {
+	if size < int64(max) {
+		return int(size) + 16 // bufio's minimum
+	}
+	return max
 }
