@@ -3,7 +3,6 @@ package nn
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 )
 
 // Model is what SaveModel and LoadModel work on: a module whose rule
@@ -40,39 +39,42 @@ func SaveModel(path string, m Model, extra any) error {
 }
 
 // LoadModel restores a model saved by SaveModel into m, which must have the
-// same architecture: first every layer's rule (so feedback buffers get their
-// shapes), then all tensors. extra, if not nil, receives the saved metadata.
-// Errors name the file and the layer or tensor at fault.
+// same architecture. The checkpoint is verified as a whole first
+// (VerifyCheckpoint), so nothing of m changes for a pair that does not
+// match; then every layer's rule is restored (so feedback buffers get
+// their shapes), then all tensors. extra, if not nil, receives the saved
+// metadata. Errors name the file and the layer or tensor at fault.
 func LoadModel(path string, m Model, extra any) error {
-	side := CheckpointSidecarPath(path)
-	raw, err := os.ReadFile(side)
+	info, file, err := readCheckpoint(path)
 	if err != nil {
-		return fmt.Errorf("load model %s: sidecar: %w", path, err)
+		return fmt.Errorf("load model %s: %w", path, err)
 	}
-	var doc struct {
-		Meta modelSidecar `json:"meta"`
+	var meta modelSidecar
+	if len(info.Meta) == 0 {
+		return fmt.Errorf("load model %s: sidecar %s: no field meta (not a model checkpoint)", path, info.Sidecar)
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return fmt.Errorf("load model %s: sidecar %s: %w", path, side, err)
+	if err := json.Unmarshal(info.Meta, &meta); err != nil {
+		return fmt.Errorf("load model %s: sidecar %s: field meta: %w", path, info.Sidecar, err)
 	}
 	layers := m.RuleLayers()
-	if len(doc.Meta.Layers) != len(layers) {
-		return fmt.Errorf("load model %s: sidecar lists %d rule layers, the model has %d", path, len(doc.Meta.Layers), len(layers))
+	if len(meta.Layers) != len(layers) {
+		return fmt.Errorf("load model %s: sidecar field meta.layers lists %d rule layers, the model has %d", path, len(meta.Layers), len(layers))
 	}
 	for _, l := range layers {
-		st, ok := doc.Meta.Layers[l.LayerName()]
-		if !ok {
-			return fmt.Errorf("load model %s: sidecar has no entry for layer %q", path, l.LayerName())
+		if _, ok := meta.Layers[l.LayerName()]; !ok {
+			return fmt.Errorf("load model %s: sidecar field meta.layers has no entry for layer %q", path, l.LayerName())
 		}
-		if err := l.RestoreFeedback(st); err != nil {
+	}
+	for _, l := range layers {
+		if err := l.RestoreFeedback(meta.Layers[l.LayerName()]); err != nil {
 			return fmt.Errorf("load model %s: layer %q: %w", path, l.LayerName(), err)
 		}
 	}
-	if err := LoadCheckpoint(path, append(m.Params(), m.Buffers()...), nil); err != nil {
+	if err := loadVerified(info, file, append(m.Params(), m.Buffers()...), nil); err != nil {
 		return err
 	}
-	if extra != nil && len(doc.Meta.Extra) > 0 {
-		if err := json.Unmarshal(doc.Meta.Extra, extra); err != nil {
+	if extra != nil && len(meta.Extra) > 0 {
+		if err := json.Unmarshal(meta.Extra, extra); err != nil {
 			return fmt.Errorf("load model %s: metadata: %w", path, err)
 		}
 	}

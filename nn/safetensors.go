@@ -296,9 +296,12 @@ func CheckpointSidecarPath(path string) string {
 // checkpointSidecar is the sidecar's JSON. SHA256 is the hash of the
 // safetensors file: a crash between the two renames leaves a pair whose
 // hashes disagree, which LoadCheckpoint reports instead of mixing them.
+// Digest covers the tensors and Meta together (checkpointDigest), so an
+// edited meta is refused too.
 type checkpointSidecar struct {
 	Format  string           `json:"format"`
 	SHA256  string           `json:"sha256,omitempty"`
+	Digest  string           `json:"digest,omitempty"`
 	Tensors map[string][]int `json:"tensors"`
 	Meta    json.RawMessage  `json:"meta,omitempty"`
 }
@@ -307,6 +310,7 @@ type checkpointSidecar struct {
 // beside it (CheckpointSidecarPath):
 //
 //	{"format": "bionas-checkpoint/1", "sha256": <hash of path's bytes>,
+//	 "digest": <hash of that hash and meta>,
 //	 "tensors": {name: shape, ...}, "meta": <sidecar>}
 //
 // sidecar may be nil. Each file is replaced atomically (WriteFileAtomic),
@@ -334,8 +338,13 @@ func SaveCheckpoint(path string, tensors []Named, sidecar any) error {
 	// Written by hand so each shape stays on one line.
 	ts := slices.Clone(tensors)
 	slices.SortFunc(ts, func(a, b Named) int { return strings.Compare(a.Name, b.Name) })
+	tensorSHA := hex.EncodeToString(hash.Sum(nil))
+	digest, err := checkpointDigest(tensorSHA, meta)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: meta: %w", side, err)
+	}
 	var j bytes.Buffer
-	fmt.Fprintf(&j, "{\n  \"format\": %s,\n  \"sha256\": %q,\n  \"tensors\": {", stQuote(CheckpointFormat), hex.EncodeToString(hash.Sum(nil)))
+	fmt.Fprintf(&j, "{\n  \"format\": %s,\n  \"sha256\": %q,\n  \"digest\": %q,\n  \"tensors\": {", stQuote(CheckpointFormat), tensorSHA, digest)
 	for i, t := range ts {
 		if i > 0 {
 			j.WriteByte(',')
@@ -358,52 +367,23 @@ func SaveCheckpoint(path string, tensors []Named, sidecar any) error {
 }
 
 // LoadCheckpoint reads a checkpoint written by SaveCheckpoint and copies
-// each tensor into the tensor of the same name in into, in place. It fails,
-// naming the file and the tensor, on a tensor missing from the file, an
-// extra tensor in the file, a shape mismatch, or a sidecar that disagrees
-// with the safetensors file; into is untouched then. If sidecar is non-nil
+// each tensor into the tensor of the same name in into, in place. It first
+// verifies the pair as a whole (VerifyCheckpoint: sha256, digest over
+// tensors and meta, the sidecar's tensor list), then fails, naming the file
+// and the tensor, on a tensor missing from the file, an extra tensor in the
+// file or a shape mismatch; into is untouched then. If sidecar is non-nil
 // the sidecar's "meta" is decoded into it.
 func LoadCheckpoint(path string, into []Named, sidecar any) error {
-	b, err := os.ReadFile(path)
+	info, file, err := readCheckpoint(path)
 	if err != nil {
-		return fmt.Errorf("load checkpoint: %w", err)
+		return err
 	}
-	file, _, err := decodeSafetensors(path, b)
-	if err != nil {
-		return fmt.Errorf("load checkpoint: %w", err)
-	}
-	sidePath := CheckpointSidecarPath(path)
-	sb, err := os.ReadFile(sidePath)
-	if err != nil {
-		return fmt.Errorf("load checkpoint: %w", err)
-	}
-	var side checkpointSidecar
-	if err := json.Unmarshal(sb, &side); err != nil {
-		return fmt.Errorf("load checkpoint %s: %w", sidePath, err)
-	}
-	if side.Format != CheckpointFormat {
-		return fmt.Errorf("load checkpoint %s: format %q, want %q", sidePath, side.Format, CheckpointFormat)
-	}
-	if side.SHA256 != "" {
-		sum := sha256.Sum256(b)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, side.SHA256) {
-			return fmt.Errorf("load checkpoint %s: sha256 %s does not match %s (sha256 %s): files from different saves?", sidePath, side.SHA256, path, got)
-		}
-	}
-	for _, name := range stSortedKeys(file) {
-		shape, ok := side.Tensors[name]
-		if !ok {
-			return fmt.Errorf("load checkpoint %s: tensor %q is in %s but not in the sidecar", sidePath, name, path)
-		}
-		if !slices.Equal(shape, file[name].Shape) {
-			return fmt.Errorf("load checkpoint %s: tensor %q has shape %v, but %v in %s", sidePath, name, shape, file[name].Shape, path)
-		}
-	}
-	for _, name := range stSortedKeys(side.Tensors) {
-		if _, ok := file[name]; !ok {
-			return fmt.Errorf("load checkpoint %s: tensor %q is in the sidecar but not in %s", sidePath, name, path)
-		}
-	}
+	return loadVerified(info, file, into, sidecar)
+}
+
+// loadVerified is LoadCheckpoint after readCheckpoint.
+func loadVerified(info CheckpointInfo, file map[string]*Tensor, into []Named, sidecar any) error {
+	path, sidePath := info.Path, info.Sidecar
 	want := make(map[string]bool, len(into))
 	for _, n := range into {
 		if want[n.Name] {
@@ -427,8 +407,8 @@ func LoadCheckpoint(path string, into []Named, sidecar any) error {
 			return fmt.Errorf("load checkpoint %s: unexpected tensor %q (not in the model)", path, name)
 		}
 	}
-	if sidecar != nil && len(side.Meta) > 0 {
-		if err := json.Unmarshal(side.Meta, sidecar); err != nil {
+	if sidecar != nil && len(info.Meta) > 0 {
+		if err := json.Unmarshal(info.Meta, sidecar); err != nil {
 			return fmt.Errorf("load checkpoint %s: meta: %w", sidePath, err)
 		}
 	}
