@@ -2,8 +2,6 @@ package search
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,7 +45,13 @@ import (
 // epochs done, and LATEST, a one-line file naming the newest complete pair.
 // LATEST is replaced atomically after both files are written, and older
 // pairs are removed only after that, so a crash at any moment leaves a
-// loadable checkpoint: at most the epoch in progress is lost.
+// loadable checkpoint: at most the epoch in progress is lost. The pair
+// before the newest is kept as well, so that a newest pair found damaged
+// (a bad disk block, an edited sidecar) is not the end of the run: resume
+// verifies each pair as a whole (nn.VerifyCheckpoint's digest, then the
+// state's bounds against the run's configuration) before anything is
+// built or truncated, and falls back to the previous pair if the newest
+// fails (ResumePoint says which it took and why).
 
 // checkpointLatest is the pointer file of a checkpoint folder.
 const checkpointLatest = "LATEST"
@@ -127,11 +131,16 @@ func saveCheckpoint(dir string, parts checkpointParts, st ckptState) error {
 	if err := nn.WriteFileAtomic(filepath.Join(dir, checkpointLatest), []byte(name+"\n")); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
-	// Remove older pairs (and temporary files of interrupted saves).
+	// Remove older pairs but the one before this (the fallback of a
+	// damaged newest pair), and temporary files of interrupted saves.
+	keep := map[string]bool{name: true}
+	if prev := previousCheckpoint(dir, st.Epoch); prev >= 0 {
+		keep[ckptName(prev)] = true
+	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasPrefix(n, "ckpt-") && n != name && n != nn.CheckpointSidecarPath(name) {
+		if strings.HasPrefix(n, "ckpt-") && !keep[n] && !keep[strings.TrimSuffix(n, ".json")+".safetensors"] {
 			os.Remove(filepath.Join(dir, n))
 		}
 		if strings.HasPrefix(n, ".ckpt-") && strings.Contains(n, ".tmp-") {
@@ -141,13 +150,40 @@ func saveCheckpoint(dir string, parts checkpointParts, st ckptState) error {
 	return nil
 }
 
+// previousCheckpoint is the epoch of the newest pair in dir before epoch,
+// or -1.
+func previousCheckpoint(dir string, epoch int) int {
+	best := -1
+	for _, e := range checkpointEpochs(dir) {
+		if e < epoch && e > best {
+			best = e
+		}
+	}
+	return best
+}
+
+// checkpointEpochs lists the epochs of the ckpt-NNNNNN.safetensors files
+// in dir, newest first.
+func checkpointEpochs(dir string) []int {
+	entries, _ := os.ReadDir(dir)
+	var out []int
+	for _, e := range entries {
+		var n int
+		if _, err := fmt.Sscanf(e.Name(), "ckpt-%06d.safetensors", &n); err == nil && ckptName(n) == e.Name() {
+			out = append(out, n)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(out)))
+	return out
+}
+
 // errNoCheckpoint reports a folder without a checkpoint.
 var errNoCheckpoint = errors.New("no checkpoint")
 
 // latestCheckpoint returns the path of the newest checkpoint in dir, or an
 // error wrapping errNoCheckpoint.
 func latestCheckpoint(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, checkpointLatest))
+	b, err := readSmall(filepath.Join(dir, checkpointLatest), 256)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("%s: %w", dir, errNoCheckpoint)
 	}
@@ -155,8 +191,9 @@ func latestCheckpoint(dir string) (string, error) {
 		return "", fmt.Errorf("read checkpoint pointer: %w", err)
 	}
 	name := strings.TrimSpace(string(b))
-	if name == "" || strings.ContainsAny(name, `/\`) {
-		return "", fmt.Errorf("checkpoint pointer %s: bad content %q", filepath.Join(dir, checkpointLatest), name)
+	var epoch int
+	if _, err := fmt.Sscanf(name, "ckpt-%06d.safetensors", &epoch); err != nil || ckptName(epoch) != name {
+		return "", fmt.Errorf("checkpoint pointer %s: content %q, want one line naming a ckpt-NNNNNN.safetensors file", filepath.Join(dir, checkpointLatest), clipText(name))
 	}
 	return filepath.Join(dir, name), nil
 }
@@ -175,22 +212,22 @@ func HasCheckpoint(dir string) bool {
 // returns its state. kind and config must match what was saved. It returns
 // an error wrapping errNoCheckpoint if dir holds none.
 func loadCheckpoint(dir, kind string, config json.RawMessage, parts checkpointParts) (ckptState, error) {
-	path, err := latestCheckpoint(dir)
+	limit, _ := ckptEpochLimit(kind, config)
+	rp, err := findResumePoint(dir, limit)
 	if err != nil {
 		return ckptState{}, err
 	}
-	// First the JSON state, so the feedback rules (and thus the shapes of
-	// feedback buffers) are restored before the tensors.
-	var st ckptState
-	if err := readSidecarMeta(path, &st); err != nil {
-		return ckptState{}, err
-	}
+	path, st := rp.Path, rp.state
+	// A checkpoint of another run is the user's mistake, not damage: no
+	// fallback to an older pair of that same run.
 	if st.Kind != kind {
 		return ckptState{}, fmt.Errorf("resume from %s: checkpoint of a %q run, this is a %q run", path, st.Kind, kind)
 	}
 	if diff := configDiff(st.Config, config); diff != "" {
 		return ckptState{}, fmt.Errorf("resume from %s: the checkpoint was written with another configuration (%s); use a fresh output folder or the same settings", path, diff)
 	}
+	// First the JSON state, so the feedback rules (and thus the shapes of
+	// feedback buffers) are restored before the tensors.
 	var ts []nn.Named
 	if parts.model != nil {
 		layers := parts.model.RuleLayers()
@@ -259,39 +296,6 @@ func loadCheckpoint(dir, kind string, config json.RawMessage, parts checkpointPa
 		copy(n.T.Data, file[n.Name].Data)
 	}
 	return st, nil
-}
-
-// readSidecarMeta decodes the "meta" object of a checkpoint's sidecar.
-func readSidecarMeta(path string, into any) error {
-	side := nn.CheckpointSidecarPath(path)
-	b, err := os.ReadFile(side)
-	if err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	var doc struct {
-		SHA256 string          `json:"sha256"`
-		Meta   json.RawMessage `json:"meta"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("resume: sidecar %s: %w", side, err)
-	}
-	if doc.SHA256 != "" {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-		sum := sha256.Sum256(raw)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, doc.SHA256) {
-			return fmt.Errorf("resume: %s does not match its sidecar %s (sha256 %s, sidecar says %s)", path, side, got, doc.SHA256)
-		}
-	}
-	if len(doc.Meta) == 0 {
-		return fmt.Errorf("resume: sidecar %s has no state", side)
-	}
-	if err := json.Unmarshal(doc.Meta, into); err != nil {
-		return fmt.Errorf("resume: sidecar %s: %w", side, err)
-	}
-	return nil
 }
 
 // configDiff compares two JSON configurations and names the top-level
@@ -388,20 +392,11 @@ func configJSON(v any) (json.RawMessage, error) {
 }
 
 // CheckpointEpoch returns the number of epochs (random search: samples)
-// done according to the newest checkpoint in dir, and false if dir holds
-// none. Callers that keep their own per-epoch logs (metrics.jsonl) use it
-// to drop what a resumed run will redo.
+// done according to the checkpoint a resume of dir would start from (the
+// newest pair that verifies; see ResumePoint), and false if dir holds none.
+// Callers that keep their own per-epoch logs (metrics.jsonl) use it to
+// drop what a resumed run will redo.
 func CheckpointEpoch(dir string) (int, bool, error) {
-	p, err := latestCheckpoint(dir)
-	if err != nil {
-		if errors.Is(err, errNoCheckpoint) {
-			return 0, false, nil
-		}
-		return 0, false, err
-	}
-	var st ckptState
-	if err := readSidecarMeta(p, &st); err != nil {
-		return 0, false, err
-	}
-	return st.Epoch, true, nil
+	rp, ok, err := ResumePoint(dir, 0)
+	return rp.Epoch, ok, err
 }

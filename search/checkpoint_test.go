@@ -147,7 +147,8 @@ func TestCheckpointFolder(t *testing.T) {
 	for _, n := range names {
 		base = append(base, filepath.Base(n))
 	}
-	want := []string{"LATEST", "ckpt-000002.json", "ckpt-000002.safetensors"}
+	// The newest pair and the one before it (the fallback).
+	want := []string{"LATEST", "ckpt-000001.json", "ckpt-000001.safetensors", "ckpt-000002.json", "ckpt-000002.safetensors"}
 	if !slices.Equal(base, want) {
 		t.Fatalf("folder holds %v, want %v", base, want)
 	}
@@ -177,14 +178,31 @@ func TestCheckpointFolder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"darts" run`) {
 		t.Fatalf("resume of a darts checkpoint by egnas: %v", err)
 	}
-	// A corrupted safetensors file is detected.
+	// A corrupted safetensors file is detected, and the resume falls back
+	// to the pair before it.
 	p, _ := latestCheckpoint(dir)
 	b, _ := os.ReadFile(p)
 	b[len(b)-1] ^= 0xff
 	os.WriteFile(p, b, 0o644)
+	rp, ok, err := ResumePoint(dir, 2)
+	if err != nil || !ok || rp.Epoch != 1 || len(rp.Skipped) != 1 || !strings.Contains(rp.Skipped[0].Error(), "field sha256") {
+		t.Fatalf("resume point after corrupting the newest pair: %+v, %v, %v", rp, ok, err)
+	}
+	res, err = DARTS(context.Background(), cfg, train, val)
+	if err != nil || res.ResumedAt != 1 || res.Steps != 4 {
+		t.Fatalf("resume from the previous pair: %+v, %v", res, err)
+	}
+	// With both pairs corrupted, the resume fails naming each.
+	for _, e := range []int{1, 2} {
+		p := filepath.Join(dir, ckptName(e))
+		b, _ := os.ReadFile(p)
+		b[len(b)-1] ^= 0xff
+		os.WriteFile(p, b, 0o644)
+	}
 	_, err = DARTS(context.Background(), cfg, train, val)
-	if err == nil || !strings.Contains(err.Error(), "does not match") {
-		t.Fatalf("resume from a corrupted checkpoint: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "does not match") || !strings.Contains(err.Error(), "ckpt-000001.json") ||
+		!strings.Contains(err.Error(), "ckpt-000002.json") {
+		t.Fatalf("resume from corrupted checkpoints: %v", err)
 	}
 }
 

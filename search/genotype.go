@@ -45,6 +45,9 @@ func (c CellGenotype) Validate() error {
 	if len(c.Edges) == 0 || len(c.Edges)%2 != 0 {
 		return fmt.Errorf("want two edges per node, got %d edges", len(c.Edges))
 	}
+	if c.Steps() > MaxCellSteps {
+		return fmt.Errorf("%d nodes, want at most %d", c.Steps(), MaxCellSteps)
+	}
 	for i, e := range c.Edges {
 		to := 2 + i/2
 		if e.To != to {
@@ -70,6 +73,11 @@ func (c CellGenotype) Validate() error {
 	}
 	return nil
 }
+
+// MaxCellSteps bounds the nodes of a cell read from outside (DARTS uses
+// 4): a genotype file of a few kilobytes must not describe a network that
+// exhausts memory when built.
+const MaxCellSteps = 64
 
 // Genotype is a discrete architecture: a normal and a reduction cell.
 type Genotype struct {
@@ -369,6 +377,11 @@ func (p *textParser) concat() ([]int, error) {
 		}
 		if err := p.expect(')'); err != nil {
 			return nil, err
+		}
+		// A cell has at most MaxCellSteps+2 states: a wider range is
+		// refused before it becomes a slice.
+		if a < 0 || b < a || b > MaxCellSteps+2 {
+			return nil, p.errorf("range(%d, %d): want states 0 ≤ a ≤ b ≤ %d", a, b, MaxCellSteps+2)
 		}
 		var out []int
 		for v := a; v < b; v++ {
