@@ -40,6 +40,9 @@ func buildSearchNetwork(spec attacks.ModelSpec) (attacks.Network, error) {
 	if err := json.Unmarshal(spec.Raw, &meta); err != nil {
 		return nil, fmt.Errorf("network metadata: %w", err)
 	}
+	if err := meta.Validate(); err != nil { // before anything is allocated
+		return nil, fmt.Errorf("network metadata: %w", err)
+	}
 	net, err := search.NewNetwork(search.NetworkConfig{C: meta.C, Layers: meta.Layers, Classes: meta.Classes,
 		InChannels: meta.InChannels, ImageSize: meta.ImageSize, Auxiliary: meta.Auxiliary, Genotype: meta.Genotype, Seed: 1})
 	if err != nil {
@@ -128,6 +131,9 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	reg := attackRegistry()
 	var loaded []*attacks.LoadedModel
 	for _, p := range paths {
+		if err := checkAttackModel(p); err != nil {
+			return fmt.Errorf("attack: %w", err)
+		}
 		lm, err := reg.Load(p)
 		if err != nil {
 			return fmt.Errorf("attack: %w", err)
@@ -305,6 +311,9 @@ func attackSurrogate(reg attacks.Registry, path string, models []*attacks.Loaded
 		}
 	}
 	if path != "" {
+		if err := checkAttackModel(path); err != nil {
+			return nil, fmt.Errorf("attack: --surrogate: %w", err)
+		}
 		lm, err := reg.Load(path)
 		if err != nil {
 			return nil, fmt.Errorf("attack: --surrogate: %w", err)

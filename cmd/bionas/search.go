@@ -101,11 +101,15 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*out = filepath.Join("runs", fmt.Sprintf("search-%s-%s-%s-s%d", *method, space.Name, strings.ToLower(*dataset), *seed))
 	}
 	ckptDir := filepath.Join(*out, "checkpoint")
+	// One process per --out folder: a second search there would clobber
+	// the first one's metrics and checkpoints.
+	unlock, err := lockOut("search", *out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if !*resume && search.HasCheckpoint(ckptDir) {
 		return fmt.Errorf("search: --out %s holds the checkpoint of an earlier search: pass --resume to continue it, or choose another folder", *out)
-	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("search: --out: %w", err)
 	}
 
 	full, err := data.Open(*dataset, *dataDir, true)
@@ -126,7 +130,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	norm := data.DefaultNorm(*dataset)
 
 	// Resuming: drop what the run will redo from metrics.jsonl.
-	sink, err := openEventSink("search", *resume, ckptDir, *out, stdout, stderr, *asJSON, "search "+*method)
+	sink, err := openEventSink("search", *resume, ckptDir, *out, searchEpochs(*method, p, *epochs), stdout, stderr, *asJSON, "search "+*method)
 	if err != nil {
 		return err
 	}
@@ -202,6 +206,22 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintln(stdout, res.Genotype.String())
 	fmt.Fprintf(stdout, "written to %s (retrain with: bionas train --genotype %s)\n", *out, filepath.Join(*out, "genotype.json"))
 	return nil
+}
+
+// searchEpochs is the number of epochs (random: samples) the search will
+// run, which bounds the epoch a checkpoint may claim to have reached.
+func searchEpochs(method string, p search.Preset, flag int) int {
+	switch method {
+	case "darts2":
+		return pick(flag, p.DARTS2.Epochs)
+	case "pcdarts":
+		return pick(flag, p.PCDARTS.Epochs)
+	case "egnas":
+		return pick(flag, p.EGNAS.Epochs)
+	case "random":
+		return pick(flag, p.Random.Samples)
+	}
+	return pick(flag, p.DARTS.Epochs)
 }
 
 // buildSpace returns the named space, or with --ops/--rules the custom space
@@ -337,33 +357,42 @@ func truncateMetrics(path string, done int) error {
 }
 
 // openEventSink prepares --out's metrics.jsonl and returns the sink of a
-// run's events. When resuming, the lines of the epochs the run will redo
-// are dropped first (what the checkpoint does not hold is done again).
-func openEventSink(cmd string, resume bool, ckptDir, out string, stdout, stderr io.Writer, asJSON bool, label string) (*eventSink, error) {
+// run's events. When resuming, the checkpoint is verified first
+// (search.ResumePoint, against the run's epochs): a damaged newest pair
+// falls back to the previous one, said on stderr, and with no pair that
+// verifies the command fails before anything in --out changes. The lines
+// of the epochs the run will redo are dropped only when the run's first
+// event arrives, that is once the search itself has loaded the checkpoint:
+// a resume refused later (another configuration) leaves the file as it was.
+func openEventSink(cmd string, resume bool, ckptDir, out string, epochs int, stdout, stderr io.Writer, asJSON bool, label string) (*eventSink, error) {
 	metricsPath := filepath.Join(out, "metrics.jsonl")
 	done := 0
 	if resume {
-		d, ok, err := search.CheckpointEpoch(ckptDir)
+		rp, ok, err := search.ResumePoint(ckptDir, epochs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: --resume: %w", cmd, err)
 		}
-		if ok {
-			done = d
-			fmt.Fprintf(stderr, "%s: resuming after %d finished epochs (checkpoint in %s)\n", cmd, d, ckptDir)
-		} else {
-			fmt.Fprintf(stderr, "%s: --resume: no checkpoint in %s, starting afresh\n", cmd, ckptDir)
+		for _, e := range rp.Skipped {
+			fmt.Fprintf(stderr, "%s: --resume: skipping a damaged checkpoint: %v\n", cmd, e)
 		}
-		if err := truncateMetrics(metricsPath, done); err != nil {
-			return nil, fmt.Errorf("%s: %w", cmd, err)
+		switch {
+		case ok && len(rp.Skipped) > 0:
+			done = rp.Epoch
+			fmt.Fprintf(stderr, "%s: resuming from the previous good checkpoint %s, after %d finished epochs\n", cmd, rp.Path, rp.Epoch)
+		case ok:
+			done = rp.Epoch
+			fmt.Fprintf(stderr, "%s: resuming after %d finished epochs (checkpoint in %s)\n", cmd, rp.Epoch, ckptDir)
+		default:
+			fmt.Fprintf(stderr, "%s: --resume: no checkpoint in %s, starting afresh\n", cmd, ckptDir)
 		}
 	} else if err := os.Remove(metricsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}
-	s, err := newEventSink(metricsPath, out, stdout, stderr, asJSON, label)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cmd, err)
+	s := &eventSink{metricsPath: metricsPath, out: out, stdout: stdout, stderr: stderr, asJSON: asJSON, label: label, start: time.Now(),
+		resumed: done > 0, truncateTo: -1}
+	if resume {
+		s.truncateTo = done
 	}
-	s.resumed = done > 0
 	return s, nil
 }
 
@@ -371,8 +400,14 @@ func openEventSink(cmd string, resume bool, ckptDir, out string, stdout, stderr 
 // event), alphas.json and genotype.json (the latest), a progress bar and
 // per-epoch lines on stderr, and with --json every event on stdout.
 type eventSink struct {
-	mu       sync.Mutex
-	metrics  *os.File
+	mu          sync.Mutex
+	metricsPath string
+	metrics     *os.File // opened by the first event
+	// truncateTo ≥ 0: before the first event is written, drop the lines
+	// of epochs from truncateTo on (what a resumed run redoes).
+	truncateTo int
+	openErr    error
+
 	out      string
 	stdout   io.Writer
 	stderr   io.Writer
@@ -385,15 +420,36 @@ type eventSink struct {
 	firstSet bool
 }
 
-func newEventSink(metricsPath, out string, stdout, stderr io.Writer, asJSON bool, label string) (*eventSink, error) {
-	f, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
+// openMetrics truncates (when resuming) and opens metrics.jsonl; it runs
+// once, with the first event. The truncation replaces the file, so it must
+// come before the file is opened for appending.
+func (s *eventSink) openMetrics() {
+	if s.metrics != nil || s.openErr != nil {
+		return
 	}
-	return &eventSink{metrics: f, out: out, stdout: stdout, stderr: stderr, asJSON: asJSON, label: label, start: time.Now()}, nil
+	if s.truncateTo >= 0 {
+		if err := truncateMetrics(s.metricsPath, s.truncateTo); err != nil {
+			s.openErr = err
+			fmt.Fprintf(s.stderr, "%s: %v\n", s.label, err)
+			return
+		}
+	}
+	f, err := os.OpenFile(s.metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.openErr = err
+		fmt.Fprintf(s.stderr, "%s: %v\n", s.label, err)
+		return
+	}
+	s.metrics = f
 }
 
-func (s *eventSink) close() { s.metrics.Close() }
+func (s *eventSink) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
+}
 
 func (s *eventSink) writeJSON(v any) error {
 	b, err := json.Marshal(v)
@@ -420,8 +476,11 @@ func (s *eventSink) finishBar() {
 func (s *eventSink) emit(e search.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.openMetrics()
 	if b, err := json.Marshal(e); err == nil {
-		s.metrics.Write(append(b, '\n'))
+		if s.metrics != nil {
+			s.metrics.Write(append(b, '\n'))
+		}
 		if s.asJSON {
 			s.stdout.Write(append(b, '\n'))
 		}

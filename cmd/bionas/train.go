@@ -199,13 +199,16 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*out = filepath.Join("runs", fmt.Sprintf("train-%s-s%d", strings.ToLower(*dataset), *seed))
 	}
 	ckptDir := filepath.Join(*out, "checkpoint")
+	// One process per --out folder (see lockOut).
+	unlock, err := lockOut("train", *out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if !*resume && search.HasCheckpoint(ckptDir) {
 		return fmt.Errorf("train: --out %s holds the checkpoint of an earlier training: pass --resume to continue it, or choose another folder", *out)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("train: --out: %w", err)
-	}
-	sink, err := openEventSink("train", *resume, ckptDir, *out, stdout, stderr, *asJSON, "train")
+	sink, err := openEventSink("train", *resume, ckptDir, *out, tcfg.Epochs, stdout, stderr, *asJSON, "train")
 	if err != nil {
 		return err
 	}
