@@ -105,7 +105,17 @@ type ServerConfig struct {
 	// IdleTimeout closes connections idle this long (default 30 min; < 0:
 	// never).
 	IdleTimeout time.Duration
-	// Log receives one line per connection and error (default io.Discard).
+	// HandshakeTimeout closes a connection that has not authenticated
+	// (opened a session) this long after it connected (default 60 s, the
+	// time to type a key's passphrase; < 0: never). Without it a silent
+	// TCP connection would be held open forever.
+	HandshakeTimeout time.Duration
+	// MaxUnauthenticated caps the connections waiting to authenticate
+	// (default 64) and MaxUnauthenticatedPerSource those from one address
+	// (default 16); more are closed at once, each with a log line.
+	MaxUnauthenticated, MaxUnauthenticatedPerSource int
+	// Log receives one line per connection, refused attempt (with the key
+	// fingerprint it offered) and error (default io.Discard).
 	Log io.Writer
 	// Device is shown in every session's status bar (see Options.Device).
 	Device string
@@ -124,6 +134,8 @@ type Server struct {
 
 	ctx    context.Context // cancelled by Shutdown: every session quits
 	cancel context.CancelFunc
+
+	gate *connGate // connections that have not authenticated yet
 
 	mu       sync.Mutex
 	programs map[*tea.Program]struct{}
@@ -147,18 +159,35 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = defaultMaxUnauthenticated
+	}
+	if cfg.MaxUnauthenticatedPerSource <= 0 {
+		cfg.MaxUnauthenticatedPerSource = defaultMaxUnauthPerSource
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.HostKeyPath), 0o700); err != nil {
 		return nil, fmt.Errorf("ssh server: host key folder: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: log.New(cfg.Log, "bionas serve: ", log.LstdFlags), programs: map[*tea.Program]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.gate = newConnGate(cfg.HandshakeTimeout, cfg.MaxUnauthenticated, cfg.MaxUnauthenticatedPerSource, s.logger)
 	keys := cfg.AuthorizedKeys
 	opts := []ssh.Option{
 		wish.WithAddress(cfg.Addr),
 		wish.WithHostKeyPath(cfg.HostKeyPath),
 		// Public keys only: with a public-key handler and no password or
 		// keyboard-interactive one, every other method is refused.
-		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return keys.Has(key) }),
+		wish.WithPublicKeyAuth(func(ctx ssh.Context, key ssh.PublicKey) bool {
+			if keys.Has(key) {
+				return true
+			}
+			s.logger.Printf("refused key %s from %s (user %q): not in the allowlist", fingerprint(key), ctx.RemoteAddr(), ctx.User())
+			return false
+		}),
+		s.gateOption,
 		wish.WithMiddleware(
 			bm.MiddlewareWithProgramHandler(s.program, termenv.Ascii),
 			activeterm.Middleware(),
@@ -177,18 +206,39 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// gateOption puts the pre-authentication limits (connGate) on the server:
+// every TCP connection is counted and given its deadline before the
+// handshake, and leaves the count when it opens a session channel, which
+// only an authenticated client can.
+func (s *Server) gateOption(srv *ssh.Server) error {
+	srv.ConnCallback = s.gate.accept
+	srv.ConnectionFailedCallback = s.gate.failed
+	srv.ChannelHandlers = map[string]ssh.ChannelHandler{
+		"session": func(srv *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
+			markAuthenticated(ctx)
+			ssh.DefaultSessionHandler(srv, conn, ch, ctx)
+		},
+	}
+	return nil
+}
+
 // recheck admits a session only if the key it authenticated with is on the
 // allowlist (defence in depth: the auth callback may also see keys the
-// client never proves, CVE-2024-45337).
+// client never proves, CVE-2024-45337), and logs the key that connected.
 func (s *Server) recheck(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		if !s.cfg.AuthorizedKeys.Has(sess.PublicKey()) {
+			s.logger.Printf("refused session from %s (user %q): key %s not in the allowlist", sess.RemoteAddr(), sess.User(), fingerprint(sess.PublicKey()))
 			wish.Fatalln(sess, "not authorized")
 			return
 		}
+		s.logger.Printf("session from %s (user %q), key %s", sess.RemoteAddr(), sess.User(), fingerprint(sess.PublicKey()))
 		next(sess)
 	}
 }
+
+// Unauthenticated is the number of connections waiting to authenticate.
+func (s *Server) Unauthenticated() int { return s.gate.waiting() }
 
 // program makes one session's TUI.
 func (s *Server) program(sess ssh.Session) *tea.Program {

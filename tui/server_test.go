@@ -115,6 +115,12 @@ func dialTUI(t *testing.T, addr string, cfg *gossh.ClientConfig) *tuiSession {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
+	return startTUI(t, c)
+}
+
+// startTUI opens a session with a PTY on c and waits for the TUI.
+func startTUI(t *testing.T, c *gossh.Client) *tuiSession {
+	t.Helper()
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
