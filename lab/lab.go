@@ -180,8 +180,15 @@ func (l *Lab) load() error {
 func (l *Lab) loadRun(dir, id string) *run {
 	removeTemps(dir)
 	r := &run{dir: dir}
-	ok, err := readJSON(filepath.Join(dir, FileRun), &r.info)
+	info, ok, err := readRunInfo(dir)
+	r.info = info
 	switch {
+	case ok && err != nil:
+		// It parses but asks for what must not run (Spec.Validate): shown
+		// as failed, with the field; Resume refuses it; the file is kept
+		// as it is for the user to inspect.
+		r.info.ID, r.info.Status, r.info.Error = id, StatusFailed, "damaged run folder: "+err.Error()
+		return r
 	case err != nil || !ok:
 		if err == nil {
 			err = fmt.Errorf("no %s", FileRun)
@@ -419,6 +426,9 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	if !slices.Contains(Kinds, spec.Kind) {
 		return RunInfo{}, fmt.Errorf("start run: unknown kind %q", spec.Kind)
 	}
+	if err := spec.Validate(); err != nil {
+		return RunInfo{}, fmt.Errorf("start run: %w", err)
+	}
 	// A lab preset fills the spec; any other name is the backend's to
 	// resolve (an engine preset such as "quick").
 	if p, ok := PresetByName(spec.Preset); ok && p.Spec.Kind == spec.Kind {
@@ -527,6 +537,12 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 		r.mu.Unlock()
 		l.mu.Unlock()
 		return RunInfo{}, fmt.Errorf("resume %s run: %w", r.info.Kind, ErrUnavailable)
+	}
+	// A damaged run.json loads as a failed run to show; it must not run.
+	if err := r.info.Spec.Validate(); err != nil {
+		r.mu.Unlock()
+		l.mu.Unlock()
+		return RunInfo{}, fmt.Errorf("resume %s: %s: %w", id, filepath.Join(r.dir, FileRun), err)
 	}
 	r.info.Status = StatusQueued
 	r.info.Error = ""

@@ -55,6 +55,22 @@ func readJSON(path string, v any) (bool, error) {
 	return true, nil
 }
 
+// readRunInfo reads a run folder's run.json and checks its spec (Spec.
+// Validate), so that a run.json edited to ask for an enormous network is
+// reported, naming the file and the field, instead of being resumed.
+func readRunInfo(dir string) (RunInfo, bool, error) {
+	path := filepath.Join(dir, FileRun)
+	var info RunInfo
+	ok, err := readJSON(path, &info)
+	if err != nil || !ok {
+		return info, ok, err
+	}
+	if err := info.Spec.Validate(); err != nil {
+		return info, true, fmt.Errorf("read %s: %w", path, err)
+	}
+	return info, true, nil
+}
+
 // readMetrics reads metrics.jsonl. A line that does not parse is an error
 // naming its number (the lab replaces the file atomically, so this means
 // the folder was damaged by something else).
@@ -105,8 +121,7 @@ func removeTemps(dir string) {
 // parses. It is what "not corrupt" means for a run folder, and what the
 // restart tests assert.
 func CheckRunFolder(dir string) error {
-	var info RunInfo
-	ok, err := readJSON(filepath.Join(dir, FileRun), &info)
+	info, ok, err := readRunInfo(dir)
 	if err != nil {
 		return err
 	}
