@@ -18,7 +18,7 @@ import (
 	"github.com/bionaslab/bionas/lab"
 )
 
-func newSigner(t *testing.T) gossh.Signer {
+func newSigner(t testing.TB) gossh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
