@@ -100,8 +100,37 @@ func CheckModelFile(path string) (ModelMeta, error) {
 	if cells != cfg.Layers {
 		return fail("field meta.extra.layers is %d, the file holds %d cells", cfg.Layers, cells)
 	}
+	// Every edge of the genotype that would get weights when built must
+	// have them in the file: a genotype edited to put convolutions where
+	// the file has none would build weights the file does not back.
+	for i := range cfg.Layers {
+		reduce := i == cfg.Layers/3 || i == 2*cfg.Layers/3
+		cg, cell := m.Genotype.Normal, "normal"
+		if reduce {
+			cg, cell = m.Genotype.Reduce, "reduce"
+		}
+		for j, e := range cg.Edges {
+			if hasTensorPrefix(info.Tensors, fmt.Sprintf("cells.%d.edge%d.", i, j)) {
+				continue
+			}
+			weightless := e.Op == OpNone || e.Op == OpMaxPool || e.Op == OpAvgPool || (e.Op == OpSkip && !(reduce && e.From < 2))
+			if !weightless {
+				return fail("field meta.extra.genotype: %s edge %d is %s, which has weights, but the file has none for cells.%d.edge%d",
+					cell, j, e.Op, i, j)
+			}
+		}
+	}
 	if aux != m.Auxiliary {
 		return fail("field meta.extra.auxiliary is %v, the file %s an auxiliary head", m.Auxiliary, map[bool]string{true: "holds", false: "has no"}[aux])
 	}
 	return m, nil
+}
+
+func hasTensorPrefix(ts map[string][]int, prefix string) bool {
+	for name := range ts {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
 }
