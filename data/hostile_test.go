@@ -1,8 +1,10 @@
 package data
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,5 +144,31 @@ func TestHostileIDX(t *testing.T) {
 				t.Fatalf("err = %v, want ErrTruncated naming %s and %q", err, ip, tc.mention)
 			}
 		})
+	}
+}
+
+// hostileFixtures are the crafted pickles of issue 15, kept in testdata so
+// that the command line's tests can feed them to `bionas data info`.
+func hostileFixtures() map[string][]byte {
+	return map[string][]byte{
+		"hostile_shape_overflow.pkl": crafted16([]uint64{1 << 56, 768}, true, make([]byte, 8)),
+		"hostile_binunicode.pkl":     hugeString(),
+	}
+}
+
+// TestHostileFixtures keeps testdata's crafted pickles equal to what the
+// builders above write (BIONAS_WRITE_FIXTURES=1 rewrites them).
+func TestHostileFixtures(t *testing.T) {
+	for name, want := range hostileFixtures() {
+		path := filepath.Join("testdata", name)
+		if os.Getenv("BIONAS_WRITE_FIXTURES") != "" {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s differs from its builder (%v); rerun with BIONAS_WRITE_FIXTURES=1", path, err)
+		}
 	}
 }

@@ -368,3 +368,40 @@ func TestTrainOutLock(t *testing.T) {
 	}
 	sameFolder(t, before, snapshot(t, out))
 }
+
+// TestDataInfoRefusesCraftedPickles: the crafted ImageNet16 pickles of
+// issue 15 (data of shape 2^56 × 768 in Fortran order; a 24-byte file with
+// a BINUNICODE of 0xFFFFFFF0 bytes) make `bionas data info` exit 1 naming
+// the file and what is wrong, without a panic or a large allocation, and
+// leave the folder as it was.
+func TestDataInfoRefusesCraftedPickles(t *testing.T) {
+	cases := []struct{ file, want string }{
+		{"hostile_shape_overflow.pkl", "numpy array (72057594037927936, 768) u1: the shape's element count overflows"},
+		{"hostile_binunicode.pkl", "opcode BINUNICODE at offset 2: length 4294967280, but only 17 bytes follow"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			raw := mustRead(os.ReadFile(filepath.Join("..", "..", "data", "testdata", tc.file)))
+			dir := t.TempDir()
+			// Every file of the set holds the crafted pickle: the first one
+			// read is refused.
+			for i := 1; i <= 10; i++ {
+				os.WriteFile(filepath.Join(dir, "train_data_batch_"+strconv.Itoa(i)), raw, 0o644)
+			}
+			os.WriteFile(filepath.Join(dir, "val_data"), raw, 0o644)
+			before := snapshot(t, dir)
+			args := []string{"data", "info", "imagenet16-120", "--dir", dir}
+			stderr, code := runCLI(t, args...)
+			if code != 1 || !strings.Contains(stderr, filepath.Join(dir, "train_data_batch_1")) || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "panic") {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 naming train_data_batch_1 and %q", code, stderr, tc.want)
+			}
+			var so, se bytes.Buffer
+			allocguard.Check(t, "data info", 4<<20, func() {
+				if err := runData(context.Background(), args[1:], &so, &se); err == nil {
+					t.Error("data info accepted the pickle")
+				}
+			})
+			sameFolder(t, before, snapshot(t, dir))
+		})
+	}
+}
