@@ -56,6 +56,7 @@ func (o *oracle) gradient(x *nn.Tensor, rows []int, loss lossFunc) (logits *nn.T
 	o.count(x.Shape[0], rows)
 	defer o.freeze()()
 	g := nn.NewGraph(false, o.rng)
+	defer g.Release() // a device model's step memory; everything read is on the host
 	g.TrueGradient = o.mode == True
 	// A leaf of our own: the caller's tensor keeps no gradient buffer.
 	in := &nn.Tensor{Shape: slices.Clone(x.Shape), Data: x.Data, NeedsGrad: true}

@@ -12,6 +12,9 @@ import (
 // cost of a supernet step). A NaN with a clear sign bit passes through, as
 // in PyTorch.
 func (g *Graph) ReLU(x *Tensor) *Tensor {
+	if d := x.Device(); d != nil {
+		return g.reluDev(d, x)
+	}
 	y := g.AllocFull(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) { cpu.ReLU(y.Data[lo:hi], x.Data[lo:hi]) })
 	if g.Records(x) {
@@ -34,6 +37,7 @@ func reluBackward(y, dy, dx []float32) {
 
 // Sigmoid returns 1/(1+e^−x) elementwise.
 func (g *Graph) Sigmoid(x *Tensor) *Tensor {
+	noDevice("Sigmoid", x)
 	y := g.Alloc(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -65,6 +69,7 @@ func sigmoid32(v float32) float32 {
 
 // Tanh returns tanh(x) elementwise.
 func (g *Graph) Tanh(x *Tensor) *Tensor {
+	noDevice("Tanh", x)
 	y := g.Alloc(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {

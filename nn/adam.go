@@ -59,6 +59,8 @@ type Adam struct {
 type adamState struct {
 	step int
 	m, v []float32 // nil until the first step
+	// dm, dv hold m and v for a parameter on a device (m, v then nil).
+	dm, dv *Tensor
 }
 
 // NewAdam returns an optimizer over params with cfg.Defaults(). It panics on
@@ -82,6 +84,10 @@ func NewAdam(params []Named, cfg AdamConfig) *Adam {
 func (o *Adam) Step() {
 	c := o.cfg
 	for i, p := range o.params {
+		if d := p.T.Device(); d != nil {
+			o.stepDev(d, i, p)
+			continue
+		}
 		w, g := p.T.Data, p.T.Grad
 		if g == nil {
 			continue
@@ -111,6 +117,28 @@ func (o *Adam) Step() {
 	}
 }
 
+// stepDev is Step for a parameter on a device: the moments live there
+// (a loaded state goes up on first use).
+func (o *Adam) stepDev(d Device, i int, p Named) {
+	if p.T.gstore == nil {
+		return
+	}
+	c := o.cfg
+	s := &o.state[i]
+	if s.dm == nil {
+		if s.m == nil {
+			s.m, s.v = make([]float32, p.T.Len()), make([]float32, p.T.Len())
+		}
+		s.dm, s.dv = ToDevice(FromSlice(s.m, p.T.Shape...), d), ToDevice(FromSlice(s.v, p.T.Shape...), d)
+		s.m, s.v = nil, nil
+	}
+	s.step++
+	bc1 := 1 - math.Pow(float64(c.Beta1), float64(s.step))
+	bc2 := 1 - math.Pow(float64(c.Beta2), float64(s.step))
+	mustDev(d, "nn.Adam.Step "+p.Name, d.Adam(p.T.Buf(), p.T.gstore.buf, s.dm.Buf(), s.dv.Buf(), p.T.Len(),
+		c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, float32(bc1), float32(bc2)))
+}
+
 // SetLR changes the learning rate.
 func (o *Adam) SetLR(lr float32) { o.cfg.LR = lr }
 
@@ -134,13 +162,17 @@ func (o *Adam) State() []Named {
 	var out []Named
 	for i, p := range o.params {
 		s := o.state[i]
-		if s.m == nil {
+		m, v := s.m, s.v
+		if s.dm != nil {
+			m, v = s.dm.Values(), s.dv.Values()
+		}
+		if m == nil {
 			continue
 		}
 		out = append(out,
 			Named{p.Name + ".step", FromSlice([]float32{float32(s.step)}, 1)},
-			Named{p.Name + ".exp_avg", FromSlice(slices.Clone(s.m), p.T.Shape...)},
-			Named{p.Name + ".exp_avg_sq", FromSlice(slices.Clone(s.v), p.T.Shape...)},
+			Named{p.Name + ".exp_avg", FromSlice(slices.Clone(m), p.T.Shape...)},
+			Named{p.Name + ".exp_avg_sq", FromSlice(slices.Clone(v), p.T.Shape...)},
 		)
 	}
 	return out

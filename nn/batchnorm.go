@@ -54,6 +54,9 @@ func (bn *BatchNorm2d) Forward(g *Graph, x *Tensor) *Tensor {
 	if c != bn.C {
 		panic(fmt.Sprintf("nn.BatchNorm2d %q: built for %d channels, got shape %v", bn.Name, bn.C, x.Shape))
 	}
+	if x.OnDevice() {
+		return BatchNormOn(g, bn, x, false)
+	}
 	hw, m := h*w, n*h*w
 	train := g.Training()
 	if train && m < 2 {

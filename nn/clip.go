@@ -13,13 +13,24 @@ import "math"
 // NaN or 0 instead).
 func ClipGradNorm(params []*Tensor, maxNorm float32) float32 {
 	var sum float64 // float64 so millions of squares do not lose precision
+	var dev Device
+	var onDev []*Tensor
 	for _, p := range params {
 		if p == nil {
+			continue
+		}
+		if d := p.Device(); d != nil {
+			dev = d
+			onDev = append(onDev, p)
 			continue
 		}
 		for _, g := range p.Grad {
 			sum += float64(g) * float64(g)
 		}
+	}
+	if dev != nil {
+		// Summed on the device, one value read back: the norm decides the scale.
+		sum += sumSquaresOn(dev, onDev)
 	}
 	norm := math.Sqrt(sum)
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
@@ -30,6 +41,10 @@ func ClipGradNorm(params []*Tensor, maxNorm float32) float32 {
 	if coef < 1 {
 		for _, p := range params {
 			if p == nil {
+				continue
+			}
+			if p.gstore != nil {
+				mustDev(dev, "nn.ClipGradNorm", dev.Axpby(0, nil, coef, p.gstore.buf, p.Len()))
 				continue
 			}
 			for i := range p.Grad {

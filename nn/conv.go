@@ -127,6 +127,10 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	if err != nil {
 		panic(fmt.Sprintf("nn.Conv2d %q: %v", cfg.Name, err))
 	}
+	if x.OnDevice() || c.W.OnDevice() {
+		d := deviceOf("Conv2d", x, c.W)
+		return c.forwardDev(d, g, x, gm)
+	}
 	out := g.AllocFull(gm.N, gm.O, gm.Ho, gm.Wo) // every kernel writes all of out
 	convForwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, c.W.Data, out.Data)
 	if c.Bias != nil {

@@ -5,6 +5,9 @@ import "fmt"
 // dropMask applies x ⊙ mask to a new tensor and records the same product
 // for backward; mask holds 0 or 1/keep per unit of size elements.
 func (g *Graph) dropMask(x *Tensor, mask []float32, size int) *Tensor {
+	if d := x.Device(); d != nil {
+		return g.dropMaskDev(d, x, mask, size)
+	}
 	y := g.Alloc(x.Shape...)
 	parRows(len(mask), size, func(lo, hi int) {
 		for u := lo; u < hi; u++ {

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/bionaslab/bionas/nn/cpu"
 )
@@ -28,8 +29,14 @@ type Graph struct {
 	// (outputs and their gradients); see Arena for their lifetime.
 	Arena *Arena
 
+	// inference makes Records false whatever the inputs (NewInference).
+	inference bool
+
 	tape   []func()
 	output *Tensor // the network output whose gradient DFA layers broadcast
+
+	mu   sync.Mutex // guards held: mixed-op units record from several goroutines
+	held []*storage // device memory of this step (Release)
 }
 
 // NewGraph returns a recording graph in training or evaluation mode.
@@ -37,13 +44,19 @@ func NewGraph(train bool, rng *rand.Rand) *Graph {
 	return &Graph{Train: train, Rand: rng}
 }
 
+// NewInference returns a graph that records nothing, in evaluation mode:
+// a nil graph's semantics, plus step memory that Release gives back, which
+// device evaluation needs (a nil graph leaves its device buffers to the
+// garbage collector).
+func NewInference() *Graph { return &Graph{inference: true} }
+
 // Training reports whether g is in training mode (false for a nil graph).
 func (g *Graph) Training() bool { return g != nil && g.Train }
 
 // Records reports whether an op on these inputs must be recorded: g is not
 // nil and some input needs a gradient.
 func (g *Graph) Records(inputs ...*Tensor) bool {
-	if g == nil {
+	if g == nil || g.inference {
 		return false
 	}
 	for _, t := range inputs {
@@ -59,7 +72,7 @@ func (g *Graph) Records(inputs ...*Tensor) bool {
 func (g *Graph) Record(out *Tensor, backward func()) {
 	out.NeedsGrad = true
 	g.tape = append(g.tape, func() {
-		if out.Grad != nil {
+		if out.HasGrad() {
 			backward()
 		}
 	})
@@ -76,8 +89,11 @@ func (g *Graph) SetOutput(t *Tensor) {
 // OutputError returns dL/d(output) during Backward, or nil if no output was
 // marked or no gradient has reached it yet.
 func (g *Graph) OutputError() *Tensor {
-	if g == nil || g.output == nil || g.output.Grad == nil {
+	if g == nil || g.output == nil || !g.output.HasGrad() {
 		return nil
+	}
+	if o := g.output; o.store != nil {
+		return &Tensor{Shape: o.Shape, store: o.gstore}
 	}
 	return &Tensor{Shape: g.output.Shape, Data: g.output.Grad}
 }
@@ -101,6 +117,12 @@ func (g *Graph) Backward(loss *Tensor) {
 	if loss.Len() != 1 {
 		panic(fmt.Sprintf("nn.Graph.Backward: loss must be a scalar, got shape %v", loss.Shape))
 	}
+	if d := loss.Device(); d != nil {
+		// The seed is set where the loss lives: no copy.
+		mustDev(d, "seed the backward pass", d.Fill(loss.GradBufDev(), 1, 1))
+		g.runTape()
+		return
+	}
 	g.BackwardFrom(loss, []float32{1})
 }
 
@@ -121,6 +143,13 @@ func (g *Graph) BackwardWith(out *Tensor, grad []float32) {
 func (g *Graph) BackwardFrom(out *Tensor, seed []float32) {
 	if len(seed) != out.Len() {
 		panic(fmt.Sprintf("nn.Graph.BackwardFrom: seed has %d values for shape %v", len(seed), out.Shape))
+	}
+	if d := out.Device(); d != nil {
+		tmp, done := g.uploadScratch(d, seed, "a backward seed")
+		mustDev(d, "seed the backward pass", d.Axpby(1, tmp, 1, out.GradBufDev(), out.Len()))
+		done()
+		g.runTape()
+		return
 	}
 	if out.Grad == nil {
 		out.Grad = append([]float32(nil), seed...)

@@ -73,6 +73,7 @@ func (h *HebbConv2d) Buffers() []Named { return []Named{{Join(h.Cfg.Name, "weigh
 
 // Forward applies the Hebbian update (training only) then the convolution.
 func (h *HebbConv2d) Forward(g *Graph, x *Tensor) *Tensor {
+	noDevice("HebbConv2d "+h.Cfg.Name+" (rule hebb)", x, h.W)
 	gm, err := newConvGeom(x.Shape, h.W.Shape, h.Cfg.Stride, h.Cfg.Padding, h.Cfg.Dilation, 1)
 	if err != nil {
 		panic(fmt.Sprintf("nn.HebbConv2d %q: %v", h.Cfg.Name, err))

@@ -125,6 +125,10 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.Linear %q: input shape %v does not flatten to (N, %d)", l.Cfg.Name, x.Shape, in))
 	}
 	n := x.Shape[0]
+	if x.OnDevice() || l.W.OnDevice() {
+		d := deviceOf("Linear", x, l.W)
+		return l.forwardDev(d, g, x)
+	}
 	name := layerRef{"nn.Linear", l.Cfg.Name}
 	out := g.Alloc(n, o)
 	sgemmOn(g, name, false, true, n, o, in, 1, x.Data, in, l.W.Data, in, 0, out.Data, o)

@@ -32,6 +32,16 @@ func logSoftmaxRow(dst, x []float32) {
 // Softmax returns the softmax of each row of a 2-D (rows×K) tensor.
 func (g *Graph) Softmax(x *Tensor) *Tensor {
 	rows, k := rowsOf("Softmax", x)
+	if d := x.Device(); d != nil {
+		y := g.allocOn(d, x.Shape...)
+		mustDev(d, "nn.Softmax", d.Softmax(x.Buf(), y.Buf(), rows, k))
+		if g.Records(x) {
+			g.Record(y, func() {
+				mustDev(d, "nn.Softmax backward", d.SoftmaxBackward(y.Buf(), y.GradBufDev(), x.GradBufDev(), rows, k))
+			})
+		}
+		return y
+	}
 	y := g.Alloc(x.Shape...)
 	parRows(rows, 4*k, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -65,6 +75,7 @@ func (g *Graph) Softmax(x *Tensor) *Tensor {
 // LogSoftmax returns the log softmax of each row of a 2-D (rows×K) tensor.
 func (g *Graph) LogSoftmax(x *Tensor) *Tensor {
 	rows, k := rowsOf("LogSoftmax", x)
+	noDevice("LogSoftmax", x)
 	y := g.Alloc(x.Shape...)
 	parRows(rows, 4*k, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -115,6 +126,9 @@ func (g *Graph) CrossEntropy(logits *Tensor, labels []int, smoothing float32) *T
 	if rows == 0 {
 		panic(fmt.Sprintf("nn.CrossEntropy: empty batch, logits of shape %v", logits.Shape))
 	}
+	if d := logits.Device(); d != nil {
+		return g.crossEntropyDev(d, logits, labels, smoothing)
+	}
 	off, on := float64(smoothing)/float64(k), 1-float64(smoothing)
 	logp := make([]float32, logits.Len())
 	var loss float64
@@ -158,8 +172,9 @@ func CrossEntropyPerSample(logits *Tensor, labels []int) []float32 {
 	checkLabels("CrossEntropyPerSample", logits, labels, k)
 	out := make([]float32, rows)
 	lp := make([]float32, k)
+	vals := logits.Values() // the logits are read, so a device's come back
 	for r := range rows {
-		logSoftmaxRow(lp, logits.Data[r*k:(r+1)*k])
+		logSoftmaxRow(lp, vals[r*k:(r+1)*k])
 		out[r] = -lp[labels[r]]
 	}
 	return out
@@ -171,6 +186,7 @@ func CrossEntropyPerSample(logits *Tensor, labels []int) []float32 {
 func (g *Graph) KLDivergence(p *Tensor, logits *Tensor) *Tensor {
 	rows, k := rowsOf("KLDivergence", logits)
 	mustSameShape("KLDivergence", p, logits)
+	noDevice("KLDivergence", p, logits)
 	logq := make([]float32, logits.Len())
 	var loss float64
 	for r := range rows {
@@ -209,8 +225,9 @@ func (g *Graph) KLDivergence(p *Tensor, logits *Tensor) *Tensor {
 func Argmax(logits *Tensor) []int {
 	rows, k := rowsOf("Argmax", logits)
 	out := make([]int, rows)
+	vals := logits.Values()
 	for r := range rows {
-		row := logits.Data[r*k : (r+1)*k]
+		row := vals[r*k : (r+1)*k]
 		best := 0
 		for i, v := range row {
 			if v > row[best] {

@@ -31,6 +31,9 @@ func poolDims(op string, x *Tensor, k, stride, pad int) (n, c, h, w, ho, wo int)
 // as a direct k×k scan would find it, with 2k instead of k² comparisons.
 func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 	n, c, h, w, ho, wo := poolDims("MaxPool2d", x, k, stride, pad)
+	if d := x.Device(); d != nil {
+		return g.maxPoolDev(d, x, PoolShape{n, c, h, w, k, stride, pad, ho, wo})
+	}
 	y := g.AllocFull(n, c, ho, wo)
 	rec := g.Records(x)
 	var arg []int32 // index of each output's source within its plane
@@ -134,6 +137,9 @@ func poolWindows(n, out, k, stride, pad int) []window {
 // the gradient the same way in reverse.
 func (g *Graph) AvgPool2d(x *Tensor, k, stride, pad int, countIncludePad bool) *Tensor {
 	n, c, h, w, ho, wo := poolDims("AvgPool2d", x, k, stride, pad)
+	if d := x.Device(); d != nil {
+		return g.avgPoolDev(d, x, PoolShape{n, c, h, w, k, stride, pad, ho, wo}, countIncludePad)
+	}
 	cols, rows := poolWindows(w, wo, k, stride, pad), poolWindows(h, ho, k, stride, pad)
 	// Divisors depend only on the window position, so share them across planes.
 	inv := make([]float32, ho*wo)
@@ -217,6 +223,9 @@ func (g *Graph) GlobalAvgPool(x *Tensor) *Tensor {
 	hw := h * w
 	if hw == 0 {
 		panic(fmt.Sprintf("nn.GlobalAvgPool: empty planes in shape %v", x.Shape))
+	}
+	if d := x.Device(); d != nil {
+		return g.globalAvgPoolDev(d, x, n, c, hw)
 	}
 	inv := 1 / float32(hw)
 	y := g.Alloc(n, c)

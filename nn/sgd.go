@@ -29,6 +29,7 @@ type SGD struct {
 	cfg    SGDConfig
 	params []Named
 	bufs   [][]float32 // momentum buffers, nil until the first step
+	dbufs  []*Tensor   // the momentum buffers of device parameters
 	index  map[string]int
 }
 
@@ -46,6 +47,7 @@ func NewSGD(params []Named, cfg SGDConfig) *SGD {
 		cfg:    cfg,
 		params: slices.Clone(params),
 		bufs:   make([][]float32, len(params)),
+		dbufs:  make([]*Tensor, len(params)),
 		index:  optIndexParams("nn.NewSGD", params),
 	}
 }
@@ -69,6 +71,10 @@ func optIndexParams(op string, params []Named) map[string]int {
 func (o *SGD) Step() {
 	lr, m, wd := o.cfg.LR, o.cfg.Momentum, o.cfg.WeightDecay
 	for i, p := range o.params {
+		if d := p.T.Device(); d != nil {
+			o.stepDev(d, i, p)
+			continue
+		}
 		w, g := p.T.Data, p.T.Grad
 		if g == nil {
 			continue
@@ -105,6 +111,38 @@ func (o *SGD) Step() {
 	}
 }
 
+// stepDev is Step for a parameter on a device: one kernel, the momentum
+// buffer kept there (a loaded state goes up on first use).
+func (o *SGD) stepDev(d Device, i int, p Named) {
+	if p.T.gstore == nil {
+		return
+	}
+	var mom Buffer
+	first := false
+	if o.cfg.Momentum != 0 {
+		if o.dbufs[i] == nil {
+			if o.bufs[i] != nil {
+				o.dbufs[i] = ToDevice(FromSlice(o.bufs[i], p.T.Shape...), d)
+				o.bufs[i] = nil
+			} else {
+				o.dbufs[i] = ToDevice(New(p.T.Shape...), d)
+				first = true
+			}
+		}
+		mom = o.dbufs[i].Buf()
+	}
+	c := o.cfg
+	mustDev(d, "nn.SGD.Step "+p.Name, d.SGD(p.T.Buf(), p.T.gstore.buf, mom, p.T.Len(), c.LR, c.Momentum, 0, c.WeightDecay, c.Nesterov, first))
+}
+
+// momentum returns parameter i's momentum buffer on the host, or nil.
+func (o *SGD) momentum(i int) []float32 {
+	if o.dbufs[i] != nil {
+		return o.dbufs[i].Values()
+	}
+	return o.bufs[i]
+}
+
 // SetLR changes the learning rate (schedules call it once per epoch).
 func (o *SGD) SetLR(lr float32) { o.cfg.LR = lr }
 
@@ -129,7 +167,7 @@ func (o *SGD) MomentumBuffer(name string) []float32 {
 	if !ok {
 		return nil
 	}
-	return o.bufs[i]
+	return o.momentum(i)
 }
 
 // State returns copies of the momentum buffers that exist, named
@@ -137,8 +175,8 @@ func (o *SGD) MomentumBuffer(name string) []float32 {
 func (o *SGD) State() []Named {
 	var out []Named
 	for i, p := range o.params {
-		if o.bufs[i] != nil {
-			out = append(out, Named{p.Name + ".momentum_buffer", FromSlice(slices.Clone(o.bufs[i]), p.T.Shape...)})
+		if b := o.momentum(i); b != nil {
+			out = append(out, Named{p.Name + ".momentum_buffer", FromSlice(slices.Clone(b), p.T.Shape...)})
 		}
 	}
 	return out
@@ -167,6 +205,7 @@ func (o *SGD) LoadState(state []Named) error {
 		bufs[i] = slices.Clone(s.T.Data)
 	}
 	o.bufs = bufs
+	clear(o.dbufs)
 	return nil
 }
 

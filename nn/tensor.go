@@ -23,6 +23,11 @@ type Tensor struct {
 	NeedsGrad bool
 
 	arena *Arena // where Data came from and Grad will (Graph.Alloc)
+
+	// store holds the values of a device tensor (Data is nil then) and
+	// gstore its gradient; graph is the graph whose step memory they are.
+	store, gstore *storage
+	graph         *Graph
 }
 
 // New returns a zero tensor of the given shape.
@@ -47,7 +52,12 @@ func Param(shape ...int) *Tensor {
 }
 
 // Len is the number of elements.
-func (t *Tensor) Len() int { return len(t.Data) }
+func (t *Tensor) Len() int {
+	if t.store != nil {
+		return numel(t.Shape)
+	}
+	return len(t.Data)
+}
 
 // Dim returns the size of axis i (negative counts from the end).
 func (t *Tensor) Dim(i int) int {
@@ -57,17 +67,21 @@ func (t *Tensor) Dim(i int) int {
 	return t.Shape[i]
 }
 
-// Clone copies data and shape (not the gradient).
+// Clone copies data and shape (not the gradient), on t's device.
 func (t *Tensor) Clone() *Tensor {
+	if t.store != nil {
+		return ToDevice(t, t.store.dev)
+	}
 	return &Tensor{Shape: slices.Clone(t.Shape), Data: slices.Clone(t.Data), NeedsGrad: t.NeedsGrad}
 }
 
 // Detached returns a tensor sharing t's data but with no gradient link.
-func (t *Tensor) Detached() *Tensor { return &Tensor{Shape: t.Shape, Data: t.Data} }
+func (t *Tensor) Detached() *Tensor { return &Tensor{Shape: t.Shape, Data: t.Data, store: t.store} }
 
 // ZeroGrad drops the accumulated gradient (keeping its storage).
 func (t *Tensor) ZeroGrad() {
 	clear(t.Grad)
+	t.zeroGradDev()
 }
 
 // GradBuf returns t.Grad, allocating it zeroed on first use. Backward

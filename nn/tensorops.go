@@ -67,6 +67,9 @@ func normAxis(op string, axis int, shape []int) int {
 // Add returns a + b (same shapes).
 func (g *Graph) Add(a, b *Tensor) *Tensor {
 	mustSameShape("Add", a, b)
+	if d := deviceOf("Add", a, b); d != nil {
+		return g.addDev(d, []*Tensor{a, b})
+	}
 	y := g.Alloc(a.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -103,6 +106,9 @@ func (g *Graph) Sum(xs ...*Tensor) *Tensor {
 	for _, x := range xs[1:] {
 		mustSameShape("Sum", xs[0], x)
 	}
+	if d := deviceOf("Sum", xs...); d != nil {
+		return g.addDev(d, xs)
+	}
 	y := g.Alloc(xs[0].Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for _, x := range xs {
@@ -125,6 +131,9 @@ func (g *Graph) Sum(xs ...*Tensor) *Tensor {
 
 // Scale returns s·x.
 func (g *Graph) Scale(x *Tensor, s float32) *Tensor {
+	if d := x.Device(); d != nil {
+		return g.scaleDev(d, x, s)
+	}
 	y := g.Alloc(x.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -149,6 +158,9 @@ func (g *Graph) Scale(x *Tensor, s float32) *Tensor {
 func (g *Graph) ScaleBy(x, w *Tensor, i int) *Tensor {
 	if i < 0 || i >= w.Len() {
 		panic(fmt.Sprintf("nn.ScaleBy: index %d out of range for weights of shape %v", i, w.Shape))
+	}
+	if d := deviceOf("ScaleBy", x, w); d != nil {
+		return g.scaleByDev(d, x, w, i)
 	}
 	s := w.Data[i]
 	y := g.Alloc(x.Shape...)
@@ -178,6 +190,7 @@ func (g *Graph) ScaleBy(x, w *Tensor, i int) *Tensor {
 // Mul returns the elementwise product a⊙b (same shapes).
 func (g *Graph) Mul(a, b *Tensor) *Tensor {
 	mustSameShape("Mul", a, b)
+	noDevice("Mul", a, b)
 	y := g.Alloc(a.Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -213,6 +226,7 @@ func (g *Graph) Mul(a, b *Tensor) *Tensor {
 // MulChannel returns x (N,C,...) times v (C values) broadcast over channels,
 // with gradients to both.
 func (g *Graph) MulChannel(x, v *Tensor) *Tensor {
+	noDevice("MulChannel", x, v)
 	n, c, inner := channelDims("MulChannel", x)
 	if v.Len() != c {
 		panic(fmt.Sprintf("nn.MulChannel: x of shape %v needs %d channel values, v has shape %v", x.Shape, c, v.Shape))
@@ -268,6 +282,7 @@ func (g *Graph) MulChannel(x, v *Tensor) *Tensor {
 // AddChannel returns x (N,C,...) plus v (C values) broadcast over channels,
 // with gradients to both.
 func (g *Graph) AddChannel(x, v *Tensor) *Tensor {
+	noDevice("AddChannel", x, v)
 	n, c, inner := channelDims("AddChannel", x)
 	if v.Len() != c {
 		panic(fmt.Sprintf("nn.AddChannel: x of shape %v needs %d channel values, v has shape %v", x.Shape, c, v.Shape))
@@ -326,6 +341,9 @@ func (g *Graph) Concat(axis int, xs ...*Tensor) *Tensor {
 		}
 		shape[axis] += x.Shape[axis]
 	}
+	if d := deviceOf("Concat", xs...); d != nil {
+		return g.concatDev(d, axis, shape, xs)
+	}
 	outer, inner := numel(shape[:axis]), numel(shape[axis+1:])
 	row := shape[axis] * inner
 	y := g.Alloc(shape...)
@@ -368,6 +386,9 @@ func (g *Graph) SliceAxis(x *Tensor, axis, lo, hi int) *Tensor {
 	shape[axis] = hi - lo
 	outer, inner := numel(shape[:axis]), numel(shape[axis+1:])
 	row, chunk, start := x.Shape[axis]*inner, (hi-lo)*inner, lo*inner
+	if d := x.Device(); d != nil {
+		return g.gatherDev(d, "nn.SliceAxis", x, shape, view5(outer, chunk), strides5(row, 1), start)
+	}
 	y := g.Alloc(shape...)
 	for o := range outer {
 		copy(y.Data[o*chunk:(o+1)*chunk], x.Data[o*row+start:o*row+start+chunk])
@@ -394,6 +415,9 @@ func (g *Graph) Crop(x *Tensor, top, left int) *Tensor {
 		panic(fmt.Sprintf("nn.Crop: offset (%d, %d) out of range for shape %v", top, left, x.Shape))
 	}
 	ho, wo := h-top, w-left
+	if d := x.Device(); d != nil {
+		return g.gatherDev(d, "nn.Crop", x, []int{n, c, ho, wo}, view5(n*c, ho, wo), strides5(h*w, w, 1), top*w+left)
+	}
 	y := g.Alloc(n, c, ho, wo)
 	parRows(n*c, ho*wo, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
@@ -431,6 +455,9 @@ func (g *Graph) Subsample(x *Tensor, s int) *Tensor {
 		panic(fmt.Sprintf("nn.Subsample: step %d < 1 for shape %v", s, x.Shape))
 	}
 	ho, wo := subsampledSize(h, s), subsampledSize(w, s)
+	if d := x.Device(); d != nil {
+		return g.gatherDev(d, "nn.Subsample", x, []int{n, c, ho, wo}, view5(n*c, ho, wo), strides5(h*w, s*w, s), 0)
+	}
 	y := g.AllocFull(n, c, ho, wo)
 	parRows(n*c, ho*wo, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
@@ -465,11 +492,15 @@ func (g *Graph) Zero(x *Tensor, stride int) *Tensor {
 	if stride < 1 {
 		panic(fmt.Sprintf("nn.Zero: stride %d < 1 for shape %v", stride, x.Shape))
 	}
-	if stride == 1 {
-		return g.Alloc(x.Shape...)
+	shape := x.Shape
+	if stride != 1 {
+		n, c, h, w := x.NCHW("Zero")
+		shape = []int{n, c, subsampledSize(h, stride), subsampledSize(w, stride)}
 	}
-	n, c, h, w := x.NCHW("Zero")
-	return g.Alloc(n, c, subsampledSize(h, stride), subsampledSize(w, stride))
+	if d := x.Device(); d != nil {
+		return g.allocOn(d, shape...)
+	}
+	return g.Alloc(shape...)
 }
 
 // ChannelShuffle interleaves channel groups as PC-DARTS does (view as
@@ -482,6 +513,10 @@ func (g *Graph) ChannelShuffle(x *Tensor, groups int) *Tensor {
 	}
 	per := c / groups
 	dst := func(ch int) int { return (ch%per)*groups + ch/per }
+	if d := x.Device(); d != nil {
+		// Output channel pi·groups+gi holds input channel gi·per+pi.
+		return g.gatherDev(d, "nn.ChannelShuffle", x, x.Shape, view5(n, per, groups, inner), strides5(c*inner, inner, per*inner, 1), 0)
+	}
 	y := g.Alloc(x.Shape...)
 	parRows(n*c, inner, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
@@ -528,7 +563,15 @@ func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
 	if (infer >= 0 && shape[infer] < 0) || numel(shape) != x.Len() {
 		panic(fmt.Sprintf("nn.Reshape: cannot view shape %v as %v", x.Shape, shape))
 	}
-	y := &Tensor{Shape: shape, Data: x.Data}
+	y := &Tensor{Shape: shape, Data: x.Data, store: x.store, graph: g}
+	if d := x.Device(); d != nil {
+		if g.Records(x) {
+			g.Record(y, func() {
+				mustDev(d, "nn.Reshape backward", d.Axpby(1, y.GradBufDev(), 1, x.GradBufDev(), x.Len()))
+			})
+		}
+		return y
+	}
 	if g.Records(x) {
 		g.Record(y, func() { accumulate(x.GradBuf(), y.Grad) })
 	}
@@ -558,6 +601,22 @@ func (g *Graph) Mean(x *Tensor) *Tensor {
 
 // reduceAll returns scale·Σ x as a scalar tensor.
 func (g *Graph) reduceAll(x *Tensor, scale float64) *Tensor {
+	if d := x.Device(); d != nil {
+		n := x.Len()
+		ones, done := g.scratch(d, n, "ones")
+		mustDev(d, "nn.Mean", d.Fill(ones, float32(scale), n))
+		y := g.allocOn(d, 1)
+		mustDev(d, "nn.Mean", d.DotAt(x.Buf(), ones, n, y.Buf(), 0))
+		done()
+		if g.Records(x) {
+			g.Record(y, func() {
+				ones, _ := g.scratch(d, n, "ones")
+				mustDev(d, "nn.Mean backward", d.Fill(ones, float32(scale), n))
+				mustDev(d, "nn.Mean backward", d.ScaleAt(y.GradBufDev(), 0, ones, 1, x.GradBufDev(), n))
+			})
+		}
+		return y
+	}
 	part := make([]float64, cpu.Workers())
 	used := cpu.ForWorker(x.Len(), parWork, func(wk, lo, hi int) {
 		var s float64
@@ -600,6 +659,9 @@ func (g *Graph) Normalize(x *Tensor, mean, std []float32) *Tensor {
 			panic(fmt.Sprintf("nn.Normalize: std[%d] = %v", i, s))
 		}
 		inv[i] = 1 / s
+	}
+	if d := x.Device(); d != nil {
+		return g.normalizeDev(d, x, n, c, inner, mean, inv)
 	}
 	y := g.Alloc(x.Shape...)
 	parRows(n*c, inner, func(lo, hi int) {

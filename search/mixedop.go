@@ -228,6 +228,9 @@ func (m *MixedOp) Forward(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 // mix returns Σ_u s_u·unit_u(x) with s_u the summed weights of unit u.
 func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 	p := m.Space.Len()
+	if x.OnDevice() {
+		return m.mixDevice(g, x, w, row)
+	}
 	wr := w.Data[row*p : (row+1)*p]
 	scales := make([]float32, len(m.units))
 	for i, u := range m.units {
@@ -267,6 +270,26 @@ func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 		}
 	})
 	return out
+}
+
+// mixDevice is mix for an input on a device: every unit runs there, taped
+// (recomputation is a CPU memory saving; a GPU holds the taped step), and
+// the weights are read where they live (nn.Graph.WeightedSum).
+func (m *MixedOp) mixDevice(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
+	p := m.Space.Len()
+	ys := make([]*nn.Tensor, len(m.units))
+	idx := make([][]int, len(m.units))
+	n, c, h, wd := x.NCHW("MixedOp")
+	want := &nn.Tensor{Shape: []int{n, c, (h + m.Stride - 1) / m.Stride, (wd + m.Stride - 1) / m.Stride}}
+	r := m.reluOf(g, x)
+	for i, u := range m.units {
+		ys[i] = u.forward(g, x, r)
+		mustShape(m, u, ys[i], want)
+		for _, k := range u.pairs {
+			idx[i] = append(idx[i], row*p+k)
+		}
+	}
+	return g.WeightedSum(ys, w, idx)
 }
 
 // mixRecompute is mix without keeping the pairs' tapes (see MixedOp).

@@ -343,6 +343,9 @@ func (b bnLayer) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
 // the raw sums would cancel, so it falls back to sums of centred values.
 // The results agree with nn.BatchNorm2d to float32 rounding (tested).
 func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn.Tensor {
+	if x.OnDevice() {
+		return nn.BatchNormOn(g, bn, x, withReLU)
+	}
 	n, c, h, w := x.NCHW("BatchNorm2d")
 	if c != bn.C {
 		panic(fmt.Sprintf("search: BatchNorm2d %q: built for %d channels, got shape %v", bn.Name, bn.C, x.Shape))

@@ -64,6 +64,11 @@ type TrainConfig struct {
 	// Backend is as in DARTSConfig (training steps only; evaluation runs
 	// without a graph, on the CPU).
 	Backend nn.Backend `json:"-"`
+	// Device, if set, holds the network for the whole run (parameters,
+	// activations, gradients, optimizer state): batches go up, the loss
+	// and accuracy come back, checkpoints copy the weights down. The
+	// network is back on the host when Train returns.
+	Device nn.Device `json:"-"`
 }
 
 func (c TrainConfig) withDefaults() TrainConfig {
@@ -167,6 +172,13 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 		}
 	}
 	forward := func(x *nn.Tensor) *nn.Tensor { return net.Forward(nil, normalizeInput(nil, x, cfg.Norm)) }
+	if d := cfg.Device; d != nil {
+		if err := nn.MoveModule(net, d); err != nil {
+			return nil, fmt.Errorf("train: move the network to %s: %w", d.Name(), err)
+		}
+		defer func() { _ = nn.MoveModule(net, nil) }()
+		forward = func(x *nn.Tensor) *nn.Tensor { return deviceForward(net, d, x, cfg.Norm) }
+	}
 	total := steps * cfg.Epochs
 	for epoch := epoch0; epoch < cfg.Epochs; epoch++ {
 		if err := ctx.Err(); err != nil {
@@ -191,7 +203,7 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 			Loss: es.Loss, Acc: es.Acc, TestLoss: tl, TestAcc: ta, LR: float64(lr), Seconds: es.Seconds})
 		if cfg.CheckpointDir != "" {
 			st := ckptState{Kind: "train", Config: conf, Epoch: epoch + 1, Step: step, History: res.History}
-			if err := saveCheckpoint(cfg.CheckpointDir, parts, st); err != nil {
+			if err := saveOnHost(net, cfg.Device, func() error { return saveCheckpoint(cfg.CheckpointDir, parts, st) }); err != nil {
 				return nil, fmt.Errorf("train: %w", err)
 			}
 		}
@@ -235,6 +247,9 @@ func trainEpoch(ctx context.Context, net *Network, opt *nn.SGD, tensors []*nn.Te
 		}
 		g := nn.NewGraph(true, graphRand(cfg.Seed, streamGraph, epoch, *step))
 		g.Backend = cfg.Backend
+		if cfg.Device != nil {
+			x = g.ToDevice(x, cfg.Device) // the batch: the step's one upload of data
+		}
 		logits, aux := net.ForwardAux(g, normalizeInput(g, x, cfg.Norm))
 		g.SetOutput(logits)
 		main := g.CrossEntropy(logits, b.Y, cfg.LabelSmoothing)
@@ -252,7 +267,8 @@ func trainEpoch(ctx context.Context, net *Network, opt *nn.SGD, tensors []*nn.Te
 		}
 		opt.Step()
 		c := nn.Accuracy(logits, b.Y)
-		lv := float64(main.Data[0])
+		lv := float64(main.Values()[0])
+		g.Release()
 		*step++
 		sumLoss += lv * float64(b.N)
 		correct += c
@@ -277,6 +293,31 @@ func Evaluate(ctx context.Context, net *Network, ds data.Dataset, norm *data.Nor
 		batch = 256
 	}
 	return evalModel(ctx, func(x *nn.Tensor) *nn.Tensor { return net.Forward(nil, normalizeInput(nil, x, norm)) }, ds, batch, 1)
+}
+
+// deviceForward evaluates net, whose weights live on d, on the host batch
+// x and returns the logits on the host.
+func deviceForward(net *Network, d nn.Device, x *nn.Tensor, norm *data.Norm) *nn.Tensor {
+	g := nn.NewInference()
+	defer g.Release()
+	return nn.ToDevice(net.Forward(g, normalizeInput(g, g.ToDevice(x, d), norm)), nil)
+}
+
+// saveOnHost runs save with net's tensors on the host: a checkpoint copies
+// a device-resident network down and back up (one copy each way per
+// tensor, once per epoch).
+func saveOnHost(net *Network, d nn.Device, save func() error) error {
+	if d == nil {
+		return save()
+	}
+	if err := nn.MoveModule(net, nil); err != nil {
+		return err
+	}
+	err := save()
+	if merr := nn.MoveModule(net, d); err == nil {
+		err = merr
+	}
+	return err
 }
 
 func countParams(ps []nn.Named) int {

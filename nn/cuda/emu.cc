@@ -80,7 +80,9 @@ static const std::map<std::string, kernel> kernels = {
     K(sum_batch_add), K(relu_forward), K(relu_backward), K(axpy), K(scale), K(add_bias),
     K(channel_sum_add), K(usf_b), K(rsf_b), K(max_pool_forward), K(max_pool_backward),
     K(avg_pool_forward), K(avg_pool_backward), K(bn_stats), K(bn_apply), K(bn_backward_reduce),
-    K(bn_backward_input), K(softmax_xent),
+    K(bn_backward_input), K(softmax_xent), K(fill), K(copy5), K(axpby), K(scale_at), K(dot_at),
+    K(mul_rows), K(channel_affine), K(plane_mean), K(plane_mean_backward), K(bn_running),
+    K(bn_apply_relu), K(bn_param_grads), K(sgd_step), K(adam_step), K(dfa_taps), K(softmax_rows), K(softmax_rows_backward),
 };
 }  // namespace emu
 

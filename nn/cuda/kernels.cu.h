@@ -465,3 +465,207 @@ extern "C" __global__ void softmax_xent(const float* logits, const int* labels, 
     loss[r] = l;
   }
 }
+
+// ------------------------------------------------- device-resident ops ---
+// The kernels below serve nn.Device (resident.go): tensors that live on
+// the GPU for a whole step, so they work on device pointers only.
+
+extern "C" __global__ void fill(float* b, float v, i64 n) {
+  FOR_EACH(i, n) { b[i] = v; }
+}
+
+// copy5: dst[doff + Σ i_k·ds_k] (+)= src[soff + Σ i_k·ss_k] over a 5-D block
+// (the views of concat, slice, crop, subsample and channel shuffle, and
+// their backward scatters; the destination map is injective).
+extern "C" __global__ void copy5(float* dst, const float* src, i64 d0, i64 d1, i64 d2, i64 d3, i64 d4,
+                                 i64 ds0, i64 ds1, i64 ds2, i64 ds3, i64 ds4,
+                                 i64 ss0, i64 ss1, i64 ss2, i64 ss3, i64 ss4, i64 doff, i64 soff, i64 acc) {
+  i64 total = d0 * d1 * d2 * d3 * d4;
+  FOR_EACH(t, total) {
+    i64 r = t;
+    i64 i4 = r % d4; r /= d4;
+    i64 i3 = r % d3; r /= d3;
+    i64 i2 = r % d2; r /= d2;
+    i64 i1 = r % d1; r /= d1;
+    i64 i0 = r;
+    i64 di = doff + i0 * ds0 + i1 * ds1 + i2 * ds2 + i3 * ds3 + i4 * ds4;
+    float v = src[soff + i0 * ss0 + i1 * ss1 + i2 * ss2 + i3 * ss3 + i4 * ss4];
+    if (acc) dst[di] += v; else dst[di] = v;
+  }
+}
+
+// axpby: y = a·x + b·y; a term whose coefficient is 0 is not read (so
+// b = 0 overwrites garbage and NaN, and a = 0 scales y alone).
+extern "C" __global__ void axpby(float a, const float* x, float b, float* y, i64 n) {
+  FOR_EACH(i, n) {
+    float v = a == 0.f ? 0.f : a * x[i];
+    if (b != 0.f) v += b * y[i];
+    y[i] = v;
+  }
+}
+
+// scale_at: y = w[idx]·x + beta·y (a mixed op's α weight read on the device).
+extern "C" __global__ void scale_at(const float* w, i64 idx, const float* x, float beta, float* y, i64 n) {
+  float s = w[idx];
+  FOR_EACH(i, n) {
+    float v = s * x[i];
+    if (beta != 0.f) v += beta * y[i];
+    y[i] = v;
+  }
+}
+
+// dot_at: dst[idx] += Σ x·y in one block of 256 threads (a fixed order:
+// the same sum every run; the α gradients and small reductions).
+extern "C" __global__ void dot_at(const float* x, const float* y, i64 n, float* dst, i64 idx) {
+  __shared__ float part[256];
+  float s = 0.f;
+  for (i64 i = TIDX; i < n; i += BDIMX) s += x[i] * y[i];
+  part[TIDX] = s;
+  SYNC();
+  for (int h = 128; h > 0; h >>= 1) {
+    if ((int)TIDX < h) part[TIDX] += part[TIDX + h];
+    SYNC();
+  }
+  if (TIDX == 0) dst[idx] += part[0];
+}
+
+// mul_rows: y (+)= x·mask[u] for rows u of size values (dropout, drop path).
+extern "C" __global__ void mul_rows(const float* x, const float* mask, i64 rows, i64 size, float* y, i64 acc) {
+  i64 total = rows * size;
+  FOR_EACH(t, total) {
+    float v = x[t] * mask[t / size];
+    if (acc) y[t] += v; else y[t] = v;
+  }
+}
+
+// channel_affine: y (+)= x·k[c] + b[c] over (N, C, plane); b may be null.
+extern "C" __global__ void channel_affine(const float* x, const float* k, const float* b, float* y,
+                                          i64 N, i64 C, i64 plane, i64 acc) {
+  i64 total = N * C * plane;
+  FOR_EACH(t, total) {
+    i64 c = (t / plane) % C;
+    float v = x[t] * k[c] + (b ? b[c] : 0.f);
+    if (acc) y[t] += v; else y[t] = v;
+  }
+}
+
+// plane_mean: y[p] = mean of plane p (global average pooling).
+extern "C" __global__ void plane_mean(const float* x, float* y, i64 planes, i64 size) {
+  FOR_EACH(p, planes) {
+    float s = 0.f;
+    for (i64 i = 0; i < size; i++) s += x[p * size + i];
+    y[p] = s * (1.f / (float)size);
+  }
+}
+
+extern "C" __global__ void plane_mean_backward(const float* dy, float* dx, i64 planes, i64 size) {
+  i64 total = planes * size;
+  FOR_EACH(t, total) { dx[t] += dy[t / size] * (1.f / (float)size); }
+}
+
+// bn_running: the running statistics move by momentum towards the batch
+// mean and the unbiased batch variance (m values per channel).
+extern "C" __global__ void bn_running(const float* mean, const float* var, float* rmean, float* rvar,
+                                      i64 C, float mom, i64 m) {
+  FOR_EACH(c, C) {
+    rmean[c] = (1.f - mom) * rmean[c] + mom * mean[c];
+    rvar[c] = (1.f - mom) * rvar[c] + mom * var[c] * (float)m / (float)(m - 1);
+  }
+}
+
+// bn_apply_relu is bn_apply with an optional x̂ (null: not kept) and an
+// optional ReLU after the affine map (the search space's fused BN+ReLU).
+extern "C" __global__ void bn_apply_relu(const float* x, const float* mean, const float* var, const float* w,
+                                         const float* b, float* xhat, float* y, float eps, i64 N, i64 C,
+                                         i64 plane, i64 relu) {
+  i64 total = N * C * plane;
+  FOR_EACH(t, total) {
+    i64 c = (t / plane) % C;
+    float xh = (x[t] - mean[c]) / SQRTF(var[c] + eps);
+    if (xhat) xhat[t] = xh;
+    float v = (w ? w[c] : 1.f) * xh + (b ? b[c] : 0.f);
+    y[t] = relu && !(v > 0.f) && v == v ? 0.f : v;
+  }
+}
+
+// bn_param_grads adds the per-channel sums of bn_backward_reduce to the
+// weight and bias gradients (either may be null).
+extern "C" __global__ void bn_param_grads(const float* sdy, const float* sdyx, float* dw, float* db, i64 C) {
+  FOR_EACH(c, C) {
+    if (dw) dw[c] += sdyx[c];
+    if (db) db[c] += sdy[c];
+  }
+}
+
+// sgd_step is nn.SGD's update (dampening 0) on one parameter.
+extern "C" __global__ void sgd_step(float* w, const float* g, float* buf, i64 n, float lr, float m, float wd,
+                                    i64 nesterov, i64 first) {
+  FOR_EACH(j, n) {
+    float d = g[j] + wd * w[j];
+    if (m != 0.f) {
+      float bj = first ? d : m * buf[j] + d;
+      buf[j] = bj;
+      d = nesterov ? d + m * bj : bj;
+    }
+    w[j] -= lr * d;
+  }
+}
+
+// adam_step is nn.Adam's update; bc1, bc2 are the bias corrections 1−βᵗ.
+extern "C" __global__ void adam_step(float* w, const float* g, float* m, float* v, i64 n, float lr, float b1,
+                                     float b2, float eps, float wd, float bc1, float bc2) {
+  float step = lr / bc1, bc2s = SQRTF(bc2);
+  FOR_EACH(j, n) {
+    float gj = g[j] + wd * w[j];
+    m[j] += (1.f - b1) * (gj - m[j]);
+    v[j] = b2 * v[j] + (1.f - b2) * gj * gj;
+    float denom = SQRTF(v[j]) / bc2s + eps;
+    w[j] -= step * (m[j] / denom);
+  }
+}
+
+// dfa_taps adds, to every input pixel of plane q = (n, c), the tap values
+// v[q·KH·KW + tap] of the taps that reach it (the transposed convolution of
+// a spatially constant error, for the dfa rule).
+extern "C" __global__ void dfa_taps(const float* v, float* dx, i64 N, i64 C, i64 H, i64 W, i64 KH, i64 KW,
+                                    i64 S, i64 P, i64 D, i64 Ho, i64 Wo) {
+  i64 total = N * C * H * W;
+  FOR_EACH(t, total) {
+    i64 w = t % W, r = t / W;
+    i64 h = r % H; r /= H;
+    const float* taps = v + r * KH * KW;
+    float s = 0.f;
+    for (i64 a = 0; a < KH; a++) {
+      i64 oy = h + P - a * D;
+      if (oy < 0 || oy % S != 0 || oy / S >= Ho) continue;
+      for (i64 b = 0; b < KW; b++) {
+        i64 ox = w + P - b * D;
+        if (ox < 0 || ox % S != 0 || ox / S >= Wo) continue;
+        s += taps[a * KW + b];
+      }
+    }
+    dx[t] += s;
+  }
+}
+
+// softmax_rows: y = softmax of each row of (rows, K) x; one thread per row.
+extern "C" __global__ void softmax_rows(const float* x, float* y, i64 rows, i64 K) {
+  FOR_EACH(r, rows) {
+    const float* z = x + r * K;
+    float mx = z[0];
+    for (i64 k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+    float se = 0.f;
+    for (i64 k = 0; k < K; k++) se += EXPF(z[k] - mx);
+    float lse = mx + LOGF(se);
+    for (i64 k = 0; k < K; k++) y[r * K + k] = EXPF(z[k] - lse);
+  }
+}
+
+// softmax_rows_backward: dx += y·(dy − Σ dy·y) per row.
+extern "C" __global__ void softmax_rows_backward(const float* y, const float* dy, float* dx, i64 rows, i64 K) {
+  FOR_EACH(r, rows) {
+    float s = 0.f;
+    for (i64 k = 0; k < K; k++) s += dy[r * K + k] * y[r * K + k];
+    for (i64 k = 0; k < K; k++) dx[r * K + k] += y[r * K + k] * (dy[r * K + k] - s);
+  }
+}

@@ -29,7 +29,7 @@ part() { # name limit command...: runs with a time limit, records the exit code
   timeout --kill-after=5 "$limit" "$@"
   echo $? >"$out/$name.rc"
 }
-part test 45 "$bin/nn-cuda.test" -test.run 'TestDeviceMatchesCPU|TestRelErr' -test.v >"$out/test.txt" 2>&1
+part test 45 "$bin/nn-cuda.test" -test.run 'TestDeviceMatchesCPU|TestRelErr|TestResident' -test.v >"$out/test.txt" 2>&1
 tail -3 "$out/test.txt" >&2
 part check 150 "$bin/bionas" device check --json ${CHECK_ARGS:-} >"$out/check.jsonl" 2>"$out/check.err"
 part bench 170 "$bin/bionas" device bench --json --steps 2 ${BENCH_ARGS:-} >"$out/bench.jsonl" 2>"$out/bench.err"
