@@ -147,7 +147,11 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		suite.Transfer = attacks.TransferConfig{Surrogate: sur.Model, SurrogateName: attackSurrogateName(sur)}
+		surModel, err := dev.onDevice(sur.Model)
+		if err != nil {
+			return fmt.Errorf("attack: --surrogate: %w", err)
+		}
+		suite.Transfer = attacks.TransferConfig{Surrogate: surModel, SurrogateName: attackSurrogateName(sur)}
 	}
 	specs, err := suite.Specs(wanted)
 	if err != nil {
@@ -168,7 +172,11 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Seed:      *seed,
 	}
 	for _, lm := range loaded {
-		cfg.Models = append(cfg.Models, attacks.ReportModel{Name: lm.Name(), Rule: lm.Spec.Rule, Model: lm.Model})
+		m, err := dev.onDevice(lm.Model)
+		if err != nil {
+			return fmt.Errorf("attack: %s: %w", lm.Path, err)
+		}
+		cfg.Models = append(cfg.Models, attacks.ReportModel{Name: lm.Name(), Rule: lm.Spec.Rule, Model: m})
 	}
 	start := time.Now()
 	cfg.Progress = func(p attacks.ReportProgress) {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/nn"
 	"github.com/bionaslab/bionas/nn/cuda"
 )
@@ -22,6 +23,9 @@ type deviceSpec struct {
 	// backend is the device use opened (nil on the CPU), for the commands
 	// that hand it to package search.
 	backend nn.Backend
+	// resident is the device-resident engine of the opened device (nil on
+	// the CPU): train and attack keep their networks on it.
+	resident nn.Device
 }
 
 // String is the flag's canonical form: cpu or cuda:N.
@@ -92,10 +96,15 @@ func (d *deviceSpec) use(cmd string, stderr io.Writer) (string, func(), error) {
 	if dev == nil {
 		return "cpu", func() {}, nil
 	}
-	d.backend = dev
-	if cmd == "search" || cmd == "train" {
+	d.backend, d.resident = dev, dev.Resident()
+	switch {
+	case cmd == "train":
+		fmt.Fprintf(stderr, "bionas %s: the network lives on %s (training and evaluation; batches go up, losses come back)\n", cmd, dev.Name())
+	case strings.HasPrefix(cmd, "attack"):
+		fmt.Fprintf(stderr, "bionas %s: the attacked models live on %s (every forward and gradient pass runs there)\n", cmd, dev.Name())
+	case cmd == "search":
 		fmt.Fprintf(stderr, "bionas %s: training steps run their convolution and linear kernels on %s (evaluation and the other ops stay on the CPU)\n", cmd, dev.Name())
-	} else {
+	default:
 		fmt.Fprintf(stderr, "bionas %s: %s opened; note: %s does not route its work through the GPU backend yet and runs on the CPU (bionas search|train|device do)\n",
 			cmd, dev.Name(), cmd)
 	}
@@ -104,6 +113,19 @@ func (d *deviceSpec) use(cmd string, stderr io.Writer) (string, func(), error) {
 			fmt.Fprintf(stderr, "bionas %s: %v\n", cmd, err)
 		}
 	}, nil
+}
+
+// onDevice moves a loaded model to the opened device and wraps it so that
+// an attack, which works on host images, drives it there; on the CPU it
+// returns m itself.
+func (d *deviceSpec) onDevice(m attacks.Network) (attacks.Model, error) {
+	if d.resident == nil {
+		return m, nil
+	}
+	if err := nn.MoveModule(m, d.resident); err != nil {
+		return nil, err
+	}
+	return nn.OnDevice(m, d.resident), nil
 }
 
 // runDevice is `bionas device`: info, check and bench of the CUDA backend.

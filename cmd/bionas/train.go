@@ -213,7 +213,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer sink.close()
-	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit, tcfg.Backend = ckptDir, *resume, sink.emit, dev.backend
+	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit, tcfg.Device = ckptDir, *resume, sink.emit, dev.resident
 
 	params := 0
 	for _, q := range net.Params() {

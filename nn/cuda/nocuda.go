@@ -26,6 +26,9 @@ func (d *Device) Name() string { return "cuda (not built)" }
 // Close does nothing.
 func (d *Device) Close() error { return nil }
 
+// Resident is never reached without CUDA (Open fails first).
+func (d *Device) Resident() nn.Device { return nil }
+
 // ConvForward fails with ErrNotBuilt.
 func (d *Device) ConvForward(nn.ConvShape, []float32, []float32, []float32) error {
 	return ErrNotBuilt
