@@ -47,21 +47,31 @@ func (bn *BatchNorm2d) Buffers() []Named {
 	return []Named{{Join(bn.Name, "running_mean"), bn.RunningMean}, {Join(bn.Name, "running_var"), bn.RunningVar}}
 }
 
-// Forward normalises x (N,C,H,W). The backward pass in training goes
-// through the batch mean and variance; in evaluation it is the affine map.
-func (bn *BatchNorm2d) Forward(g *Graph, x *Tensor) *Tensor {
-	n, c, h, w := x.NCHW("BatchNorm2d")
+// InputDims checks that x is an NCHW batch bn can normalise — bn's
+// channels, and in training more than one value per channel — and returns
+// its batch size, channels, height and width. It panics naming bn
+// otherwise; every BatchNorm forward (this package's, the device's,
+// search's fused one) checks through it.
+func (bn *BatchNorm2d) InputDims(x *Tensor, train bool) (n, c, h, w int) {
+	n, c, h, w = x.NCHW("BatchNorm2d")
 	if c != bn.C {
 		panic(fmt.Sprintf("nn.BatchNorm2d %q: built for %d channels, got shape %v", bn.Name, bn.C, x.Shape))
 	}
+	if train && n*h*w < 2 {
+		panic(fmt.Sprintf("nn.BatchNorm2d %q: training needs more than 1 value per channel, got shape %v", bn.Name, x.Shape))
+	}
+	return n, c, h, w
+}
+
+// Forward normalises x (N,C,H,W). The backward pass in training goes
+// through the batch mean and variance; in evaluation it is the affine map.
+func (bn *BatchNorm2d) Forward(g *Graph, x *Tensor) *Tensor {
 	if x.OnDevice() {
 		return BatchNormOn(g, bn, x, false)
 	}
-	hw, m := h*w, n*h*w
 	train := g.Training()
-	if train && m < 2 {
-		panic(fmt.Sprintf("nn.BatchNorm2d %q: training needs more than 1 value per channel, got shape %v", bn.Name, x.Shape))
-	}
+	n, c, h, w := bn.InputDims(x, train)
+	hw, m := h*w, n*h*w
 	mean, invstd := make([]float32, c), make([]float32, c)
 	var batchVar []float64
 	if train {

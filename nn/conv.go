@@ -174,14 +174,8 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 // every output position. Because e is constant in space, this is a per-tap
 // projection v = e·B followed by a sum over the taps that reach each pixel.
 func dfaConvInput(g *Graph, c *Conv2d, gm convGeom, dx []float32) {
-	e := g.OutputError()
-	if e == nil {
-		panic(fmt.Sprintf("nn.Conv2d %q: rule dfa needs the network output marked with Graph.SetOutput before Backward", c.Cfg.Name))
-	}
 	classes := c.Feedback.B.Shape[0]
-	if e.Len() != gm.N*classes {
-		panic(fmt.Sprintf("nn.Conv2d %q: dfa output error has shape %v, want (%d, %d)", c.Cfg.Name, e.Shape, gm.N, classes))
-	}
+	e := dfaOutputError(g, "nn.Conv2d", c.Cfg.Name, gm.N, classes)
 	k := gm.C * gm.KH * gm.KW
 	v := make([]float32, gm.N*k)
 	cpu.Sgemm(false, false, gm.N, k, classes, 1, e.Data, classes, c.Feedback.B.Data, k, 0, v, k)

@@ -202,21 +202,23 @@ func (t *Tensor) Values() []float32 {
 	if t.store == nil {
 		return t.Data
 	}
-	h := make([]float32, t.Len())
-	if err := t.store.dev.Download(h, t.store.buf, 0); err != nil {
-		panic(fmt.Errorf("nn: read tensor %v from %s: %w", t.Shape, t.store.dev.Name(), err))
-	}
-	return h
+	return t.download(t.store, "tensor")
 }
 
-// GradValues returns t's gradient on the host (nil if none reached it).
+// GradValues returns t's gradient on the host (nil if none reached it):
+// Grad itself for a host tensor, else a copy read from the device.
 func (t *Tensor) GradValues() []float32 {
 	if t.store == nil || t.gstore == nil {
 		return t.Grad
 	}
+	return t.download(t.gstore, "gradient")
+}
+
+// download reads s, one of t's device allocations, into a fresh slice.
+func (t *Tensor) download(s *storage, what string) []float32 {
 	h := make([]float32, t.Len())
-	if err := t.store.dev.Download(h, t.gstore.buf, 0); err != nil {
-		panic(fmt.Errorf("nn: read gradient %v from %s: %w", t.Shape, t.store.dev.Name(), err))
+	if err := s.dev.Download(h, s.buf, 0); err != nil {
+		panic(fmt.Errorf("nn: read %s %v from %s: %w", what, t.Shape, s.dev.Name(), err))
 	}
 	return h
 }
@@ -225,23 +227,19 @@ func (t *Tensor) GradValues() []float32 {
 // gradient and keeps NeedsGrad.
 func ToDevice(t *Tensor, d Device) *Tensor {
 	out := &Tensor{Shape: slices.Clone(t.Shape), NeedsGrad: t.NeedsGrad}
+	vals := t.Values()
 	if d == nil {
-		out.Data = slices.Clone(t.Values())
+		if t.store == nil {
+			vals = slices.Clone(vals) // Values is Data itself on the host
+		}
+		out.Data = vals
 		return out
 	}
 	out.store = newStorage(d, t.Len(), "a tensor copy")
-	if t.store == nil {
-		mustUpload(out, t.Data)
-		return out
+	if err := d.Upload(out.store.buf, 0, vals); err != nil {
+		panic(fmt.Errorf("nn: copy tensor %v to %s: %w", t.Shape, d.Name(), err))
 	}
-	mustUpload(out, t.Values())
 	return out
-}
-
-func mustUpload(t *Tensor, h []float32) {
-	if err := t.store.dev.Upload(t.store.buf, 0, h); err != nil {
-		panic(fmt.Errorf("nn: copy tensor %v to %s: %w", t.Shape, t.store.dev.Name(), err))
-	}
 }
 
 // MoveTo moves t's values and gradient to d (nil: the host) in place, for
@@ -250,10 +248,7 @@ func (t *Tensor) MoveTo(d Device) error {
 	if t.Device() == d {
 		return nil
 	}
-	vals, grad := t.Values(), t.GradValues()
-	if t.store != nil {
-		vals, grad = slices.Clone(vals), slices.Clone(grad)
-	}
+	vals, grad := t.Values(), t.GradValues() // host slices t gives up, or fresh copies
 	t.store, t.gstore, t.Data, t.Grad, t.graph = nil, nil, nil, nil, nil
 	if d == nil {
 		t.Data, t.Grad = vals, grad
@@ -284,25 +279,10 @@ func MoveModule(m Module, d Device) error {
 	return nil
 }
 
-// HostCopies returns host copies of the tensors of ns under the same
-// names (the tensors themselves where they already live on the host): what
-// a checkpoint or snapshot of a device-resident model writes.
-func HostCopies(ns []Named) []Named {
-	out := make([]Named, len(ns))
-	for i, n := range ns {
-		if n.T.store == nil {
-			out[i] = n
-			continue
-		}
-		out[i] = Named{n.Name, &Tensor{Shape: slices.Clone(n.T.Shape), Data: n.T.Values(), NeedsGrad: n.T.NeedsGrad}}
-	}
-	return out
-}
-
 // zeroGradDev clears a device gradient.
 func (t *Tensor) zeroGradDev() {
 	if t.gstore != nil {
-		mustDev(t.store.dev, "zero a gradient", t.store.dev.Axpby(0, t.gstore.buf, 0, t.gstore.buf, t.Len()))
+		mustDev(t.store.dev, "zero a gradient", t.store.dev.Fill(t.gstore.buf, 0, t.Len()))
 	}
 }
 

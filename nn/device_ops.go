@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/bionaslab/bionas/nn/rule"
 )
@@ -80,25 +79,6 @@ func (g *Graph) scaleDev(d Device, x *Tensor, s float32) *Tensor {
 	if g.Records(x) {
 		g.Record(y, func() {
 			mustDev(d, "nn.Scale backward", d.Axpby(s, y.GradBufDev(), 1, x.GradBufDev(), n))
-		})
-	}
-	return y
-}
-
-// scaleByDev is ScaleBy with the weight read on the device: the α softmax
-// of a mixed op never visits the host.
-func (g *Graph) scaleByDev(d Device, x, w *Tensor, i int) *Tensor {
-	y := g.allocOn(d, x.Shape...)
-	n := y.Len()
-	mustDev(d, "nn.ScaleBy", d.ScaleAt(w.Buf(), i, x.Buf(), 0, y.Buf(), n))
-	if g.Records(x, w) {
-		g.Record(y, func() {
-			if w.NeedsGrad {
-				mustDev(d, "nn.ScaleBy weight gradient", d.DotAt(x.Buf(), y.GradBufDev(), n, w.GradBufDev(), i))
-			}
-			if x.NeedsGrad {
-				mustDev(d, "nn.ScaleBy backward", d.ScaleAt(w.Buf(), i, y.GradBufDev(), 1, x.GradBufDev(), n))
-			}
 		})
 	}
 	return y
@@ -210,15 +190,9 @@ func BatchNormOn(g *Graph, bn *BatchNorm2d, x *Tensor, withReLU bool) *Tensor {
 	if d == nil {
 		panic(fmt.Sprintf("nn.BatchNormOn %q: x is on the host", bn.Name))
 	}
-	n, c, h, w := x.NCHW("BatchNorm2d")
-	if c != bn.C {
-		panic(fmt.Sprintf("nn.BatchNorm2d %q: built for %d channels, got shape %v", bn.Name, bn.C, x.Shape))
-	}
-	plane, m := h*w, n*h*w
 	train := g.Training()
-	if train && m < 2 {
-		panic(fmt.Sprintf("nn.BatchNorm2d %q: training needs more than 1 value per channel, got shape %v", bn.Name, x.Shape))
-	}
+	n, c, h, w := bn.InputDims(x, train)
+	plane, m := h*w, n*h*w
 	what := "nn.BatchNorm2d " + bn.Name
 	mean, variance := bn.RunningMean.Buf(), bn.RunningVar.Buf()
 	if train {
@@ -266,11 +240,15 @@ func BatchNormOn(g *Graph, bn *BatchNorm2d, x *Tensor, withReLU bool) *Tensor {
 	return y
 }
 
-// effectiveDev is Feedback.Effective on the device: the buffer the error
-// goes down through (W for bp, B for fa; built by a kernel for the sign
-// rules; brSF's fresh |R| is drawn on the host, as on the CPU, and copied).
-func (g *Graph) effectiveDev(d Device, f *Feedback, w *Tensor, advance bool, what string) Buffer {
-	n := w.Len()
+// feedbackDev is the buffer a conv or linear layer's error goes down
+// through on the device: W in true-gradient mode, else Feedback.Effective's
+// B (W for bp, B for fa; built by a kernel for the sign rules; brSF's fresh
+// |R| is drawn on the host stream, as on the CPU, and copied; nil for dfa).
+func (g *Graph) feedbackDev(d Device, f *Feedback, w *Tensor, what string) Buffer {
+	if g.TrueGradient {
+		return w.Buf()
+	}
+	n, advance := w.Len(), g.Training()
 	switch f.Rule {
 	case rule.BP:
 		return w.Buf()
@@ -287,12 +265,7 @@ func (g *Graph) effectiveDev(d Device, f *Feedback, w *Tensor, advance bool, wha
 		mustDev(d, what, d.RSF(w.Buf(), f.B.Buf(), b, n))
 		return b
 	case rule.BRSF:
-		r := make([]float32, n)
-		f.fill(r, rand.New(rand.NewPCG(f.Seed, f.Draws+1)), f.fanIn, f.fanOut)
-		if advance {
-			f.Draws++
-		}
-		rb, _ := g.uploadScratch(d, r, "a brsf draw")
+		rb, _ := g.uploadScratch(d, f.drawR(n, advance), "a brsf draw")
 		b, _ := g.scratch(d, n, "brsf feedback")
 		mustDev(d, what, d.RSF(w.Buf(), rb, b, n))
 		return b
@@ -314,12 +287,7 @@ func (c *Conv2d) forwardDev(d Device, g *Graph, x *Tensor, gm convGeom) *Tensor 
 		return out
 	}
 	fb := c.Feedback
-	var beff Buffer
-	if g.TrueGradient {
-		beff = c.W.Buf()
-	} else {
-		beff = g.effectiveDev(d, fb, c.W, g.Training(), what)
-	}
+	beff := g.feedbackDev(d, fb, c.W, what)
 	g.Record(out, func() {
 		var dx, dw Buffer
 		if x.NeedsGrad {
@@ -332,11 +300,8 @@ func (c *Conv2d) forwardDev(d Device, g *Graph, x *Tensor, gm convGeom) *Tensor 
 		if fb.Rule == rule.DFA && !g.TrueGradient {
 			mustDev(d, what+" backward", d.ConvBackward(s, x.Buf(), dy, nil, nil, dw))
 			if dx != nil {
-				e := g.outputErrorOn(d)
-				if e == nil {
-					panic(fmt.Sprintf("nn.Conv2d %q: rule dfa needs the network output marked with Graph.SetOutput before Backward", cfg.Name))
-				}
 				classes := fb.B.Shape[0]
+				e := g.outputErrorOn(d, "nn.Conv2d", cfg.Name, gm.N, classes)
 				k := gm.C * gm.KH * gm.KW
 				v, _ := g.scratch(d, gm.N*k, "dfa taps")
 				mustDev(d, what+" dfa", d.Gemm(false, false, gm.N, k, classes, 1, e.Buf(), classes, fb.B.Buf(), k, 0, v, k))
@@ -366,12 +331,7 @@ func (l *Linear) forwardDev(d Device, g *Graph, x *Tensor) *Tensor {
 		return out
 	}
 	fb := l.Feedback
-	var beff Buffer
-	if g.TrueGradient {
-		beff = l.W.Buf()
-	} else {
-		beff = g.effectiveDev(d, fb, l.W, g.Training(), what)
-	}
+	beff := g.feedbackDev(d, fb, l.W, what)
 	g.Record(out, func() {
 		dy := out.GradBufDev()
 		if l.W.NeedsGrad {
@@ -384,11 +344,8 @@ func (l *Linear) forwardDev(d Device, g *Graph, x *Tensor) *Tensor {
 			return
 		}
 		if fb.Rule == rule.DFA && !g.TrueGradient {
-			e := g.outputErrorOn(d)
-			if e == nil {
-				panic(fmt.Sprintf("nn.Linear %q: rule dfa needs the network output marked with Graph.SetOutput before Backward", l.Cfg.Name))
-			}
 			classes := fb.B.Shape[0]
+			e := g.outputErrorOn(d, "nn.Linear", l.Cfg.Name, n, classes)
 			mustDev(d, what+" dfa", d.Gemm(false, false, n, in, classes, 1, e.Buf(), classes, fb.B.Buf(), in, 1, x.GradBufDev(), in))
 			return
 		}
@@ -397,12 +354,14 @@ func (l *Linear) forwardDev(d Device, g *Graph, x *Tensor) *Tensor {
 	return out
 }
 
-// outputErrorOn is OutputError as a tensor on d: a model driven through
-// OnDevice has its logits marked on the host (the attacks' oracle marks
-// what it is given), so their error goes up once per layer that asks.
-func (g *Graph) outputErrorOn(d Device) *Tensor {
-	e := g.OutputError()
-	if e == nil || e.Device() == d {
+// outputErrorOn is the dfa layer's global error, OutputError, as a tensor
+// on d, checked as the CPU layers check it (marked, n × classes). A model
+// driven through OnDevice has its logits marked on the host (the attacks'
+// oracle marks what it is given), so their error goes up once per layer
+// that asks.
+func (g *Graph) outputErrorOn(d Device, kind, layer string, n, classes int) *Tensor {
+	e := dfaOutputError(g, kind, layer, n, classes)
+	if e.Device() == d {
 		return e
 	}
 	buf, _ := g.uploadScratch(d, e.Values(), "the output error")
@@ -419,21 +378,16 @@ func (g *Graph) crossEntropyDev(d Device, logits *Tensor, labels []int, smoothin
 	for i, l := range labels {
 		lab[i] = int32(l)
 	}
-	losses, done1 := g.scratch(d, rows, "per-sample losses")
-	dlogits, done2 := g.scratch(d, logits.Len(), "logit gradients")
-	mustDev(d, "nn.CrossEntropy", d.SoftmaxCrossEntropy(logits.Buf(), lab, rows, k, smoothing, 1/float32(rows), losses, dlogits))
-	y := g.allocOn(d, 1)
-	ones, done3 := g.scratch(d, rows, "ones")
-	mustDev(d, "nn.CrossEntropy", d.Fill(ones, 1/float32(rows), rows))
-	mustDev(d, "nn.CrossEntropy", d.DotAt(losses, ones, rows, y.Buf(), 0))
-	done1()
-	done3()
+	losses := g.allocOn(d, rows)
+	dlogits, done := g.scratch(d, logits.Len(), "logit gradients")
+	mustDev(d, "nn.CrossEntropy", d.SoftmaxCrossEntropy(logits.Buf(), lab, rows, k, smoothing, 1/float32(rows), losses.Buf(), dlogits))
+	y := g.Mean(losses) // losses needs no gradient: nothing is recorded
 	if g.Records(logits) {
 		g.Record(y, func() {
 			mustDev(d, "nn.CrossEntropy backward", d.ScaleAt(y.GradBufDev(), 0, dlogits, 1, logits.GradBufDev(), logits.Len()))
 		})
 	} else {
-		done2()
+		done()
 	}
 	return y
 }

@@ -117,17 +117,39 @@ func (f *Feedback) Effective(w []float32, advance bool) []float32 {
 		}
 		return eff
 	case rule.BRSF:
-		eff := make([]float32, len(w))
-		f.fill(eff, rand.New(rand.NewPCG(f.Seed, f.Draws+1)), f.fanIn, f.fanOut)
-		if advance {
-			f.Draws++
-		}
+		eff := f.drawR(len(w), advance)
 		for i, v := range w {
 			eff[i] = float32(math.Abs(float64(eff[i]))) * sign(v)
 		}
 		return eff
 	}
 	panic(fmt.Sprintf("nn.Feedback.Effective: unknown rule %q", f.Rule))
+}
+
+// dfaOutputError is the global error a dfa layer (kind, layer) sends
+// down: the gradient of the marked network output, which must hold n rows
+// of classes values. It panics, naming the layer, when no output was
+// marked or its shape is not the layer's B's.
+func dfaOutputError(g *Graph, kind, layer string, n, classes int) *Tensor {
+	e := g.OutputError()
+	if e == nil {
+		panic(fmt.Sprintf("%s %q: rule dfa needs the network output marked with Graph.SetOutput before Backward", kind, layer))
+	}
+	if e.Len() != n*classes {
+		panic(fmt.Sprintf("%s %q: dfa output error has shape %v, want (%d, %d)", kind, layer, e.Shape, n, classes))
+	}
+	return e
+}
+
+// drawR returns brSF's next R (n values) from the stream (Seed, Draws+1),
+// moving the stream on when advance. The device path draws the same R.
+func (f *Feedback) drawR(n int, advance bool) []float32 {
+	r := make([]float32, n)
+	f.fill(r, rand.New(rand.NewPCG(f.Seed, f.Draws+1)), f.fanIn, f.fanOut)
+	if advance {
+		f.Draws++
+	}
+	return r
 }
 
 // sign is sign(v) with sign(0) = 0, as torch.sign.

@@ -157,14 +157,8 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 			return
 		}
 		if fb.Rule == rule.DFA && !g.TrueGradient {
-			e := g.OutputError()
-			if e == nil {
-				panic(fmt.Sprintf("nn.Linear %q: rule dfa needs the network output marked with Graph.SetOutput before Backward", l.Cfg.Name))
-			}
 			classes := fb.B.Shape[0]
-			if e.Len() != n*classes {
-				panic(fmt.Sprintf("nn.Linear %q: dfa output error has shape %v, want (%d, %d)", l.Cfg.Name, e.Shape, n, classes))
-			}
+			e := dfaOutputError(g, "nn.Linear", l.Cfg.Name, n, classes)
 			sgemmOn(g, name, false, false, n, in, classes, 1, e.Data, classes, fb.B.Data, in, 1, x.GradBuf(), in)
 			return
 		}

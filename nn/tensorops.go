@@ -159,8 +159,9 @@ func (g *Graph) ScaleBy(x, w *Tensor, i int) *Tensor {
 	if i < 0 || i >= w.Len() {
 		panic(fmt.Sprintf("nn.ScaleBy: index %d out of range for weights of shape %v", i, w.Shape))
 	}
-	if d := deviceOf("ScaleBy", x, w); d != nil {
-		return g.scaleByDev(d, x, w, i)
+	if x.OnDevice() || w.OnDevice() {
+		// One unit of a weighted sum: the weight is read on the device.
+		return g.WeightedSum([]*Tensor{x}, w, [][]int{{i}})
 	}
 	s := w.Data[i]
 	y := g.Alloc(x.Shape...)
@@ -602,19 +603,20 @@ func (g *Graph) Mean(x *Tensor) *Tensor {
 // reduceAll returns scale·Σ x as a scalar tensor.
 func (g *Graph) reduceAll(x *Tensor, scale float64) *Tensor {
 	if d := x.Device(); d != nil {
+		// scale·Σx as a dot product with a constant vector, which backward
+		// reuses: dx += dy·scale.
 		n := x.Len()
-		ones, done := g.scratch(d, n, "ones")
+		ones, done := g.scratch(d, n, "a constant vector")
 		mustDev(d, "nn.Mean", d.Fill(ones, float32(scale), n))
 		y := g.allocOn(d, 1)
 		mustDev(d, "nn.Mean", d.DotAt(x.Buf(), ones, n, y.Buf(), 0))
-		done()
-		if g.Records(x) {
-			g.Record(y, func() {
-				ones, _ := g.scratch(d, n, "ones")
-				mustDev(d, "nn.Mean backward", d.Fill(ones, float32(scale), n))
-				mustDev(d, "nn.Mean backward", d.ScaleAt(y.GradBufDev(), 0, ones, 1, x.GradBufDev(), n))
-			})
+		if !g.Records(x) {
+			done()
+			return y
 		}
+		g.Record(y, func() {
+			mustDev(d, "nn.Mean backward", d.ScaleAt(y.GradBufDev(), 0, ones, 1, x.GradBufDev(), n))
+		})
 		return y
 	}
 	part := make([]float64, cpu.Workers())

@@ -346,15 +346,9 @@ func batchNorm(g *nn.Graph, bn *nn.BatchNorm2d, x *nn.Tensor, withReLU bool) *nn
 	if x.OnDevice() {
 		return nn.BatchNormOn(g, bn, x, withReLU)
 	}
-	n, c, h, w := x.NCHW("BatchNorm2d")
-	if c != bn.C {
-		panic(fmt.Sprintf("search: BatchNorm2d %q: built for %d channels, got shape %v", bn.Name, bn.C, x.Shape))
-	}
-	hw, m := h*w, n*h*w
 	train := g.Training()
-	if train && m < 2 {
-		panic(fmt.Sprintf("search: BatchNorm2d %q: training needs more than 1 value per channel, got shape %v", bn.Name, x.Shape))
-	}
+	n, c, h, w := bn.InputDims(x, train)
+	hw, m := h*w, n*h*w
 	ones := make([]float32, min(hw, bnBlock))
 	for i := range ones {
 		ones[i] = 1

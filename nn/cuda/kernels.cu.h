@@ -96,6 +96,14 @@ extern "C" __global__ void im2col(const float* x, float* col, i64 N, i64 C, i64 
   }
 }
 
+// tap_out is the output index whose window reaches input index h through
+// tap a (padding P, dilation D, stride S, Ho outputs), or −1 when none does:
+// the inverse map every transposed-convolution gather below walks.
+__device__ static i64 tap_out(i64 h, i64 a, i64 P, i64 D, i64 S, i64 Ho) {
+  i64 y = h + P - a * D;
+  return (y < 0 || y % S != 0 || y / S >= Ho) ? -1 : y / S;
+}
+
 // col2im_add adds the column gradient back onto the image: dx[n][c][h][w] +=
 // Σ over the taps (a, b) and output positions (i, j) that read (h, w). A
 // gather, one thread per pixel: no atomics, the same sum order every run.
@@ -107,13 +115,12 @@ extern "C" __global__ void col2im_add(const float* col, float* dx, i64 N, i64 C,
     i64 h = r % H; r /= H;  // r = n·C + c
     float s = 0.f;
     for (i64 a = 0; a < KH; a++) {
-      i64 y = h + P - a * D;
-      if (y < 0 || y % S != 0 || y / S >= Ho) continue;
-      i64 i = y / S;
+      i64 i = tap_out(h, a, P, D, S, Ho);
+      if (i < 0) continue;
       for (i64 b = 0; b < KW; b++) {
-        i64 xx = w + P - b * D;
-        if (xx < 0 || xx % S != 0 || xx / S >= Wo) continue;
-        s += col[(((r * KH + a) * KW + b) * Ho + i) * Wo + xx / S];
+        i64 j = tap_out(w, b, P, D, S, Wo);
+        if (j < 0) continue;
+        s += col[(((r * KH + a) * KW + b) * Ho + i) * Wo + j];
       }
     }
     dx[t] += s;
@@ -157,12 +164,12 @@ extern "C" __global__ void dw_backward_input(const float* dy, const float* bw, f
     const float* bp = bw + c * KH * KW;
     float s = 0.f;
     for (i64 a = 0; a < KH; a++) {
-      i64 y = h + P - a * D;
-      if (y < 0 || y % S != 0 || y / S >= Ho) continue;
+      i64 i = tap_out(h, a, P, D, S, Ho);
+      if (i < 0) continue;
       for (i64 b = 0; b < KW; b++) {
-        i64 xx = w + P - b * D;
-        if (xx < 0 || xx % S != 0 || xx / S >= Wo) continue;
-        s += dyp[(y / S) * Wo + xx / S] * bp[a * KW + b];
+        i64 j = tap_out(w, b, P, D, S, Wo);
+        if (j < 0) continue;
+        s += dyp[i * Wo + j] * bp[a * KW + b];
       }
     }
     dx[t] += s;
@@ -444,17 +451,23 @@ extern "C" __global__ void bn_backward_input(const float* dy, const float* xhat,
 
 // ----------------------------------------------------------------- loss ---
 
+// row_lse is log Σ exp(z_k) over a row of K logits, shifted by the row's
+// maximum so that no exp overflows.
+__device__ static float row_lse(const float* z, i64 K) {
+  float mx = z[0];
+  for (i64 k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+  float se = 0.f;
+  for (i64 k = 0; k < K; k++) se += EXPF(z[k] - mx);
+  return mx + LOGF(se);
+}
+
 // softmax_xent: one thread per row of (rows, K) logits; loss[r] is
 // −Σ q·log softmax with q = (1−s)·onehot + s/K, and dlogits[r] = (softmax − q)·gscale.
 extern "C" __global__ void softmax_xent(const float* logits, const int* labels, float* loss, float* dlogits,
                                         i64 rows, i64 K, float smoothing, float gscale) {
   FOR_EACH(r, rows) {
     const float* z = logits + r * K;
-    float mx = z[0];
-    for (i64 k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
-    float se = 0.f;
-    for (i64 k = 0; k < K; k++) se += EXPF(z[k] - mx);
-    float lse = mx + LOGF(se);
+    float lse = row_lse(z, K);
     float off = smoothing / (float)K, on = 1.f - smoothing, l = 0.f;
     for (i64 k = 0; k < K; k++) {
       float lp = z[k] - lse;
@@ -636,12 +649,9 @@ extern "C" __global__ void dfa_taps(const float* v, float* dx, i64 N, i64 C, i64
     const float* taps = v + r * KH * KW;
     float s = 0.f;
     for (i64 a = 0; a < KH; a++) {
-      i64 oy = h + P - a * D;
-      if (oy < 0 || oy % S != 0 || oy / S >= Ho) continue;
+      if (tap_out(h, a, P, D, S, Ho) < 0) continue;
       for (i64 b = 0; b < KW; b++) {
-        i64 ox = w + P - b * D;
-        if (ox < 0 || ox % S != 0 || ox / S >= Wo) continue;
-        s += taps[a * KW + b];
+        if (tap_out(w, b, P, D, S, Wo) >= 0) s += taps[a * KW + b];
       }
     }
     dx[t] += s;
@@ -652,11 +662,7 @@ extern "C" __global__ void dfa_taps(const float* v, float* dx, i64 N, i64 C, i64
 extern "C" __global__ void softmax_rows(const float* x, float* y, i64 rows, i64 K) {
   FOR_EACH(r, rows) {
     const float* z = x + r * K;
-    float mx = z[0];
-    for (i64 k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
-    float se = 0.f;
-    for (i64 k = 0; k < K; k++) se += EXPF(z[k] - mx);
-    float lse = mx + LOGF(se);
+    float lse = row_lse(z, K);
     for (i64 k = 0; k < K; k++) y[r * K + k] = EXPF(z[k] - lse);
   }
 }

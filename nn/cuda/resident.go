@@ -17,9 +17,16 @@ import (
 // SumSquares, the labels of a loss), and each of those is counted
 // (Copies), so a test can prove a step makes no others.
 type Resident struct {
-	d          *Device
-	up, down   atomic.Int64 // host→device and device→host copies
-	upB, downB atomic.Int64 // their bytes
+	d        *Device
+	up, down copies // host→device and device→host
+}
+
+// copies counts the copies made one way and the bytes they moved.
+type copies struct{ n, bytes atomic.Int64 }
+
+func (c *copies) add(values int) {
+	c.n.Add(1)
+	c.bytes.Add(int64(4 * values))
 }
 
 var _ nn.Device = (*Resident)(nil)
@@ -31,10 +38,10 @@ func (d *Device) Resident() *Resident { return &Resident{d: d} }
 func (r *Resident) Name() string { return r.d.Name() }
 
 // Copies returns how many host→device and device→host copies r has made.
-func (r *Resident) Copies() (up, down int64) { return r.up.Load(), r.down.Load() }
+func (r *Resident) Copies() (up, down int64) { return r.up.n.Load(), r.down.n.Load() }
 
 // CopyBytes returns the bytes those copies moved.
-func (r *Resident) CopyBytes() (up, down int64) { return r.upB.Load(), r.downB.Load() }
+func (r *Resident) CopyBytes() (up, down int64) { return r.up.bytes.Load(), r.down.bytes.Load() }
 
 // Len makes buf an nn.Buffer.
 func (b buf) Len() int { return b.n }
@@ -103,12 +110,11 @@ func (r *Resident) Upload(dst nn.Buffer, off int, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
-	b := bufOf(dst)
-	if off < 0 || off+len(src) > b.n {
-		return fmt.Errorf("upload %d values at %d into a buffer of %d", len(src), off, b.n)
+	b, err := within(dst, off, len(src), "upload")
+	if err != nil {
+		return err
 	}
-	r.up.Add(1)
-	r.upB.Add(int64(4 * len(src)))
+	r.up.add(len(src))
 	return r.d.do(func() error {
 		return r.d.drv.htod(b.at(off), unsafe.Pointer(&src[0]), int64(4*len(src)))
 	})
@@ -120,18 +126,26 @@ func (r *Resident) Download(dst []float32, src nn.Buffer, off int) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	b := bufOf(src)
-	if off < 0 || off+len(dst) > b.n {
-		return fmt.Errorf("download %d values at %d from a buffer of %d", len(dst), off, b.n)
+	b, err := within(src, off, len(dst), "download")
+	if err != nil {
+		return err
 	}
-	r.down.Add(1)
-	r.downB.Add(int64(4 * len(dst)))
+	r.down.add(len(dst))
 	return r.d.do(func() error {
 		if err := r.d.sync("download"); err != nil {
 			return err
 		}
 		return r.d.drv.dtoh(unsafe.Pointer(&dst[0]), b.at(off), int64(4*len(dst)))
 	})
+}
+
+// within unwraps b and checks that n values from off lie inside it.
+func within(b nn.Buffer, off, n int, what string) (buf, error) {
+	d := bufOf(b)
+	if off < 0 || off+n > d.n {
+		return buf{}, fmt.Errorf("%s %d values at %d: the buffer holds %d", what, n, off, d.n)
+	}
+	return d, nil
 }
 
 // Conv is out = conv(x, w).
@@ -291,8 +305,7 @@ func (r *Resident) BatchNormBackward(dy, xhat, variance, w, dx, dw, db nn.Buffer
 // SoftmaxCrossEntropy writes per-row losses and the logits' gradient. The
 // labels are the one upload (counted) of a loss.
 func (r *Resident) SoftmaxCrossEntropy(logits nn.Buffer, labels []int32, rows, k int, smoothing, gscale float32, losses, dlogits nn.Buffer) error {
-	r.up.Add(1)
-	r.upB.Add(int64(4 * len(labels)))
+	r.up.add(len(labels))
 	return r.run("softmax cross-entropy", func() error {
 		lab, err := r.d.uploadInts(labels)
 		if err != nil {
