@@ -69,6 +69,11 @@ type DARTSConfig struct {
 	// Backend, if set, runs the training graphs' convolution and linear
 	// kernels (nn.Graph.Backend, e.g. a CUDA device); nil is the CPU.
 	Backend nn.Backend `json:"-"`
+	// Device, if set, holds the supernet for the whole search (weights,
+	// alphas, activations, gradients, both optimizers' state): batches go
+	// up; losses, accuracies, alphas for events and checkpoints come back.
+	// The supernet is back on the host when the search returns.
+	Device nn.Device `json:"-"`
 }
 
 func (c DARTSConfig) withDefaults() DARTSConfig {

@@ -79,6 +79,7 @@ type EGNASConfig struct {
 	Resume        bool         `json:"-"`
 	Emit          func(Event)  `json:"-"`
 	Backend       nn.Backend   `json:"-"` // as in DARTSConfig
+	Device        nn.Device    `json:"-"` // as in DARTSConfig
 }
 
 func (c EGNASConfig) withDefaults() EGNASConfig {
