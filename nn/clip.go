@@ -12,26 +12,17 @@ import "math"
 // so the caller can detect it and skip the step (PyTorch would scale by
 // NaN or 0 instead).
 func ClipGradNorm(params []*Tensor, maxNorm float32) float32 {
-	var sum float64 // float64 so millions of squares do not lose precision
 	var dev Device
-	var onDev []*Tensor
+	live := make([]*Tensor, 0, len(params))
 	for _, p := range params {
-		if p == nil {
-			continue
-		}
-		if d := p.Device(); d != nil {
-			dev = d
-			onDev = append(onDev, p)
-			continue
-		}
-		for _, g := range p.Grad {
-			sum += float64(g) * float64(g)
+		if p != nil {
+			live = append(live, p)
+			if d := p.Device(); d != nil {
+				dev = d
+			}
 		}
 	}
-	if dev != nil {
-		// Summed on the device, one value read back: the norm decides the scale.
-		sum += sumSquaresOn(dev, onDev)
-	}
+	sum := GradSumSquares(live) // summed where the gradients live
 	norm := math.Sqrt(sum)
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
 		return float32(norm)

@@ -86,6 +86,17 @@ func (g *Graph) SetOutput(t *Tensor) {
 	}
 }
 
+// ShareOutput makes from's marked output g's too, so that dfa layers on a
+// graph made for part of from's forward (a recomputed mixed op) read the
+// network's output error once from's backward has produced it.
+func (g *Graph) ShareOutput(from *Graph) {
+	if g == nil || from == nil || from.output == nil {
+		return
+	}
+	o := from.output
+	g.output = &Tensor{Shape: o.Shape, Data: o.Data, Grad: o.Grad, store: o.store, gstore: o.gstore}
+}
+
 // OutputError returns dL/d(output) during Backward, or nil if no output was
 // marked or no gradient has reached it yet.
 func (g *Graph) OutputError() *Tensor {
@@ -158,6 +169,11 @@ func (g *Graph) BackwardFrom(out *Tensor, seed []float32) {
 	}
 	g.runTape()
 }
+
+// BackwardSeeded runs the tape in reverse with the gradients the caller
+// has already put on the graph's outputs (Tensor.Alias(true), AxpyAt):
+// the device's BackwardFrom, with no seed on the host.
+func (g *Graph) BackwardSeeded() { g.runTape() }
 
 // runTape runs the recorded closures in reverse and releases them.
 func (g *Graph) runTape() {

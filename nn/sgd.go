@@ -170,6 +170,21 @@ func (o *SGD) MomentumBuffer(name string) []float32 {
 	return o.momentum(i)
 }
 
+// MomentumTensor is MomentumBuffer as a tensor where the buffer lives (on
+// the parameter's device once it has stepped there), or nil.
+func (o *SGD) MomentumTensor(name string) *Tensor {
+	i, ok := o.index[name]
+	switch {
+	case !ok:
+		return nil
+	case o.dbufs[i] != nil:
+		return o.dbufs[i]
+	case o.bufs[i] != nil:
+		return FromSlice(o.bufs[i], o.params[i].T.Shape...)
+	}
+	return nil
+}
+
 // State returns copies of the momentum buffers that exist, named
 // "<param name>.momentum_buffer", in parameter order.
 func (o *SGD) State() []Named {

@@ -70,7 +70,9 @@ func (t *Tensor) Dim(i int) int {
 // Clone copies data and shape (not the gradient), on t's device.
 func (t *Tensor) Clone() *Tensor {
 	if t.store != nil {
-		return ToDevice(t, t.store.dev)
+		c := CloneOn(nil, t) // a device copy: never through the host
+		c.Shape, c.NeedsGrad = slices.Clone(t.Shape), t.NeedsGrad
+		return c
 	}
 	return &Tensor{Shape: slices.Clone(t.Shape), Data: slices.Clone(t.Data), NeedsGrad: t.NeedsGrad}
 }

@@ -207,7 +207,7 @@ func DARTS(ctx context.Context, cfg DARTSConfig, train, val data.Dataset) (*Resu
 	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
 		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
 	})
-	t.backend = cfg.Backend
+	t.backend, t.dev = cfg.Backend, cfg.Device
 	t.aOpt = nn.NewAdam(t.alphas, nn.AdamConfig{
 		LR: cfg.ArchLR, Beta1: cfg.ArchBeta1, Beta2: cfg.ArchBeta2, WeightDecay: cfg.ArchWeightDecay,
 	})
@@ -250,9 +250,12 @@ func DARTS(ctx context.Context, cfg DARTSConfig, train, val data.Dataset) (*Resu
 				}
 			}
 			xv := nn.FromSlice(vb.X, vb.N, vb.C, vb.H, vb.W)
-			if cfg.Unrolled {
+			switch {
+			case cfg.Unrolled && t.dev != nil:
+				err = t.archStepUnrolledDev(xt, yt, xv, vb.Y, epoch, step)
+			case cfg.Unrolled:
 				err = t.archStepUnrolled(xt, yt, xv, vb.Y, epoch, step)
-			} else {
+			default:
 				t.archStep(xv, vb.Y, epoch, step)
 			}
 			vl.Release(vb)
@@ -279,6 +282,10 @@ type supernetTrainer struct {
 	clip     float32
 	seed     uint64
 	backend  nn.Backend // set on every graph the trainer makes
+	// dev, if set, is where the supernet lives while the search runs
+	// (searchLoop.run moves it there and back): each step's batch goes up
+	// through its graph, which gives its memory back when the step ends.
+	dev nn.Device
 }
 
 // graph is a recording training graph of the trainer, on its backend.
@@ -305,6 +312,9 @@ func graphRand(seed uint64, stream uint64, epoch, step int, extra ...uint64) *ra
 // forwardLoss runs the supernet on (x, y) on graph g and returns the logits
 // and the mean cross-entropy.
 func (t *supernetTrainer) forwardLoss(g *nn.Graph, x *nn.Tensor, y []int) (logits, loss *nn.Tensor) {
+	if t.dev != nil {
+		x = g.ToDevice(x, t.dev) // the batch: the step's one upload of data
+	}
 	logits = t.net.Forward(g, normalizeInput(g, x, t.norm))
 	g.SetOutput(logits)
 	return logits, g.CrossEntropy(logits, y, 0)
@@ -319,6 +329,7 @@ func (t *supernetTrainer) weightStep(x *nn.Tensor, y []int, epoch, step int) (fl
 	namedSetNeedsGrad(t.alphas, false)
 	defer namedSetNeedsGrad(t.alphas, true)
 	g := t.graph(graphRand(t.seed, streamGraph, epoch, step))
+	defer g.Release() // after the loss and accuracy are read
 	logits, loss := t.forwardLoss(g, x, y)
 	g.Backward(loss)
 	if t.clip > 0 {
@@ -328,7 +339,7 @@ func (t *supernetTrainer) weightStep(x *nn.Tensor, y []int, epoch, step int) (fl
 		}
 	}
 	t.wOpt.Step()
-	return float64(loss.Data[0]), nn.Accuracy(logits, y), nil
+	return float64(loss.Values()[0]), nn.Accuracy(logits, y), nil
 }
 
 // archStep is DARTS' first-order architecture step: ∇α L_val(w, α) on a
@@ -337,6 +348,7 @@ func (t *supernetTrainer) archStep(x *nn.Tensor, y []int, epoch, step int) {
 	namedZeroGrad(t.alphas)
 	namedSetNeedsGrad(t.weights, false)
 	g := t.graph(graphRand(t.seed, streamArchGraph, epoch, step))
+	defer g.Release()
 	_, loss := t.forwardLoss(g, x, y)
 	g.Backward(loss)
 	namedSetNeedsGrad(t.weights, true)
@@ -548,6 +560,19 @@ func (l *searchLoop) parts() checkpointParts {
 	return checkpointParts{model: l.t.net, alphas: l.t.alphas, wOpt: l.t.wOpt, aOpt: l.t.aOpt, extraTen: l.extraTen}
 }
 
+// move puts the supernet and its alphas on d (nil: the host).
+func (l *searchLoop) move(d nn.Device) error {
+	if err := nn.MoveModule(l.t.net, d); err != nil {
+		return err
+	}
+	for _, a := range l.t.alphas {
+		if err := a.T.MoveTo(d); err != nil {
+			return fmt.Errorf("%s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
 func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 	start := time.Now()
 	steps := l.train.Len() / l.batch
@@ -569,6 +594,16 @@ func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("%s: %w", l.method, err)
 		}
 	}
+	forward := func(x *nn.Tensor) *nn.Tensor { return l.t.net.Forward(nil, normalizeInput(nil, x, l.norm)) }
+	if d := l.t.dev; d != nil {
+		// After the resume: the checkpoint was read into host tensors, and
+		// the optimizers' loaded state goes up on first use.
+		if err := l.move(d); err != nil {
+			return nil, fmt.Errorf("%s: move the supernet to %s: %w", l.method, d.Name(), err)
+		}
+		defer func() { _ = l.move(nil) }()
+		forward = forwardOn(l.t.net, d, l.norm)
+	}
 	total := steps * l.epochs
 	for epoch := epoch0; epoch < l.epochs; epoch++ {
 		if err := ctx.Err(); err != nil {
@@ -585,7 +620,7 @@ func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 		}
 		es.Genotype = &geno
 		es.LR = float64(lr)
-		vloss, vacc, err := evalModel(ctx, func(x *nn.Tensor) *nn.Tensor { return l.t.net.Forward(nil, normalizeInput(nil, x, l.norm)) }, l.val, 2*l.batch, l.workers)
+		vloss, vacc, err := evalModel(ctx, forward, l.val, 2*l.batch, l.workers)
 		if err != nil {
 			return nil, err
 		}
@@ -600,7 +635,8 @@ func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 			Loss: es.Loss, Acc: es.Acc, ValLoss: vloss, ValAcc: vacc, LR: float64(lr), Seconds: es.Seconds})
 		if l.ckptDir != "" {
 			st := ckptState{Kind: l.kind, Config: l.config, Epoch: epoch + 1, Step: step, History: res.History}
-			if err := saveCheckpoint(l.ckptDir, l.parts(), st); err != nil {
+			save := func() error { return saveCheckpoint(l.ckptDir, l.parts(), st) }
+			if err := onHost(l.t.dev, l.move, save); err != nil {
 				return nil, fmt.Errorf("%s: %w", l.method, err)
 			}
 		}
@@ -730,4 +766,113 @@ func evalModel(ctx context.Context, forward func(x *nn.Tensor) *nn.Tensor, ds da
 
 func isNoCheckpoint(err error) bool {
 	return err != nil && errors.Is(err, errNoCheckpoint)
+}
+
+// archStepUnrolledDev is archStepUnrolled for a supernet on a device: the
+// same steps, with the snapshots, the virtual step and the finite
+// differences computed where the tensors live (nn.Axpby, nn.CloneOn). One
+// value comes back: ‖∇w' L_val‖, which sets ε. A momentum buffer that has
+// not gone up yet (a resumed run before its first weight step) is used
+// from the host, as nn.SGD would upload it.
+func (t *supernetTrainer) archStepUnrolledDev(xt *nn.Tensor, yt []int, xv *nn.Tensor, yv []int, epoch, step int) error {
+	xi := t.wOpt.LR()
+	oc := t.wOpt.Config()
+	keep := nn.NewInference() // holds the snapshots until the step ends
+	defer keep.Release()
+	clones := func(ts []*nn.Tensor) []*nn.Tensor {
+		out := make([]*nn.Tensor, len(ts))
+		for i, x := range ts {
+			out[i] = nn.CloneOn(keep, x)
+		}
+		return out
+	}
+	gradClones := func(ns []nn.Named) []*nn.Tensor {
+		out := make([]*nn.Tensor, len(ns))
+		for i, n := range ns {
+			out[i] = nn.CloneOn(keep, gradOrZero(n.T))
+		}
+		return out
+	}
+	restoreAll := func(dst, src []*nn.Tensor) {
+		for i := range dst {
+			nn.CopyValues(dst[i], src[i])
+		}
+	}
+	wts := nn.Tensors(t.weights)
+	bufs := nn.Tensors(t.net.Buffers())
+	w0, b0 := clones(wts), clones(bufs)
+	defer restoreAll(bufs, b0)
+	defer restoreAll(wts, w0)
+	run := func(part uint64, x *nn.Tensor, y []int) {
+		g := t.graph(graphRand(t.seed, streamArchGraph, epoch, step, part))
+		defer g.Release()
+		_, loss := t.forwardLoss(g, x, y)
+		g.Backward(loss)
+	}
+
+	// 1. ∇w L_train(w) and the virtual step w −= ξ·(wd·w + ∇w + m·buf).
+	namedZeroGrad(t.weights)
+	namedSetNeedsGrad(t.alphas, false)
+	run(1, xt, yt)
+	namedSetNeedsGrad(t.alphas, true)
+	for _, p := range t.weights {
+		if gr := p.T.GradTensor(); gr != nil {
+			nn.Axpby(-xi, gr, 1-xi*oc.WeightDecay, p.T)
+		} else {
+			nn.Axpby(0, nil, 1-xi*oc.WeightDecay, p.T)
+		}
+		if buf := t.wOpt.MomentumTensor(p.Name); buf != nil {
+			if buf.Device() != p.T.Device() {
+				buf = nn.ToDevice(buf, p.T.Device())
+			}
+			nn.Axpby(-xi*oc.Momentum, buf, 1, p.T)
+		}
+	}
+
+	// 2. ∇α and ∇w' of L_val at w'.
+	restoreAll(bufs, b0)
+	namedZeroGrad(t.weights)
+	namedZeroGrad(t.alphas)
+	run(2, xv, yv)
+	dAlpha := gradClones(t.alphas)
+	v := gradClones(t.weights)
+	norm := math.Sqrt(nn.GradSumSquares(wts))
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return fmt.Errorf("epoch %d step %d: unrolled validation gradient norm is %v (training diverged)", epoch, step, norm)
+	}
+
+	// 3. Finite-difference Hessian-vector product around w.
+	if norm > 0 {
+		eps := float32(0.01 / norm)
+		scale := xi / (2 * eps)
+		for k, sgn := range []float32{1, -1} {
+			for i, w := range wts {
+				nn.CopyValues(w, w0[i])
+				nn.Axpby(sgn*eps, v[i], 1, w)
+			}
+			restoreAll(bufs, b0)
+			namedZeroGrad(t.alphas)
+			namedSetNeedsGrad(t.weights, false)
+			run(uint64(3+k), xt, yt)
+			namedSetNeedsGrad(t.weights, true)
+			for i, a := range t.alphas {
+				nn.Axpby(-sgn*scale, gradOrZero(a.T), 1, dAlpha[i])
+			}
+		}
+	}
+	for i, a := range t.alphas {
+		a.T.Alias(true) // makes sure the gradient exists
+		nn.CopyValues(a.T.GradTensor(), dAlpha[i])
+	}
+	t.aOpt.Step()
+	return nil
+}
+
+// gradOrZero is t's gradient as a tensor, zeros where none reached it.
+func gradOrZero(t *nn.Tensor) *nn.Tensor {
+	if g := t.GradTensor(); g != nil {
+		return g
+	}
+	t.Alias(true)
+	return t.GradTensor()
 }

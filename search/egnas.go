@@ -136,7 +136,7 @@ func EGNAS(ctx context.Context, cfg EGNASConfig, train, val data.Dataset) (*Resu
 	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
 		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
 	})
-	t.backend = cfg.Backend
+	t.backend, t.dev = cfg.Backend, cfg.Device
 	edges, pairs := net.AlphaNormal.Shape[0], net.AlphaNormal.Shape[1]
 	// u_prev starts as 1e-3·N(0,1), as in the reference.
 	prev := nn.New(2 * edges * pairs)
@@ -225,9 +225,16 @@ func (ex *explorer) explore(ctx context.Context, epoch int) error {
 		}
 		return fmt.Errorf("egnas: epoch %d: no batch from the validation half", epoch)
 	}
-	x := normalizeInput(nil, nn.FromSlice(b.X, b.N, b.C, b.H, b.W), cfg.Norm)
+	// On a device the batch goes up once and stays for every candidate.
+	keep := nn.NewInference()
+	defer keep.Release()
+	x := nn.FromSlice(b.X, b.N, b.C, b.H, b.W)
+	if ex.t.dev != nil {
+		x = keep.ToDevice(x, ex.t.dev)
+	}
+	x = normalizeInput(keep, x, cfg.Norm)
 	y := b.Y
-	ori := 100 * float64(nn.Accuracy(net.Forward(nil, x), y)) / float64(len(y))
+	ori := 100 * float64(nn.Accuracy(ex.forward(func(g *nn.Graph) *nn.Tensor { return net.Forward(g, x) }), y)) / float64(len(y))
 
 	softN, softR := net.AlphaSoftmax()
 	rng := rand.New(rand.NewPCG(deriveSeed(cfg.Seed, streamExplore, uint64(epoch)), 1))
@@ -289,23 +296,46 @@ func (ex *explorer) explore(ctx context.Context, epoch int) error {
 		w     [][]float32
 		alpha *nn.Tensor
 	}{{wN, net.AlphaNormal}, {wR, net.AlphaReduce}} {
+		step := nn.New(part.alpha.Shape...)
 		for e, row := range part.w {
 			for p, v := range row {
 				u := float32((1-mu)*float64(v) + mu*float64(ex.prev.Data[k]))
 				ex.prev.Data[k] = u
-				part.alpha.Data[e*ex.pairs+p] += float32(cfg.StepSize) * u
+				step.Data[e*ex.pairs+p] = float32(cfg.StepSize) * u
 				k++
 			}
 		}
+		if d := part.alpha.Device(); d != nil {
+			step = keep.ToDevice(step, d) // α moves where it lives: one upload per cell type
+		}
+		nn.Axpby(1, step, 1, part.alpha)
 	}
 	return nil
+}
+
+// forward runs an inference forward (fwd builds it on the graph it is
+// given) and returns the logits on the host; on a device the forward's
+// memory goes back as soon as they are home.
+func (ex *explorer) forward(fwd func(g *nn.Graph) *nn.Tensor) *nn.Tensor {
+	if ex.t.dev == nil {
+		return fwd(nil)
+	}
+	g := nn.NewInference()
+	defer g.Release()
+	return nn.ToDevice(fwd(g), nil)
 }
 
 // score runs the supernet with the candidate's mixing weights on (x, y) and
 // returns the mean cross-entropy and the top-1 accuracy in percent.
 func (ex *explorer) score(c []float64, x *nn.Tensor, y []int) (ce, acc float64) {
 	wN, wR := CandidateWeights(c, ex.edges, ex.pairs)
-	logits := ex.t.net.ForwardWithWeights(nil, x, rowsTensor(wN), rowsTensor(wR))
+	logits := ex.forward(func(g *nn.Graph) *nn.Tensor {
+		tn, tr := rowsTensor(wN), rowsTensor(wR)
+		if ex.t.dev != nil {
+			tn, tr = g.ToDevice(tn, ex.t.dev), g.ToDevice(tr, ex.t.dev)
+		}
+		return ex.t.net.ForwardWithWeights(g, x, tn, tr)
+	})
 	for _, v := range nn.CrossEntropyPerSample(logits, y) {
 		ce += float64(v)
 	}

@@ -123,10 +123,10 @@ func snapshotAlphas(s *Supernet, space Space) *AlphaSnapshot {
 	snap.RawNormal = rows2D(s.AlphaNormal)
 	snap.RawReduce = rows2D(s.AlphaReduce)
 	if s.BetaNormal != nil {
-		snap.BetaNormal = append([]float32(nil), s.BetaNormal.Data...)
+		snap.BetaNormal = append([]float32(nil), s.BetaNormal.Values()...)
 	}
 	if s.BetaReduce != nil {
-		snap.BetaReduce = append([]float32(nil), s.BetaReduce.Data...)
+		snap.BetaReduce = append([]float32(nil), s.BetaReduce.Values()...)
 	}
 	return snap
 }
@@ -137,9 +137,10 @@ func rows2D(t *nn.Tensor) [][]float32 {
 		return nil
 	}
 	r, c := t.Shape[0], t.Shape[1]
+	vals := t.Values()
 	out := make([][]float32, r)
 	for i := range out {
-		out[i] = append([]float32(nil), t.Data[i*c:(i+1)*c]...)
+		out[i] = append([]float32(nil), vals[i*c:(i+1)*c]...)
 	}
 	return out
 }

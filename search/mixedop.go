@@ -229,6 +229,9 @@ func (m *MixedOp) Forward(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 	p := m.Space.Len()
 	if x.OnDevice() {
+		if m.Recompute && g != nil {
+			return m.mixRecomputeDevice(g, x, w, row)
+		}
 		return m.mixDevice(g, x, w, row)
 	}
 	wr := w.Data[row*p : (row+1)*p]
@@ -272,9 +275,9 @@ func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 	return out
 }
 
-// mixDevice is mix for an input on a device: every unit runs there, taped
-// (recomputation is a CPU memory saving; a GPU holds the taped step), and
-// the weights are read where they live (nn.Graph.WeightedSum).
+// mixDevice is mix for an input on a device without recomputation: every
+// unit runs there, taped, and the weights are read where they live
+// (nn.Graph.WeightedSum).
 func (m *MixedOp) mixDevice(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 	p := m.Space.Len()
 	ys := make([]*nn.Tensor, len(m.units))
@@ -405,6 +408,102 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		}
 		if rl != nil && rl.Grad != nil {
 			rg.BackwardFrom(rl, make([]float32, rl.Len()))
+		}
+	})
+	return out
+}
+
+// mixRecomputeDevice is mixRecompute for an input on a device, with the
+// same two passes and the same state discipline (see MixedOp), the units
+// one after the other: the device runs each unit's kernels in order, and
+// each unit's memory goes back to the device's cache as soon as it is
+// mixed (forward) or back-propagated (backward), so a step holds one
+// unit's tape at a time. The α weights and their gradients stay on the
+// device (nn.AxpyAt, nn.DotAt).
+func (m *MixedOp) mixRecomputeDevice(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
+	train := g.Training()
+	p := m.Space.Len()
+	out := g.Zero(x, m.Stride)
+	saved := make([][]*nn.Tensor, len(m.units))
+	newGraph := func() *nn.Graph {
+		q := nn.NewGraph(train, g.Rand)
+		q.TrueGradient = g.TrueGradient
+		return q
+	}
+	// The untaped pass: nothing needs a gradient (a detached input,
+	// silenced parameters), so nothing records.
+	xd := x.Alias(false)
+	rq := newGraph()
+	rd := m.reluOf(rq, xd)
+	for i, u := range m.units {
+		if train {
+			saved[i] = make([]*nn.Tensor, len(u.state))
+			for j, st := range u.state {
+				saved[i][j] = nn.CloneOn(g, st) // step memory: freed with g
+			}
+		}
+		q := newGraph()
+		y := silenced(u.params, func() *nn.Tensor { return u.forward(q, xd, rd) })
+		mustShape(m, u, y, out)
+		for _, k := range u.pairs {
+			nn.AxpyAt(w, row*p+k, y, out)
+		}
+		q.Release()
+	}
+	rq.Release()
+	g.Record(out, func() {
+		dout := out.GradTensor()
+		var wg *nn.Tensor
+		if w.NeedsGrad {
+			w.Alias(true)
+			wg = w.GradTensor()
+		}
+		xl := x.Alias(x.NeedsGrad)
+		// Identity units first, then the others in reverse (the order of a
+		// taped forward's backward, as on the CPU).
+		for _, u := range m.units {
+			if !u.identity {
+				continue
+			}
+			for _, k := range u.pairs {
+				if wg != nil {
+					nn.DotAt(x, dout, wg, row*p+k)
+				}
+				if x.NeedsGrad {
+					nn.AxpyAt(w, row*p+k, dout, xl.GradTensor())
+				}
+			}
+		}
+		rg := newGraph()
+		rg.ShareOutput(g)
+		defer rg.Release()
+		rl := m.reluOf(rg, xl)
+		for i := len(m.units) - 1; i >= 0; i-- {
+			u := m.units[i]
+			if u.identity {
+				continue
+			}
+			for j, st := range u.state {
+				nn.CopyValues(st, saved[i][j])
+			}
+			lg := newGraph()
+			lg.ShareOutput(g)
+			y := u.forward(lg, xl, rl)
+			for _, k := range u.pairs {
+				if wg != nil {
+					nn.DotAt(y, dout, wg, row*p+k)
+				}
+				if y.NeedsGrad {
+					nn.AxpyAt(w, row*p+k, dout, y.Alias(true).GradTensor())
+				}
+			}
+			if y.NeedsGrad {
+				lg.BackwardSeeded()
+			}
+			lg.Release()
+		}
+		if rl != nil && rl.HasGrad() {
+			rg.BackwardSeeded()
 		}
 	})
 	return out

@@ -345,8 +345,8 @@ func (s *Supernet) AlphaSoftmax() (normal, reduce [][]float32) {
 func (s *Supernet) EdgeWeights() (normal, reduce [][]float32) {
 	normal, reduce = s.AlphaSoftmax()
 	if s.BetaNormal != nil {
-		normal = ApplyEdgeNormalization(normal, s.BetaNormal.Data, s.Cfg.Steps)
-		reduce = ApplyEdgeNormalization(reduce, s.BetaReduce.Data, s.Cfg.Steps)
+		normal = ApplyEdgeNormalization(normal, s.BetaNormal.Values(), s.Cfg.Steps)
+		reduce = ApplyEdgeNormalization(reduce, s.BetaReduce.Values(), s.Cfg.Steps)
 	}
 	return normal, reduce
 }
@@ -363,9 +363,11 @@ func (s *Supernet) Genotype() Genotype {
 	return g
 }
 
-// softmaxRows returns the row-wise softmax of a 2-D tensor as rows.
+// softmaxRows returns the row-wise softmax of a 2-D tensor as rows,
+// computed on the host (a device supernet's α come down once), so that a
+// genotype is derived by the same code wherever the search ran.
 func softmaxRows(t *nn.Tensor) [][]float32 {
-	y := (*nn.Graph)(nil).Softmax(t)
+	y := (*nn.Graph)(nil).Softmax(nn.FromSlice(t.Values(), t.Shape...))
 	k := t.Shape[1]
 	out := make([][]float32, t.Shape[0])
 	for i := range out {

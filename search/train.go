@@ -177,7 +177,7 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 			return nil, fmt.Errorf("train: move the network to %s: %w", d.Name(), err)
 		}
 		defer func() { _ = nn.MoveModule(net, nil) }()
-		forward = func(x *nn.Tensor) *nn.Tensor { return deviceForward(net, d, x, cfg.Norm) }
+		forward = forwardOn(net, d, cfg.Norm)
 	}
 	total := steps * cfg.Epochs
 	for epoch := epoch0; epoch < cfg.Epochs; epoch++ {
@@ -203,7 +203,8 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 			Loss: es.Loss, Acc: es.Acc, TestLoss: tl, TestAcc: ta, LR: float64(lr), Seconds: es.Seconds})
 		if cfg.CheckpointDir != "" {
 			st := ckptState{Kind: "train", Config: conf, Epoch: epoch + 1, Step: step, History: res.History}
-			if err := saveOnHost(net, cfg.Device, func() error { return saveCheckpoint(cfg.CheckpointDir, parts, st) }); err != nil {
+			move := func(d nn.Device) error { return nn.MoveModule(net, d) }
+			if err := onHost(cfg.Device, move, func() error { return saveCheckpoint(cfg.CheckpointDir, parts, st) }); err != nil {
 				return nil, fmt.Errorf("train: %w", err)
 			}
 		}
@@ -295,26 +296,29 @@ func Evaluate(ctx context.Context, net *Network, ds data.Dataset, norm *data.Nor
 	return evalModel(ctx, func(x *nn.Tensor) *nn.Tensor { return net.Forward(nil, normalizeInput(nil, x, norm)) }, ds, batch, 1)
 }
 
-// deviceForward evaluates net, whose weights live on d, on the host batch
-// x and returns the logits on the host.
-func deviceForward(net *Network, d nn.Device, x *nn.Tensor, norm *data.Norm) *nn.Tensor {
-	g := nn.NewInference()
-	defer g.Release()
-	return nn.ToDevice(net.Forward(g, normalizeInput(g, g.ToDevice(x, d), norm)), nil)
+// forwardOn returns the evaluation forward of l, whose weights live on d:
+// it takes host batches and returns host logits, and gives the device
+// memory of each batch back as soon as the logits are home.
+func forwardOn(l nn.Layer, d nn.Device, norm *data.Norm) func(x *nn.Tensor) *nn.Tensor {
+	return func(x *nn.Tensor) *nn.Tensor {
+		g := nn.NewInference()
+		defer g.Release()
+		return nn.ToDevice(l.Forward(g, normalizeInput(g, g.ToDevice(x, d), norm)), nil)
+	}
 }
 
-// saveOnHost runs save with net's tensors on the host: a checkpoint copies
-// a device-resident network down and back up (one copy each way per
-// tensor, once per epoch).
-func saveOnHost(net *Network, d nn.Device, save func() error) error {
+// onHost runs save with the model on the host: a checkpoint of a
+// device-resident model moves it down (move(nil)) and back up (move(d)),
+// one copy each way per tensor, once per epoch. With d nil it just saves.
+func onHost(d nn.Device, move func(nn.Device) error, save func() error) error {
 	if d == nil {
 		return save()
 	}
-	if err := nn.MoveModule(net, nil); err != nil {
+	if err := move(nil); err != nil {
 		return err
 	}
 	err := save()
-	if merr := nn.MoveModule(net, d); err == nil {
+	if merr := move(d); err == nil {
 		err = merr
 	}
 	return err
