@@ -18,16 +18,29 @@ func engineAttacks() []string {
 }
 
 // attackModel loads a trained run's network as an attack target that takes
-// [0,1] pixels (its training normalisation applied first).
+// [0,1] pixels (its training normalisation applied first). On a device the
+// network (normalisation included) moves there and is driven with host
+// images (nn.OnDevice): every forward and gradient pass of the attack runs
+// on the device.
 func (e *engine) attackModel(model RunInfo, dir string) (attacks.Model, error) {
-	net, norm, err := loadModel(model, dir)
+	net, norm, err := e.loadModel(model, dir)
 	if err != nil {
 		return nil, err
 	}
-	if norm == nil {
-		return net, nil
+	var m attacks.Network = net
+	if norm != nil {
+		if m, err = attacks.Normalized(net, norm.Mean, norm.Std); err != nil {
+			return nil, err
+		}
 	}
-	return attacks.Normalized(net, norm.Mean, norm.Std)
+	d := e.opts.Device
+	if d == nil {
+		return m, nil
+	}
+	if err := nn.MoveModule(m, d); err != nil {
+		return nil, fmt.Errorf("move the model of run %s to %s: %w", model.ID, d.Name(), err)
+	}
+	return nn.OnDevice(m, d), nil
 }
 
 // attackSpecs builds the named attacks ("all" for every one) with budget
@@ -83,12 +96,17 @@ func argmax(p []float64) int {
 
 // engineStepper steps an attack of the attacks package on one test image.
 type engineStepper struct {
+	e     *engine
 	model attacks.Model
 	atk   attacks.Attack
 	st    AttackState
 }
 
-func (e *engine) stepper(_ context.Context, model RunInfo, dir string, spec AttackSpec) (Stepper, error) {
+// stepper starts an attack stepper. A panic of the device path (see
+// guard) is returned as the error: the stepper runs on a viewer's
+// goroutine, which must not die of it.
+func (e *engine) stepper(_ context.Context, model RunInfo, dir string, spec AttackSpec) (st Stepper, err error) {
+	defer e.recoverPanic(&err)
 	m, err := e.attackModel(model, dir)
 	if err != nil {
 		return nil, err
@@ -115,7 +133,7 @@ func (e *engine) stepper(_ context.Context, model RunInfo, dir string, spec Atta
 	}
 	clean := softmax(m.Forward(nil, x).Data)
 	im := Image{C: c, H: h, W: w, Pix: pix}
-	s := &engineStepper{model: m, atk: a, st: AttackState{
+	s := &engineStepper{e: e, model: m, atk: a, st: AttackState{
 		Spec: spec, Steps: a.State().Iters, Label: label, Pred: argmax(clean), Classes: test.ClassNames(),
 		Probs: clean, Clean: slices.Clone(clean), Losses: []float64{-math.Log(max(clean[label], 1e-12))},
 		CleanIm: im, AdvIm: im.Clone(),
@@ -126,10 +144,16 @@ func (e *engine) stepper(_ context.Context, model RunInfo, dir string, spec Atta
 
 func (s *engineStepper) State() AttackState { return *s.st.Clone() }
 
-func (s *engineStepper) Step(ctx context.Context) (AttackState, error) {
+func (s *engineStepper) Step(ctx context.Context) (out AttackState, err error) {
 	if s.st.Done {
 		return s.State(), nil
 	}
+	defer func() {
+		if err != nil {
+			out = s.State()
+		}
+	}()
+	defer s.e.recoverPanic(&err) // a step runs on a viewer's goroutine
 	done, err := s.atk.Step(ctx)
 	if err != nil {
 		return s.State(), err

@@ -46,7 +46,10 @@
 // genotype (a retrain trains from scratch with the parent's seed, so that
 // a comparison isolates the rule edits), and attacks with package attacks
 // (an attack stepper on one test image; robustness reports with the
-// pointwise worst case). Package labtest holds a deterministic fake
+// pointwise worst case), all on EngineOptions.Device (the CPU by default,
+// or the GPU of bionas --device cuda). A Backend names its device; the lab
+// records it in each run's Spec.Device when the run starts and when it
+// resumes, and viewers show it. Package labtest holds a deterministic fake
 // backend for tests.
 //
 // # Events

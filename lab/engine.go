@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/bionaslab/bionas/data"
@@ -20,32 +21,102 @@ type EngineOptions struct {
 	// DataDir is the datasets' folder ("" = each dataset's default place;
 	// MNIST needs no set-up).
 	DataDir string
+	// Data, if set, opens the dataset a spec names (its training or test
+	// split) instead of data.Open from DataDir, and the networks take
+	// their input shape and classes from what it returns. Tests hand in
+	// small synthetic sets this way (8×8 images for the CUDA emulator).
+	Data func(name string, train bool) (data.Dataset, error)
 	// Workers is the number of goroutines making batches (default 1).
 	Workers int
+	// Device is where every job and the attack stepper compute (nil: the
+	// CPU): searches keep their supernet on it (search.DARTSConfig.Device,
+	// EGNASConfig.Device, RandomConfig.Train.Device), trainings and
+	// retrainings their network (TrainConfig.Device), attacks their model
+	// (nn.MoveModule, then nn.OnDevice drives it with host images). A
+	// network with an op that has no kernels for the device (the hebb
+	// and pc rules' convolutions) fails its run with that op's message; it
+	// never falls back to the CPU. Listing a network's layers computes
+	// nothing and stays on the host.
+	Device nn.Device
+	// DeviceName is the device's short name, recorded in run specs and
+	// shown in viewers' status bars (default: the CPU's "cpu", or Device's
+	// name up to its first space: "cuda:0").
+	DeviceName string
 }
 
 // Engine returns the backend that does real work: searches with the
 // search package (DARTS, PC-DARTS, EG-NAS, random), trainings and
 // retrainings of the discrete network of a genotype, and attacks with the
-// attacks package (see attack_engine.go).
+// attacks package (see attack_engine.go), all on opts.Device.
 func Engine(opts EngineOptions) Backend {
-	e := &engine{opts: opts}
+	e := &engine{opts: opts, device: deviceName(opts.Device, opts.DeviceName)}
 	return Backend{
 		Name: "engine",
 		Jobs: map[Kind]JobFunc{
-			KindSearch:  e.search,
-			KindTrain:   e.train,
-			KindRetrain: e.train,
-			KindAttack:  e.attackRun,
+			KindSearch:  e.guard(e.search),
+			KindTrain:   e.guard(e.train),
+			KindRetrain: e.guard(e.train),
+			KindAttack:  e.guard(e.attackRun),
 		},
 		Layers:  e.layers,
 		Stepper: e.stepper,
 		Attacks: engineAttacks(),
+		Device:  e.device,
 	}
 }
 
 type engine struct {
 	opts EngineOptions
+	// device is opts' device's short name ("cpu", "cuda:0").
+	device string
+}
+
+// deviceName is the short name of d: name if given, else "cpu" for the
+// CPU, else d's name up to its first space ("cuda:0 (NVIDIA H200)" gives
+// "cuda:0").
+func deviceName(d nn.Device, name string) string {
+	switch {
+	case name != "":
+		return name
+	case d == nil:
+		return "cpu"
+	}
+	n, _, _ := strings.Cut(d.Name(), " ")
+	return n
+}
+
+// guard runs a job, turning a panic into its error. The ops panic (a layer
+// cannot return an error) when a device tensor reaches an op without
+// kernels for it, or when the device fails; those messages name the device
+// and say what to do, and become the run's error as they are. Any other
+// panic is a bug, reported with its stack as the lab does.
+func (e *engine) guard(f JobFunc) JobFunc {
+	return func(ctx context.Context, j *Job) (err error) {
+		defer e.recoverPanic(&err)
+		if e.opts.Device != nil {
+			j.Logf("computing on %s", e.opts.Device.Name())
+		}
+		return f(ctx, j)
+	}
+}
+
+// recoverPanic, deferred, turns a panic into *err (see guard).
+func (e *engine) recoverPanic(err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if e.opts.Device != nil {
+		if pe, ok := p.(error); ok && strings.Contains(pe.Error(), e.opts.Device.Name()) {
+			*err = pe
+			return
+		}
+		if msg := fmt.Sprint(p); strings.Contains(msg, e.opts.Device.Name()) {
+			*err = errors.New(msg)
+			return
+		}
+	}
+	*err = fmt.Errorf("job panicked: %v\n%s", p, debug.Stack())
 }
 
 // enginePreset is the search package's preset behind a lab preset name
@@ -150,7 +221,11 @@ func (e *engine) openData(spec Spec, train bool) (data.Dataset, error) {
 	if name == "" {
 		name = "mnist"
 	}
-	ds, err := data.Open(name, e.opts.DataDir, train)
+	open := e.opts.Data
+	if open == nil {
+		open = func(name string, train bool) (data.Dataset, error) { return data.Open(name, e.opts.DataDir, train) }
+	}
+	ds, err := open(name, train)
 	if err != nil {
 		return nil, fmt.Errorf("dataset %q: %w", name, err)
 	}
@@ -207,7 +282,7 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 		cfg.LR = orDefault(float32(spec.LR), cfg.LR)
 		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, spec.Seed
 		cfg.Workers = orDefault(e.opts.Workers, cfg.Workers)
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckpt, resume, emit
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckpt, resume, emit, e.opts.Device
 		res, err = search.DARTS(ctx, cfg, train, val)
 	case "egnas":
 		cfg := p.EGNAS
@@ -217,7 +292,7 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 		cfg.Epochs = orDefault(spec.Epochs, cfg.Epochs)
 		cfg.BatchSize = orDefault(spec.BatchSize, cfg.BatchSize)
 		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, spec.Seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckpt, resume, emit
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckpt, resume, emit, e.opts.Device
 		res, err = search.EGNAS(ctx, cfg, train, val)
 	case "random":
 		cfg := p.Random
@@ -225,6 +300,7 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 		cfg.Samples = orDefault(spec.Epochs, cfg.Samples)
 		cfg.Train.BatchSize = orDefault(spec.BatchSize, cfg.Train.BatchSize)
 		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = aug, norm, spec.Seed
+		cfg.Train.Device = e.opts.Device
 		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckpt, resume, emit
 		res, err = search.RandomSearch(ctx, cfg, train, val)
 	default:
@@ -268,9 +344,25 @@ func datasetShape(name string) (c, size, classes int) {
 	return 1, 28, 10 // mnist, fashion, synthetic
 }
 
+// shape is the image shape and classes of the dataset a spec names: known
+// by name (listing a network's layers needs no data), or read from
+// EngineOptions.Data's dataset.
+func (e *engine) shape(spec Spec) (c, size, classes int, err error) {
+	if e.opts.Data == nil {
+		c, size, classes = datasetShape(orString(spec.Dataset, "mnist"))
+		return c, size, classes, nil
+	}
+	ds, err := e.openData(spec, false)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	c, size, _ = ds.Shape()
+	return c, size, ds.Classes(), nil
+}
+
 // network builds the discrete network a train or retrain spec trains (its
 // genotype, the preset's shape, the spec's sizes and rule edits), untrained.
-func network(spec Spec, g Genotype) (*search.Network, search.Preset, error) {
+func (e *engine) network(spec Spec, g Genotype) (*search.Network, search.Preset, error) {
 	p, err := enginePreset(spec.Preset)
 	if err != nil {
 		return nil, p, err
@@ -283,7 +375,9 @@ func network(spec Spec, g Genotype) (*search.Network, search.Preset, error) {
 	ncfg.Genotype = sg
 	ncfg.C = orDefault(spec.C, ncfg.C)
 	ncfg.Layers = orDefault(spec.Cells, ncfg.Layers)
-	ncfg.InChannels, ncfg.ImageSize, ncfg.Classes = datasetShape(orString(spec.Dataset, "mnist"))
+	if ncfg.InChannels, ncfg.ImageSize, ncfg.Classes, err = e.shape(spec); err != nil {
+		return nil, p, err
+	}
 	ncfg.Seed = spec.Seed
 	net, err := search.NewNetwork(ncfg)
 	if err != nil {
@@ -321,7 +415,7 @@ func layerInfos(net *search.Network) []LayerInfo {
 }
 
 func (e *engine) layers(_ context.Context, g Genotype, spec Spec) ([]LayerInfo, error) {
-	net, _, err := network(spec, g)
+	net, _, err := e.network(spec, g)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +431,7 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	if spec.Genotype == nil {
 		return errors.New("no genotype to train")
 	}
-	net, p, err := network(spec, *spec.Genotype)
+	net, p, err := e.network(spec, *spec.Genotype)
 	if err != nil {
 		return err
 	}
@@ -368,11 +462,12 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	tcfg.Workers = orDefault(e.opts.Workers, tcfg.Workers)
 	ckpt := filepath.Join(j.Dir, DirCheckpoint)
 	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit = ckpt, j.Resume && search.HasCheckpoint(ckpt), emitter(j)
+	tcfg.Device = e.opts.Device
 	res, err := search.Train(ctx, net, tcfg, trainDS, testDS)
 	if err != nil {
 		return err
 	}
-	c, size, classes := datasetShape(dname)
+	c, size, classes := net.Cfg.InChannels, net.Cfg.ImageSize, net.Cfg.Classes
 	meta := search.ModelMeta{Kind: search.ModelKind, Genotype: sg, C: net.Cfg.C, Layers: net.Cfg.Layers, Classes: classes, InChannels: c, ImageSize: net.Cfg.ImageSize,
 		Auxiliary: net.Cfg.Auxiliary, Norm: tcfg.Norm, Dataset: dname, TestAcc: res.TestAcc,
 		Extra: map[string]any{"run": j.ID, "edits": spec.Edits, "seed": spec.Seed, "image_size": size}}
@@ -387,11 +482,11 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 }
 
 // loadModel rebuilds a trained run's network and loads its weights.
-func loadModel(model RunInfo, dir string) (*search.Network, *data.Norm, error) {
+func (e *engine) loadModel(model RunInfo, dir string) (*search.Network, *data.Norm, error) {
 	if model.Spec.Genotype == nil {
 		return nil, nil, fmt.Errorf("run %s has no genotype", model.ID)
 	}
-	net, _, err := network(model.Spec, *model.Spec.Genotype)
+	net, _, err := e.network(model.Spec, *model.Spec.Genotype)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,6 +27,7 @@ func FuzzRunJSON(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"id":"r0001","kind":"search","spec":{"kind":"search","c":100000000},"status":"running"}`))
 	f.Add([]byte(`{"id":`))
+	f.Add([]byte(`{"id":"r0002","kind":"train","spec":{"kind":"train","device":"cuda:0\u001b[2J"},"status":"done"}`))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if os.WriteFile(filepath.Join(dir, FileRun), raw, 0o644) != nil {
@@ -71,6 +72,7 @@ func FuzzSpec(f *testing.F) {
 	b, _ := json.Marshal(fuzzRunInfo().Spec)
 	f.Add(b, "")
 	f.Add([]byte(`{"kind":"attack","attack":{"eps":0.3,"steps":10,"n":100}}`), "mnist-quick")
+	f.Add([]byte(`{"kind":"train","device":"cuda:0"}`), "")
 	f.Fuzz(func(t *testing.T, raw []byte, preset string) {
 		var s Spec
 		if json.Unmarshal(raw, &s) != nil || s.Validate() != nil {

@@ -48,6 +48,10 @@ type Backend struct {
 	Stepper func(ctx context.Context, model RunInfo, modelDir string, spec AttackSpec) (Stepper, error)
 	// Attacks names the attacks the stepper and attack runs know.
 	Attacks []string
+	// Device is where the jobs and the stepper compute ("cpu", "cuda:0"):
+	// recorded in every run's Spec.Device and shown by viewers. Empty for
+	// a backend that does not say (tests' fakes).
+	Device string
 }
 
 // Job is a running run as its JobFunc sees it.

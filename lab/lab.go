@@ -272,6 +272,10 @@ func (l *Lab) Dir() string { return l.opts.Dir }
 // BackendName returns the backend's name.
 func (l *Lab) BackendName() string { return l.opts.Backend.Name }
 
+// Device returns where the backend's work computes ("cpu", "cuda:0"; ""
+// when the backend does not say).
+func (l *Lab) Device() string { return l.opts.Backend.Device }
+
 // Attacks lists the attacks the backend knows.
 func (l *Lab) Attacks() []string { return slices.Clone(l.opts.Backend.Attacks) }
 
@@ -446,6 +450,15 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	if spec.Kind == KindAttack && spec.Attack == nil {
 		return RunInfo{}, errors.New("start attack run: no attack spec")
 	}
+	// The run computes on the backend's device, and its record says so. A
+	// spec that asks for another device is refused, not moved quietly.
+	if dev := l.opts.Backend.Device; dev != "" {
+		if spec.Device != "" && spec.Device != dev {
+			return RunInfo{}, fmt.Errorf("start %s run: spec.device is %s, but this lab computes on %s (open the lab with --device %s)",
+				spec.Kind, spec.Device, dev, spec.Device)
+		}
+		spec.Device = dev
+	}
 	if spec.Parent != "" && l.get(spec.Parent) == nil {
 		return RunInfo{}, fmt.Errorf("start %s run: no parent run %q", spec.Kind, spec.Parent)
 	}
@@ -550,11 +563,24 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 	r.info.Resumes++
 	r.resume = true
 	r.dirty |= dirtyInfo
+	// A resumed run computes on the lab's device of now, which may not be
+	// the one it started on (the lab was reopened with another --device):
+	// the record follows, and the log keeps the change.
+	moved := ""
+	if dev := l.opts.Backend.Device; dev != "" && dev != r.info.Spec.Device {
+		if old := r.info.Spec.Device; old != "" {
+			moved = fmt.Sprintf("resumed on %s (it computed on %s before)", dev, old)
+		}
+		r.info.Spec.Device = dev
+	}
 	info := r.info.Clone()
 	r.mu.Unlock()
 	l.queue = append(l.queue, id)
 	l.notifyLocked()
 	l.mu.Unlock()
+	if moved != "" {
+		l.emit(r, Event{Kind: EventLog, Message: moved})
+	}
 	l.flush(r)
 	l.publishStatus(r)
 	l.schedule()

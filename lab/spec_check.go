@@ -3,6 +3,8 @@ package lab
 import (
 	"fmt"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Bounds of a Spec read from outside (run.json, a preset form). They are
@@ -20,6 +22,7 @@ const (
 	MaxSpecGenoEdges = 128 // 64 nodes of two edges, search.MaxCellSteps
 	MaxAttackSteps   = 100_000
 	MaxAttackImages  = 1_000_000
+	MaxSpecDevice    = 64 // bytes of a device name
 )
 
 // Validate checks the spec's kind and sizes; errors name the field
@@ -42,6 +45,9 @@ func (s Spec) Validate() error {
 		if f.v < 0 || f.v > f.limit {
 			return fmt.Errorf("spec.%s is %d, want 0..%d", f.name, f.v, f.limit)
 		}
+	}
+	if len(s.Device) > MaxSpecDevice || !printable(s.Device) {
+		return fmt.Errorf("spec.device is %q, want a device name such as cpu or cuda:0", clip(s.Device))
 	}
 	if !(s.LR >= 0 && s.LR <= MaxSpecLR) { // NaN fails too
 		return fmt.Errorf("spec.lr is %v, want 0..%d", s.LR, MaxSpecLR)
@@ -70,6 +76,20 @@ func (s Spec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters
+// (a device name is shown in a terminal).
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // clip shortens a value quoted in an error.

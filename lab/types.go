@@ -70,6 +70,14 @@ type Spec struct {
 	Edits []RuleEdit `json:"edits,omitempty"`
 	// Attack configures an attack run.
 	Attack *AttackSpec `json:"attack,omitempty"`
+
+	// Device is where the run computes ("cpu", "cuda:0"): the lab records
+	// its backend's device here when the run starts and again when it
+	// resumes (a resumed run computes on the lab's device of the moment,
+	// and its log says so when that differs). Empty in run.json files
+	// written before the lab recorded it, and for backends that name no
+	// device (tests' fakes).
+	Device string `json:"device,omitempty"`
 }
 
 // RuleEdit sets the learning rule of some layers of a discrete network.

@@ -293,7 +293,11 @@ func (p *runsPane) details() string {
 	}
 	lines = append(lines, strings.Join(parts, " · "))
 	m := r.Last
-	prog := fmt.Sprintf("%s · step %d/%d · epoch %d/%d", st.Status(r.Status).Render(string(r.Status)), m.Step, m.TotalSteps, min(m.Epoch+1, max(m.Epochs, 1)), m.Epochs)
+	where := "" // the device the run computes (or computed) on
+	if sp.Device != "" {
+		where = " on " + sp.Device
+	}
+	prog := fmt.Sprintf("%s%s · step %d/%d · epoch %d/%d", st.Status(r.Status).Render(string(r.Status)), where, m.Step, m.TotalSteps, min(m.Epoch+1, max(m.Epochs, 1)), m.Epochs)
 	if r.Resumes > 0 {
 		prog += fmt.Sprintf(" · resumed %d×", r.Resumes)
 	}

@@ -117,7 +117,8 @@ type ServerConfig struct {
 	// Log receives one line per connection, refused attempt (with the key
 	// fingerprint it offered) and error (default io.Discard).
 	Log io.Writer
-	// Device is shown in every session's status bar (see Options.Device).
+	// Device is shown in every session's status bar when the lab's
+	// backend names no device of its own (see Options.Device).
 	Device string
 }
 

@@ -31,9 +31,11 @@ type Options struct {
 	// Width and Height are the initial size, until the terminal reports
 	// its own (default 80×24).
 	Width, Height int
-	// Device names where the engine was asked to run (bionas --device:
-	// "cpu", "cuda:0"); shown at the right of the status bar. Empty shows
-	// nothing.
+	// Device names where the lab's work runs ("cpu", "cuda:0"), shown at
+	// the right of the status bar, for a lab whose backend does not say
+	// itself: the lab's own device (lab.Lab.Device, which the engine sets
+	// from bionas --device) wins, since that is where its jobs and the
+	// attack stepper compute. Both empty show nothing.
 	Device string
 }
 
@@ -385,13 +387,22 @@ func (m *Shell) View() string {
 		status = st.Err.Render("error: ") + status
 	}
 	right := fmt.Sprintf("%d viewer%s", m.s.lab.Subscribers(), plural(m.s.lab.Subscribers()))
-	if m.opts.Device != "" {
-		right = m.opts.Device + " · " + right
+	if dev := m.device(); dev != "" {
+		right = dev + " · " + right
 	}
 	right = st.Dim.Render(right)
 	status = padRight(status, max(m.w-ansi.StringWidth(right)-1, 0)) + " " + right
 	helpLine := m.help.View(m.keyMap())
 	return fit(tabs, m.w, 1) + "\n" + fit(body, m.w, bodyH) + "\n" + fit(status, m.w, 1) + "\n" + fit(helpLine, m.w, 1)
+}
+
+// device is where the lab's work runs, as the status bar shows it: the
+// lab's backend's device, else Options.Device.
+func (m *Shell) device() string {
+	if d := m.s.lab.Device(); d != "" {
+		return d
+	}
+	return m.opts.Device
 }
 
 func (m *Shell) keyMap() keyMap {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bionaslab/bionas/attacks"
+	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/nn"
 	"github.com/bionaslab/bionas/nn/cuda"
 )
@@ -83,11 +84,11 @@ func (d *deviceSpec) open() (*cuda.Device, error) {
 }
 
 // use opens the device of --device for a command and returns its
-// description and the function that releases it. The commands that train
-// through package search (search, train) then hand d.backend to it, which
-// puts the convolution and linear kernels of their training steps on the
-// GPU. The others (attack, and the runs started from the lab by tui and
-// serve) do not route through it yet; for them use says so plainly.
+// description and the function that releases it, and says on stderr what
+// the command runs there. train keeps its network on d.resident, attack
+// its models (onDevice), and tui and serve hand d.resident to the lab's
+// engine (engineOptions), whose searches, trainings, retrainings, attack
+// runs and attack stepper all compute there.
 func (d *deviceSpec) use(cmd string, stderr io.Writer) (string, func(), error) {
 	dev, err := d.open()
 	if err != nil {
@@ -104,15 +105,27 @@ func (d *deviceSpec) use(cmd string, stderr io.Writer) (string, func(), error) {
 		fmt.Fprintf(stderr, "bionas %s: the attacked models live on %s (every forward and gradient pass runs there)\n", cmd, dev.Name())
 	case cmd == "search":
 		fmt.Fprintf(stderr, "bionas %s: training steps run their convolution and linear kernels on %s (evaluation and the other ops stay on the CPU)\n", cmd, dev.Name())
+	case cmd == "tui" || cmd == "serve":
+		fmt.Fprintf(stderr, "bionas %s: the lab's runs (search, train, retrain, attack) and the attack stepper compute on %s; networks with hebb or pc rules have no kernels there and fail (use --device cpu for them)\n", cmd, dev.Name())
 	default:
-		fmt.Fprintf(stderr, "bionas %s: %s opened; note: %s does not route its work through the GPU backend yet and runs on the CPU (bionas search|train|device do)\n",
-			cmd, dev.Name(), cmd)
+		fmt.Fprintf(stderr, "bionas %s: %s opened\n", cmd, dev.Name())
 	}
 	return d.String(), func() {
 		if err := dev.Close(); err != nil {
 			fmt.Fprintf(stderr, "bionas %s: %v\n", cmd, err)
 		}
 	}, nil
+}
+
+// engineOptions are the lab engine's options for a lab whose work runs on
+// the device use opened (the CPU when it opened none): every job and the
+// attack stepper compute there, and run specs record it by its flag name
+// ("cpu", "cuda:0").
+func (d *deviceSpec) engineOptions(dataDir string) lab.EngineOptions {
+	if d.resident == nil { // the CPU, or use was not called: nothing opened
+		return lab.EngineOptions{DataDir: dataDir, DeviceName: "cpu"}
+	}
+	return lab.EngineOptions{DataDir: dataDir, Device: d.resident, DeviceName: d.String()}
 }
 
 // onDevice moves a loaded model to the opened device and wraps it so that

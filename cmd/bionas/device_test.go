@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -103,5 +105,50 @@ func TestDeviceNeedsSubcommand(t *testing.T) {
 		if err := run(context.Background(), args, &stdout, &stderr); err == nil || errors.Is(err, cuda.ErrNotBuilt) {
 			t.Errorf("bionas %v: error %v, want a usage error", args, err)
 		}
+	}
+}
+
+// bionas tui and serve with --device cuda, in a build without CUDA, exit 1
+// with the not-built message and open no lab (a real child process: the
+// exit status is main's).
+func TestLabCommandsCUDAExitOne(t *testing.T) {
+	for _, args := range [][]string{
+		{"tui", "--device", "cuda", "--lab", filepath.Join(t.TempDir(), "lab")},
+		{"serve", "--device", "cuda:0", "--authorized-keys", "x", "--lab", filepath.Join(t.TempDir(), "lab")},
+	} {
+		stderr, code := runCLI(t, args...)
+		if code != 1 || !strings.Contains(stderr, "rebuild with -tags cuda") {
+			t.Errorf("bionas %v: exit %d, stderr %q; want 1 and the not-built message", args, code, stderr)
+		}
+		if _, err := os.Stat(args[len(args)-1]); err == nil {
+			t.Errorf("bionas %v: opened the lab folder before failing", args)
+		}
+	}
+}
+
+// On the CPU the lab's engine says it computes on the CPU: run specs and
+// the status bar then read "cpu", honestly.
+func TestLabEngineOnCPU(t *testing.T) {
+	dev := &deviceSpec{}
+	if _, release, err := dev.use("tui", new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	} else {
+		release()
+	}
+	if o := dev.engineOptions("d"); o.Device != nil || o.DeviceName != "cpu" || o.DataDir != "d" {
+		t.Fatalf("engine options on the CPU: %+v", o)
+	}
+	// --device cuda without an opened device (use not called) claims nothing.
+	if o := (&deviceSpec{CUDA: true}).engineOptions(""); o.Device != nil || o.DeviceName != "cpu" {
+		t.Fatalf("engine options of an unopened cuda:0: %+v", o)
+	}
+	lf := labFlags{dir: t.TempDir(), jobs: 1}
+	l, err := lf.open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Device() != "cpu" {
+		t.Fatalf("lab device %q, want cpu", l.Device())
 	}
 }

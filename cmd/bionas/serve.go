@@ -59,7 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if timeout == 0 {
 		timeout = -1
 	}
-	l, err := lf.open()
+	l, err := lf.open(dev)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

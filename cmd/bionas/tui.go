@@ -29,13 +29,13 @@ func (f *labFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.jobs, "jobs", 1, "runs at a time (the others queue); one already keeps a 2-core CPU busy")
 }
 
-// open opens the lab with the engine backend.
-func (f *labFlags) open() (*lab.Lab, error) {
+// open opens the lab with the engine backend computing on dev, the device
+// that dev.use opened (the CPU when it opened none).
+func (f *labFlags) open(dev *deviceSpec) (*lab.Lab, error) {
 	if f.jobs < 1 {
 		return nil, fmt.Errorf("--jobs %d: want at least 1", f.jobs)
 	}
-	return lab.Open(lab.Options{Dir: f.dir, MaxConcurrent: f.jobs,
-		Backend: lab.Engine(lab.EngineOptions{DataDir: f.dataDir})})
+	return lab.Open(lab.Options{Dir: f.dir, MaxConcurrent: f.jobs, Backend: lab.Engine(dev.engineOptions(f.dataDir))})
 }
 
 // runTUI opens the terminal UI on a lab folder (default ./bionas-lab),
@@ -67,7 +67,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	default:
 		return fmt.Errorf("tui: want at most one lab folder, got %q", fs.Args())
 	}
-	l, err := lf.open()
+	l, err := lf.open(dev)
 	if err != nil {
 		return fmt.Errorf("tui: %w", err)
 	}
