@@ -10,7 +10,7 @@ func TrainBatch(model Layer, x *Tensor, labels []int, smoothing float32, g *Grap
 	g.SetOutput(logits)
 	l := g.CrossEntropy(logits, labels, smoothing)
 	g.Backward(l)
-	return l.Data[0], Accuracy(logits, labels)
+	return l.Values()[0], Accuracy(logits, labels)
 }
 
 // Evaluate runs model in inference mode over batches produced by next (which

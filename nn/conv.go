@@ -132,7 +132,7 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 		return c.forwardDev(d, g, x, gm)
 	}
 	out := g.AllocFull(gm.N, gm.O, gm.Ho, gm.Wo) // every kernel writes all of out
-	convForwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, c.W.Data, out.Data)
+	convForward(gm, x.Data, c.W.Data, out.Data)
 	if c.Bias != nil {
 		addBias(out.Data, c.Bias.Data, gm.N, gm.Ho*gm.Wo)
 	}
@@ -155,12 +155,12 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 			dw = c.W.GradBuf()
 		}
 		if fb.Rule == rule.DFA && !g.TrueGradient {
-			convBackwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, out.Grad, nil, nil, dw)
+			convBackward(gm, x.Data, out.Grad, nil, nil, dw)
 			if dx != nil {
 				dfaConvInput(g, c, gm, dx)
 			}
 		} else {
-			convBackwardOn(g, layerRef{"nn.Conv2d", cfg.Name}, gm, x.Data, out.Grad, beff, dx, dw)
+			convBackward(gm, x.Data, out.Grad, beff, dx, dw)
 		}
 		if c.Bias != nil && c.Bias.NeedsGrad {
 			sumBias(out.Grad, c.Bias.GradBuf(), gm.N, gm.Ho*gm.Wo)

@@ -21,10 +21,6 @@ type Graph struct {
 	TrueGradient bool
 	// Rand drives stochastic ops (dropout, drop-path). Nil means a fixed seed.
 	Rand *rand.Rand
-	// Backend runs the convolution and linear kernels of the ops recorded
-	// on this graph (see Backend); nil means the CPU. Graphs that an op
-	// makes for itself must copy it to stay on the device.
-	Backend Backend
 	// Arena, if set, lends the buffers of the tensors this graph's ops make
 	// (outputs and their gradients); see Arena for their lifetime.
 	Arena *Arena

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/bionaslab/bionas/nn/cpu"
 	"github.com/bionaslab/bionas/nn/rule"
 )
 
@@ -129,9 +130,8 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 		d := deviceOf("Linear", x, l.W)
 		return l.forwardDev(d, g, x)
 	}
-	name := layerRef{"nn.Linear", l.Cfg.Name}
 	out := g.Alloc(n, o)
-	sgemmOn(g, name, false, true, n, o, in, 1, x.Data, in, l.W.Data, in, 0, out.Data, o)
+	cpu.SgemmParallel(false, true, n, o, in, 1, x.Data, in, l.W.Data, in, 0, out.Data, o)
 	if l.Bias != nil {
 		addBias(out.Data, l.Bias.Data, n, 1)
 	}
@@ -148,7 +148,7 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 	g.Record(out, func() {
 		dy := out.Grad
 		if l.W.NeedsGrad {
-			sgemmOn(g, name, true, false, o, in, n, 1, dy, o, x.Data, in, 1, l.W.GradBuf(), in)
+			cpu.SgemmParallel(true, false, o, in, n, 1, dy, o, x.Data, in, 1, l.W.GradBuf(), in)
 		}
 		if l.Bias != nil && l.Bias.NeedsGrad {
 			sumBias(dy, l.Bias.GradBuf(), n, 1)
@@ -159,10 +159,10 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 		if fb.Rule == rule.DFA && !g.TrueGradient {
 			classes := fb.B.Shape[0]
 			e := dfaOutputError(g, "nn.Linear", l.Cfg.Name, n, classes)
-			sgemmOn(g, name, false, false, n, in, classes, 1, e.Data, classes, fb.B.Data, in, 1, x.GradBuf(), in)
+			cpu.SgemmParallel(false, false, n, in, classes, 1, e.Data, classes, fb.B.Data, in, 1, x.GradBuf(), in)
 			return
 		}
-		sgemmOn(g, name, false, false, n, in, o, 1, dy, o, beff, in, 1, x.GradBuf(), in)
+		cpu.SgemmParallel(false, false, n, in, o, 1, dy, o, beff, in, 1, x.GradBuf(), in)
 	})
 	return out
 }

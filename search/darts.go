@@ -66,9 +66,6 @@ type DARTSConfig struct {
 	Resume        bool   `json:"-"`
 	// Emit receives the events; it must not block.
 	Emit func(Event) `json:"-"`
-	// Backend, if set, runs the training graphs' convolution and linear
-	// kernels (nn.Graph.Backend, e.g. a CUDA device); nil is the CPU.
-	Backend nn.Backend `json:"-"`
 	// Device, if set, holds the supernet for the whole search (weights,
 	// alphas, activations, gradients, both optimizers' state): batches go
 	// up; losses, accuracies, alphas for events and checkpoints come back.
@@ -207,7 +204,7 @@ func DARTS(ctx context.Context, cfg DARTSConfig, train, val data.Dataset) (*Resu
 	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
 		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
 	})
-	t.backend, t.dev = cfg.Backend, cfg.Device
+	t.dev = cfg.Device
 	t.aOpt = nn.NewAdam(t.alphas, nn.AdamConfig{
 		LR: cfg.ArchLR, Beta1: cfg.ArchBeta1, Beta2: cfg.ArchBeta2, WeightDecay: cfg.ArchWeightDecay,
 	})
@@ -281,19 +278,14 @@ type supernetTrainer struct {
 	norm     *data.Norm
 	clip     float32
 	seed     uint64
-	backend  nn.Backend // set on every graph the trainer makes
 	// dev, if set, is where the supernet lives while the search runs
 	// (searchLoop.run moves it there and back): each step's batch goes up
 	// through its graph, which gives its memory back when the step ends.
 	dev nn.Device
 }
 
-// graph is a recording training graph of the trainer, on its backend.
-func (t *supernetTrainer) graph(r *rand.Rand) *nn.Graph {
-	g := nn.NewGraph(true, r)
-	g.Backend = t.backend
-	return g
-}
+// graph is a recording training graph of the trainer.
+func (t *supernetTrainer) graph(r *rand.Rand) *nn.Graph { return nn.NewGraph(true, r) }
 
 func newSupernetTrainer(net *Supernet, space Space, norm *data.Norm, clip float32, seed uint64, sgd nn.SGDConfig) *supernetTrainer {
 	t := &supernetTrainer{net: net, space: space, norm: norm, clip: clip, seed: seed}

@@ -78,7 +78,6 @@ type EGNASConfig struct {
 	CheckpointDir string       `json:"-"`
 	Resume        bool         `json:"-"`
 	Emit          func(Event)  `json:"-"`
-	Backend       nn.Backend   `json:"-"` // as in DARTSConfig
 	Device        nn.Device    `json:"-"` // as in DARTSConfig
 }
 
@@ -136,7 +135,7 @@ func EGNAS(ctx context.Context, cfg EGNASConfig, train, val data.Dataset) (*Resu
 	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
 		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
 	})
-	t.backend, t.dev = cfg.Backend, cfg.Device
+	t.dev = cfg.Device
 	edges, pairs := net.AlphaNormal.Shape[0], net.AlphaNormal.Shape[1]
 	// u_prev starts as 1e-3·N(0,1), as in the reference.
 	prev := nn.New(2 * edges * pairs)

@@ -314,7 +314,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 	// tensors lent by an arena per unit and given back once mixed.
 	quiet := func(a *nn.Arena) *nn.Graph {
 		q := nn.NewGraph(train, g.Rand)
-		q.TrueGradient, q.Backend, q.Arena = g.TrueGradient, g.Backend, a
+		q.TrueGradient, q.Arena = g.TrueGradient, a
 		return q
 	}
 	rd := m.reluOf(quiet(nil), xd)
@@ -360,7 +360,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		}
 		local := func() *nn.Graph {
 			lg := nn.NewGraph(train, g.Rand)
-			lg.TrueGradient, lg.Backend = g.TrueGradient, g.Backend
+			lg.TrueGradient = g.TrueGradient
 			if e := g.OutputError(); e != nil {
 				// dfa layers read the network's output error from their graph.
 				lg.SetOutput(&nn.Tensor{Shape: e.Shape, Data: e.Data, Grad: e.Data})

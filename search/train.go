@@ -61,9 +61,6 @@ type TrainConfig struct {
 	CheckpointDir string      `json:"-"`
 	Resume        bool        `json:"-"`
 	Emit          func(Event) `json:"-"`
-	// Backend is as in DARTSConfig (training steps only; evaluation runs
-	// without a graph, on the CPU).
-	Backend nn.Backend `json:"-"`
 	// Device, if set, holds the network for the whole run (parameters,
 	// activations, gradients, optimizer state): batches go up, the loss
 	// and accuracy come back, checkpoints copy the weights down. The
@@ -247,7 +244,6 @@ func trainEpoch(ctx context.Context, net *Network, opt *nn.SGD, tensors []*nn.Te
 			t.ZeroGrad()
 		}
 		g := nn.NewGraph(true, graphRand(cfg.Seed, streamGraph, epoch, *step))
-		g.Backend = cfg.Backend
 		if cfg.Device != nil {
 			x = g.ToDevice(x, cfg.Device) // the batch: the step's one upload of data
 		}

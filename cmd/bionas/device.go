@@ -21,9 +21,6 @@ type deviceSpec struct {
 	CUDA    bool
 	Ordinal int
 
-	// backend is the device use opened (nil on the CPU), for the commands
-	// that hand it to package search.
-	backend nn.Backend
 	// resident is the device-resident engine of the opened device (nil on
 	// the CPU): train and attack keep their networks on it.
 	resident nn.Device
@@ -97,14 +94,14 @@ func (d *deviceSpec) use(cmd string, stderr io.Writer) (string, func(), error) {
 	if dev == nil {
 		return "cpu", func() {}, nil
 	}
-	d.backend, d.resident = dev, dev.Resident()
+	d.resident = dev.Resident()
 	switch {
 	case cmd == "train":
 		fmt.Fprintf(stderr, "bionas %s: the network lives on %s (training and evaluation; batches go up, losses come back)\n", cmd, dev.Name())
 	case strings.HasPrefix(cmd, "attack"):
 		fmt.Fprintf(stderr, "bionas %s: the attacked models live on %s (every forward and gradient pass runs there)\n", cmd, dev.Name())
 	case cmd == "search":
-		fmt.Fprintf(stderr, "bionas %s: training steps run their convolution and linear kernels on %s (evaluation and the other ops stay on the CPU)\n", cmd, dev.Name())
+		fmt.Fprintf(stderr, "bionas %s: the supernet (or random search's networks) lives on %s: steps, evaluation and explorations run there; batches go up, losses, alphas and checkpoints come back\n", cmd, dev.Name())
 	case cmd == "tui" || cmd == "serve":
 		fmt.Fprintf(stderr, "bionas %s: the lab's runs (search, train, retrain, attack) and the attack stepper compute on %s; networks with hebb or pc rules have no kernels there and fail (use --device cpu for them)\n", cmd, dev.Name())
 	default:
@@ -173,6 +170,8 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c := fs.Int("c", 16, "supernet initial channels")
 	cells := fs.Int("cells", 5, "supernet cells")
 	size := fs.Int("size", 32, "supernet image height and width")
+	recompute := fs.Bool("recompute", true, "recompute the supernet's mixed ops in backward (as searches do; off keeps every tape)")
+	retrainBatch := fs.Int("retrain-batch", 96, "bench: batch of the DARTS CIFAR-10 retraining step (C=36, 20 cells)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -182,7 +181,7 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"steps", *steps}, {"batch", *batch}, {"c", *c}, {"cells", *cells}, {"size", *size}} {
+	}{{"steps", *steps}, {"batch", *batch}, {"c", *c}, {"cells", *cells}, {"size", *size}, {"retrain-batch", *retrainBatch}} {
 		if f.v <= 0 {
 			return fmt.Errorf("device %s: --%s %d: want a positive number", args[0], f.name, f.v)
 		}
@@ -203,7 +202,7 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}()
 	opts := deviceRunOptions{JSON: *asJSON, Seed: *seed, Steps: *steps, Batch: *batch, Supernet: *supernet,
-		C: *c, Cells: *cells, Size: *size}
+		C: *c, Cells: *cells, Size: *size, Recompute: *recompute, RetrainBatch: *retrainBatch}
 	switch args[0] {
 	case "info":
 		fmt.Fprintf(stdout, "%s (bionas %s, CUDA backend built in)\n", d.Name(), version)
@@ -224,4 +223,8 @@ type deviceRunOptions struct {
 	Supernet bool
 	// C, Cells and Size shape the supernet (default the bench's 16, 5, 32).
 	C, Cells, Size int
+	// Recompute recomputes mixed ops in backward; RetrainBatch is the
+	// batch of the bench's retraining step.
+	Recompute    bool
+	RetrainBatch int
 }

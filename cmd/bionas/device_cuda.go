@@ -22,61 +22,125 @@ import (
 // orders than the CPU's.
 const supernetTolerance = 1e-3
 
-// supernetStep builds the supernet of `bionas bench supernet` (bio space;
-// by default 5 cells, C=16, 3×32×32) and returns one training step on backend be (nil:
-// the CPU) and the SGD update that completes it (momentum 0.9, weight decay
-// 3e-4, as the bench). Recompute is off: its mixed ops build graphs of their
-// own, which do not carry the backend.
-func supernetStep(be nn.Backend, o deviceRunOptions, batch int) (*search.Supernet, func(i int) float32, func(), error) {
-	seed := o.Seed
-	space, err := search.SpaceByName("bio")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	net, err := search.NewSupernet(search.SupernetConfig{C: o.C, Cells: o.Cells, Classes: 10, InChannels: 3, Space: space, Seed: seed})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("supernet: %w", err)
-	}
+// dartsV2 is DARTS' CIFAR-10 genotype (all bp), the network of the
+// retraining step the device check times.
+const dartsV2 = `Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1),
+	('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=range(2, 6),
+	reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0),
+	('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))`
+
+// deviceStep is one training step of a model, on the CPU or resident on a
+// device: step(i) runs forward and backward (the graph's memory goes back
+// when it returns) and returns the loss; update completes it with SGD.
+type deviceStep struct {
+	step   func(i int) float32
+	update func()
+	grads  func() [][]float32 // every parameter's (and α's) gradient, on the host
+}
+
+// batchOf draws a seeded input batch of images and labels.
+func batchOf(seed uint64, batch, c, size, classes int) (*nn.Tensor, []int) {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	x := nn.New(batch, 3, o.Size, o.Size)
+	x := nn.New(batch, c, size, size)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
 	y := make([]int, batch)
 	for i := range y {
-		y[i] = rng.IntN(10)
+		y[i] = rng.IntN(classes)
 	}
+	return x, y
+}
+
+// residentStep makes the deviceStep of model (its weights are params, and
+// extra tensors such as α also get gradients) on dev (nil: the CPU): the
+// model moves there once, each step uploads the batch and reads the loss.
+// lossOf builds the forward and the loss on g (marking the logits).
+func residentStep(model nn.Module, lossOf func(g *nn.Graph, x *nn.Tensor, y []int) *nn.Tensor, params, extra []nn.Named,
+	dev nn.Device, seed uint64, x *nn.Tensor, y []int) (deviceStep, error) {
+	if dev != nil {
+		if err := nn.MoveModule(model, dev); err != nil {
+			return deviceStep{}, err
+		}
+		for _, e := range extra {
+			if err := e.T.MoveTo(dev); err != nil {
+				return deviceStep{}, err
+			}
+		}
+	}
+	opt := nn.NewSGD(params, nn.SGDConfig{LR: 0.025, Momentum: 0.9, WeightDecay: 3e-4})
 	step := func(i int) float32 {
 		g := nn.NewGraph(true, rand.New(rand.NewPCG(seed, uint64(i))))
-		g.Backend = be
-		logits := net.Forward(g, x)
-		g.SetOutput(logits)
-		loss := g.CrossEntropy(logits, y, 0)
+		defer g.Release()
+		in := x
+		if dev != nil {
+			in = g.ToDevice(x, dev)
+		}
+		loss := lossOf(g, in, y)
 		g.Backward(loss)
-		return loss.Data[0]
+		nn.ClipGradNorm(nn.Tensors(params), 5)
+		return loss.Values()[0]
 	}
-	opt := nn.NewSGD(net.Weights(), nn.SGDConfig{LR: 0.025, Momentum: 0.9, WeightDecay: 3e-4})
 	update := func() {
 		opt.Step()
 		opt.ZeroGrad()
-		for _, a := range net.Alphas() {
-			a.T.ZeroGrad()
+		for _, e := range extra {
+			e.T.ZeroGrad()
 		}
 	}
-	return net, step, update, nil
+	grads := func() [][]float32 {
+		var gs [][]float32
+		for _, p := range append(slices.Clone(params), extra...) {
+			gs = append(gs, slices.Clone(p.T.GradValues()))
+		}
+		return gs
+	}
+	return deviceStep{step: step, update: update, grads: grads}, nil
 }
 
-// supernetGrads copies the gradients of every weight and alpha of net (the
-// update clears them in place).
-func supernetGrads(net *search.Supernet) [][]float32 {
-	var gs [][]float32
-	for _, w := range net.Weights() {
-		gs = append(gs, slices.Clone(w.T.Grad))
+// supernetStep builds the supernet of `bionas bench supernet` (by default
+// 5 cells, C=16, 3×32×32) over space (bio: 32 pairs; bp: DARTS' 8 ops)
+// and returns its training step on dev (nil: the CPU), mixed ops
+// recomputed as the searches run them.
+func supernetStep(dev nn.Device, o deviceRunOptions, batch int, spaceName string) (deviceStep, error) {
+	space, err := search.SpaceByName(spaceName)
+	if err != nil {
+		return deviceStep{}, err
 	}
-	for _, a := range net.Alphas() {
-		gs = append(gs, slices.Clone(a.T.Grad))
+	net, err := search.NewSupernet(search.SupernetConfig{C: o.C, Cells: o.Cells, Classes: 10, InChannels: 3, Space: space,
+		Seed: o.Seed, Recompute: o.Recompute})
+	if err != nil {
+		return deviceStep{}, fmt.Errorf("supernet: %w", err)
 	}
-	return gs
+	x, y := batchOf(o.Seed, batch, 3, o.Size, 10)
+	lossOf := func(g *nn.Graph, x *nn.Tensor, y []int) *nn.Tensor {
+		logits := net.Forward(g, x)
+		g.SetOutput(logits)
+		return g.CrossEntropy(logits, y, 0)
+	}
+	return residentStep(net, lossOf, net.Weights(), net.Alphas(), dev, o.Seed, x, y)
+}
+
+// retrainStep is a DARTS CIFAR-10 retraining step: the DARTS_V2 network
+// at C=36, 20 cells, drop path 0.2, 3×32×32, loss CE + 0.4·CE of the
+// auxiliary head (as search.Train), on dev.
+func retrainStep(dev nn.Device, o deviceRunOptions, batch int) (deviceStep, error) {
+	gt, err := search.ParseGenotype(dartsV2)
+	if err != nil {
+		return deviceStep{}, err
+	}
+	net, err := search.NewNetwork(search.NetworkConfig{C: 36, Layers: 20, Classes: 10, InChannels: 3, ImageSize: 32,
+		Auxiliary: true, DropPath: 0.2, Genotype: gt, Seed: o.Seed})
+	if err != nil {
+		return deviceStep{}, fmt.Errorf("retrain network: %w", err)
+	}
+	x, y := batchOf(o.Seed, batch, 3, 32, 10)
+	lossOf := func(g *nn.Graph, x *nn.Tensor, y []int) *nn.Tensor {
+		logits, aux := net.ForwardAux(g, x)
+		g.SetOutput(logits)
+		return g.Add(g.CrossEntropy(logits, y, 0), g.Scale(g.CrossEntropy(aux, y, 0), 0.4))
+	}
+	return residentStep(net, lossOf, net.Params(), nil, dev, o.Seed, x, y)
 }
 
 // deviceCheck is `bionas device check`: every op and rule on the GPU against
@@ -121,21 +185,17 @@ func deviceCheck(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout
 		fmt.Fprintf(stderr, "device check: all %d op comparisons pass (supernet steps skipped)\n", len(res))
 		return nil
 	}
-	// The supernet step, CPU and GPU from the same initial state.
+	// The supernet step, CPU and GPU (resident) from the same initial state.
 	const cmpBatch = 8
 	var loss [2]float32
 	var grads [2][][]float32
-	for side, be := range []nn.Backend{nil, d} {
-		net, step, update, err := supernetStep(be, o, cmpBatch)
+	for side, dev := range []nn.Device{nil, d.Resident()} {
+		st, err := supernetStep(dev, o, cmpBatch, "bio")
 		if err != nil {
 			return fmt.Errorf("device check: %w", err)
 		}
-		if err := guardStep(func() { loss[side] = step(0) }); err != nil {
+		if err := guardStep(func() { loss[side] = st.step(0); grads[side] = st.grads(); st.update() }); err != nil {
 			return fmt.Errorf("device check: supernet step on %s: %w", sideName(side, d), err)
-		}
-		grads[side] = supernetGrads(net)
-		if err := guardStep(update); err != nil {
-			return fmt.Errorf("device check: SGD update: %w", err)
 		}
 	}
 	lossErr := cuda.RelErr(loss[1:], loss[:1])
@@ -149,13 +209,13 @@ func deviceCheck(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout
 	}
 
 	// One full-size step on the GPU alone: it runs, and its loss is finite.
-	_, step, update, err := supernetStep(d, o, o.Batch)
+	st, err := supernetStep(d.Resident(), o, o.Batch, "bio")
 	if err != nil {
 		return fmt.Errorf("device check: %w", err)
 	}
 	t0 := time.Now()
 	var full float32
-	if err := guardStep(func() { full = step(0); update() }); err != nil {
+	if err := guardStep(func() { full = st.step(0); st.update() }); err != nil {
 		return fmt.Errorf("device check: full supernet step on %s: %w", d.Name(), err)
 	}
 	fullMs := float64(time.Since(t0).Microseconds()) / 1e3
@@ -193,8 +253,10 @@ func deviceCheck(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout
 }
 
 // deviceBench is `bionas device bench`: the engine's conv shapes (through
-// nn.Conv2d with host staging, and the bare kernels), a 512³ GEMM, and the
-// supernet step on the GPU and on this machine's CPU.
+// nn.Conv2d, and the bare kernels), a 512³ GEMM, then whole training steps
+// resident on the GPU, with their time and peak device memory: the
+// supernet step over 32 pairs (also on this machine's CPU) and over
+// DARTS' 8 ops, and a DARTS CIFAR-10 retraining step.
 func deviceBench(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout, stderr io.Writer) error {
 	emit := jsonLines(stdout)
 	convs, err := cuda.BenchConvs(d, 20)
@@ -227,41 +289,85 @@ func deviceBench(ctx context.Context, d *cuda.Device, o deviceRunOptions, stdout
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("device bench: %w", err)
 	}
-	timeSteps := func(be nn.Backend, steps int) ([]float64, error) {
-		_, step, update, err := supernetStep(be, o, o.Batch)
+	r := d.Resident()
+	// timeSteps runs steps+1 steps of mk's model (the first warms the
+	// caches and the device's buffer pool) and returns the times of the
+	// others and the peak device memory of one step.
+	timeSteps := func(name string, dev nn.Device, steps int, mk func(nn.Device) (deviceStep, error)) ([]float64, int64, error) {
+		st, err := mk(dev)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		var ms []float64
+		var peak int64
 		for i := range steps + 1 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, 0, err
+			}
+			if dev != nil {
+				r.ResetPeak()
 			}
 			t0 := time.Now()
-			if err := guardStep(func() { step(i); update() }); err != nil {
-				return nil, err
+			if err := guardStep(func() { st.step(i); st.update() }); err != nil {
+				return nil, 0, err
 			}
-			if i > 0 { // the first step warms caches and the device's buffer pool
+			if i > 0 {
 				ms = append(ms, float64(time.Since(t0).Microseconds())/1e3)
 			}
-			fmt.Fprintf(stderr, "device bench: supernet step %d/%d on %s: %.0f ms\n", i, steps, sideName(boolInt(be != nil), d), float64(time.Since(t0).Microseconds())/1e3)
+			if dev != nil {
+				peak = max(peak, r.Memory().Peak)
+			}
+			fmt.Fprintf(stderr, "device bench: %s step %d/%d on %s: %.0f ms\n", name, i, steps, devName(dev), float64(time.Since(t0).Microseconds())/1e3)
 		}
-		return ms, nil
+		return ms, peak, nil
 	}
-	gpu, err := timeSteps(d, max(o.Steps, 1))
-	if err != nil {
-		return fmt.Errorf("device bench: supernet on %s: %w", d.Name(), err)
+	type stepCase struct {
+		kind, space string
+		batch       int
+		cpu         bool // also time one step on this machine's CPU
+		mk          func(nn.Device) (deviceStep, error)
 	}
-	cpu, err := timeSteps(nil, 1)
-	if err != nil {
-		return fmt.Errorf("device bench: supernet on the CPU: %w", err)
+	cases := []stepCase{
+		{"supernet", "bio", o.Batch, true, func(dev nn.Device) (deviceStep, error) { return supernetStep(dev, o, o.Batch, "bio") }},
+		{"supernet", "bp", o.Batch, false, func(dev nn.Device) (deviceStep, error) { return supernetStep(dev, o, o.Batch, "bp") }},
+		{"retrain", "darts_v2", o.RetrainBatch, false, func(dev nn.Device) (deviceStep, error) { return retrainStep(dev, o, o.RetrainBatch) }},
 	}
-	if o.JSON {
-		return emit(map[string]any{"kind": "supernet", "batch": o.Batch, "gpu_ms_per_step": median(gpu), "gpu_ms_all": gpu, "cpu_ms_per_step": median(cpu)})
+	for _, c := range cases {
+		gpu, peak, err := timeSteps(c.kind+" "+c.space, r, max(o.Steps, 1), c.mk)
+		if err != nil {
+			return fmt.Errorf("device bench: %s %s on %s: %w", c.kind, c.space, d.Name(), err)
+		}
+		var cpu []float64
+		if c.cpu {
+			if cpu, _, err = timeSteps(c.kind+" "+c.space, nil, 1, c.mk); err != nil {
+				return fmt.Errorf("device bench: %s %s on the CPU: %w", c.kind, c.space, err)
+			}
+		}
+		row := map[string]any{"kind": c.kind, "space": c.space, "batch": c.batch, "recompute": o.Recompute && c.kind == "supernet",
+			"gpu_ms_per_step": median(gpu), "gpu_ms_all": gpu, "gpu_peak_bytes": peak}
+		if cpu != nil {
+			row["cpu_ms_per_step"] = median(cpu)
+		}
+		if o.JSON {
+			if err := emit(row); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "%s step (%s, batch %d): GPU %.1f ms (median of %d), peak %.1f MiB", c.kind, c.space, c.batch, median(gpu), len(gpu), float64(peak)/(1<<20))
+		if cpu != nil {
+			fmt.Fprintf(stdout, ", CPU %.0f ms", median(cpu))
+		}
+		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintf(stdout, "supernet step (bio space, %d cells, C=%d, %d×%d, batch %d): GPU backend %.0f ms (median of %d), CPU %.0f ms\n",
-		o.Cells, o.C, o.Size, o.Size, o.Batch, median(gpu), len(gpu), median(cpu))
 	return nil
+}
+
+func devName(d nn.Device) string {
+	if d == nil {
+		return "the CPU"
+	}
+	return d.Name()
 }
 
 // guardStep turns a backend panic (layers cannot return errors) into an error.
@@ -284,13 +390,6 @@ func sideName(side int, d *cuda.Device) string {
 		return "the CPU"
 	}
 	return d.Name()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func passWord(ok bool) string {

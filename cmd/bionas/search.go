@@ -151,7 +151,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfg.Epochs = pick(*epochs, cfg.Epochs)
 		cfg.BatchSize = pick(*batch, cfg.BatchSize)
 		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Backend = ckptDir, *resume, sink.emit, dev.backend
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckptDir, *resume, sink.emit, dev.resident
 		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "darts": cfg})
 		res, err = search.DARTS(ctx, cfg, train, val)
 	case "egnas":
@@ -160,7 +160,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfg.Epochs = pick(*epochs, cfg.Epochs)
 		cfg.BatchSize = pick(*batch, cfg.BatchSize)
 		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Backend = ckptDir, *resume, sink.emit, dev.backend
+		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckptDir, *resume, sink.emit, dev.resident
 		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "egnas": cfg})
 		res, err = search.EGNAS(ctx, cfg, train, val)
 	case "random":
@@ -169,7 +169,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfg.Samples = pick(*epochs, cfg.Samples)
 		cfg.Train.BatchSize = pick(*batch, cfg.Train.BatchSize)
 		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = aug, norm, *seed
-		cfg.Train.Backend = dev.backend
+		cfg.Train.Device = dev.resident
 		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
 		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "random": cfg})
 		res, err = search.RandomSearch(ctx, cfg, train, val)

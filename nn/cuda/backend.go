@@ -8,8 +8,6 @@ import (
 	"github.com/bionaslab/bionas/nn"
 )
 
-var _ nn.Backend = (*Device)(nil)
-
 // gemm queues C_z = alpha·op(A_z)·op(B_z) + beta·C_z for z in [0, batch),
 // with X_z = X + (z / inner)·sx0 + (z % inner)·sx1 (offsets in values).
 type gemm struct {

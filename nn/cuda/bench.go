@@ -15,8 +15,9 @@ import (
 // gradients), median milliseconds over the repetitions.
 type ConvTiming struct {
 	Name string `json:"name"`
-	// EndToEndMS goes through nn.Conv2d on a graph whose Backend is the
-	// device: host→device copies, kernels, device→host copies.
+	// EndToEndMS goes through nn.Conv2d with its weights and operands
+	// resident on the device (the engine's path: graph, op dispatch,
+	// kernels), until the weight gradient is read back.
 	EndToEndMS float64 `json:"end_to_end_ms"`
 	// KernelMS runs the same kernels on device-resident operands: what the
 	// op costs once tensors live on the GPU.
@@ -43,7 +44,7 @@ func BenchConvs(d *Device, reps int) ([]ConvTiming, error) {
 	for _, bc := range benchConvs {
 		t := ConvTiming{Name: bc.name}
 		var err error
-		if t.EndToEndMS, err = timeLayer(bc.cfg, d, reps); err != nil {
+		if t.EndToEndMS, err = timeLayer(bc.cfg, d.Resident(), reps); err != nil {
 			return out, err
 		}
 		if t.CPUMS, err = timeLayer(bc.cfg, nil, max(3, reps/4)); err != nil {
@@ -58,31 +59,41 @@ func BenchConvs(d *Device, reps int) ([]ConvTiming, error) {
 }
 
 // timeLayer is the median of forward + backward of an nn.Conv2d at batch 64,
-// 32×32 on backend be (nil: the CPU), after two untimed runs.
-func timeLayer(cfg nn.Conv2dConfig, be nn.Backend, reps int) (float64, error) {
+// 32×32 resident on dev (nil: the CPU), after two untimed runs; each run
+// ends when the weight gradient is on the host (which waits for the
+// device's queue).
+func timeLayer(cfg nn.Conv2dConfig, dev nn.Device, reps int) (float64, error) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	c, err := nn.NewConv2d(cfg, rng)
 	if err != nil {
 		return 0, fmt.Errorf("bench conv %+v: %w", cfg, err)
 	}
 	x := nn.FromSlice(randn(rng, 64*cfg.In*32*32), 64, cfg.In, 32, 32)
+	if dev != nil {
+		if err := nn.MoveModule(c, dev); err != nil {
+			return 0, err
+		}
+		x = nn.ToDevice(x, dev)
+	}
 	x.NeedsGrad = true
-	var dy []float32
+	var dy *nn.Tensor
 	var ms []float64
 	for i := range reps + 2 {
 		start := time.Now()
 		g := nn.NewGraph(true, nil)
-		g.Backend = be
 		if _, err := guard(func() *nn.Tensor {
 			out := c.Forward(g, x)
 			if dy == nil {
-				dy = randn(rng, out.Len())
+				dy = nn.ToDevice(nn.FromSlice(randn(rng, out.Len()), out.Shape...), dev)
 			}
-			g.BackwardFrom(out, dy)
+			nn.CopyValues(out.Alias(true).GradTensor(), dy)
+			g.BackwardSeeded()
+			_ = c.W.GradValues()
 			return nil
 		}); err != nil {
 			return 0, err
 		}
+		g.Release()
 		if i >= 2 {
 			ms = append(ms, float64(time.Since(start).Microseconds())/1e3)
 		}

@@ -139,7 +139,8 @@ func checkSgemm(d *Device, rng *rand.Rand, add addFunc) error {
 }
 
 // checkConvs runs nn.Conv2d forward and backward on two identical layers,
-// one on a CPU graph and one on a graph whose Backend is d, for every case
+// one on the CPU and one resident on d (weights, input, output and
+// gradients in device memory), for every case
 // and rule: output, input gradient (through the rule's B) and the true
 // weight gradient, plus the bias gradient.
 func checkConvs(d *Device, seed uint64, add addFunc) error {
@@ -153,16 +154,21 @@ func checkConvs(d *Device, seed uint64, add addFunc) error {
 			rng := rand.New(rand.NewPCG(seed, uint64(100+ci)))
 			x := randn(rng, cc.N*cc.C*cc.H*cc.H)
 			var dy []float32
-			for side, be := range []nn.Backend{nil, d} {
+			for side, dev := range []nn.Device{nil, d.Resident()} {
 				// Same seed, same layer: brsf draws the same R on both sides.
 				l, err := nn.NewConv2d(cfg, rand.New(rand.NewPCG(seed, uint64(ci))))
 				if err != nil {
 					return fmt.Errorf("check %s: %w", cc.Name, err)
 				}
 				xt := nn.FromSlice(append([]float32(nil), x...), cc.N, cc.C, cc.H, cc.H)
+				if dev != nil {
+					if err := nn.MoveModule(l, dev); err != nil {
+						return fmt.Errorf("check %s: %w", cc.Name, err)
+					}
+					xt = nn.ToDevice(xt, dev)
+				}
 				xt.NeedsGrad = true
 				g := nn.NewGraph(true, rand.New(rand.NewPCG(seed, 9)))
-				g.Backend = be
 				out, err := guard(func() *nn.Tensor { return l.Forward(g, xt) })
 				if err != nil {
 					return err
@@ -175,10 +181,10 @@ func checkConvs(d *Device, seed uint64, add addFunc) error {
 				}
 				outs[side], xs[side], layers[side] = out, xt, l
 			}
-			add("conv "+cc.Name, r, "forward", outs[1].Data, outs[0].Data)
-			add("conv "+cc.Name, r, "dx", xs[1].Grad, xs[0].Grad)
-			add("conv "+cc.Name, r, "dw", layers[1].W.Grad, layers[0].W.Grad)
-			add("conv "+cc.Name, r, "db", layers[1].Bias.Grad, layers[0].Bias.Grad)
+			add("conv "+cc.Name, r, "forward", outs[1].Values(), outs[0].Data)
+			add("conv "+cc.Name, r, "dx", xs[1].GradValues(), xs[0].Grad)
+			add("conv "+cc.Name, r, "dw", layers[1].W.GradValues(), layers[0].W.Grad)
+			add("conv "+cc.Name, r, "db", layers[1].Bias.GradValues(), layers[0].Bias.Grad)
 		}
 	}
 	return nil
@@ -206,7 +212,7 @@ var networkRules = []rule.Rule{rule.BP, rule.FA, rule.DFA, rule.USF, rule.BRSF, 
 
 // checkNetworks runs one training batch of nn's small CNN (conv, ReLU, max
 // pool, conv, ReLU, max pool, linear, cross-entropy) per rule on the CPU
-// and with d, and compares the loss and every parameter gradient.
+// and resident on d, and compares the loss and every parameter gradient.
 func checkNetworks(d *Device, seed uint64, add addFunc) error {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	x := randn(rng, 8*3*16*16)
@@ -217,23 +223,30 @@ func checkNetworks(d *Device, seed uint64, add addFunc) error {
 	for _, r := range networkRules {
 		var loss [2]float32
 		var grads [2][][]float32
-		for side, be := range []nn.Backend{nil, d} {
+		for side, dev := range []nn.Device{nil, d.Resident()} {
 			net, err := nn.NewSmallCNN(nn.SmallCNNConfig{C: 3, H: 16, W: 16, Classes: 10, Width: 8, Rule: r},
 				rand.New(rand.NewPCG(seed, 4)))
 			if err != nil {
 				return fmt.Errorf("check small CNN %s: %w", r, err)
 			}
+			xt := nn.FromSlice(append([]float32(nil), x...), 8, 3, 16, 16)
+			if dev != nil {
+				if err := nn.MoveModule(net, dev); err != nil {
+					return fmt.Errorf("check small CNN %s: %w", r, err)
+				}
+				xt = nn.ToDevice(xt, dev)
+			}
 			g := nn.NewGraph(true, rand.New(rand.NewPCG(seed, 5)))
-			g.Backend = be
 			if _, err := guard(func() *nn.Tensor {
-				loss[side], _ = nn.TrainBatch(net, nn.FromSlice(append([]float32(nil), x...), 8, 3, 16, 16), labels, 0.1, g)
+				loss[side], _ = nn.TrainBatch(net, xt, labels, 0.1, g)
 				return nil
 			}); err != nil {
 				return err
 			}
 			for _, p := range net.Params() {
-				grads[side] = append(grads[side], p.T.Grad)
+				grads[side] = append(grads[side], p.T.GradValues())
 			}
+			g.Release()
 		}
 		add("smallcnn step", r, "loss", loss[1:], loss[:1])
 		for i := range grads[0] {

@@ -14,7 +14,7 @@ import (
 const Built = true
 
 // Device is one GPU with our kernels loaded (its driver: context, stream,
-// module) and a cache of device buffers. It implements nn.Backend. Its
+// module) and a cache of device buffers; Resident is its nn.Device. Its
 // methods are safe for concurrent use; they run one at a time, because a
 // CUDA context is current per OS thread and Go moves goroutines between
 // threads.
@@ -24,6 +24,36 @@ type Device struct {
 	drv     driver
 	free    map[int64][]uintptr // reusable device buffers by byte size
 	closed  bool
+	mem     MemStats
+}
+
+// MemStats counts the device memory of a Device: what the driver was
+// asked for (Mallocs calls, Reserved bytes, never given back before
+// Close: the cache keeps them), what is lent out now (InUse) and the most
+// ever lent at once since the last ResetPeak (Peak).
+type MemStats struct {
+	Mallocs               int64
+	Reserved, InUse, Peak int64
+}
+
+// Memory returns the device's memory counters.
+func (d *Device) Memory() MemStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mem
+}
+
+// ResetPeak starts a new peak measurement from what is in use now.
+func (d *Device) ResetPeak() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mem.Peak = d.mem.InUse
+}
+
+// lend counts size bytes going out of (size > 0) or back to the cache.
+func (d *Device) lend(size int64) {
+	d.mem.InUse += size
+	d.mem.Peak = max(d.mem.Peak, d.mem.InUse)
 }
 
 // driver is what Device needs from the CUDA driver API. driver_cu.go
@@ -128,12 +158,16 @@ func (d *Device) alloc(n int) (buf, error) {
 	if ps := d.free[size]; len(ps) > 0 {
 		p := ps[len(ps)-1]
 		d.free[size] = ps[:len(ps)-1]
+		d.lend(size)
 		return buf{p, n}, nil
 	}
 	p, err := d.drv.alloc(size)
 	if err != nil {
 		return buf{}, fmt.Errorf("allocate %d bytes on %s: %w", size, d.Name(), err)
 	}
+	d.mem.Mallocs++
+	d.mem.Reserved += size
+	d.lend(size)
 	return buf{p, n}, nil
 }
 
@@ -142,6 +176,7 @@ func (d *Device) release(bs ...buf) {
 	for _, b := range bs {
 		if b.ptr != 0 {
 			d.free[int64(4*b.n)] = append(d.free[int64(4*b.n)], b.ptr)
+			d.lend(-int64(4 * b.n))
 		}
 	}
 }

@@ -1,7 +1,9 @@
-// Package cuda is the CUDA backend of package nn: an nn.Backend that runs
-// convolution and GEMM kernels on an NVIDIA GPU, plus the device versions of
-// pooling, BatchNorm, ReLU, softmax cross-entropy and the feedback-rule B
-// constructions, which the device check compares with the CPU ops.
+// Package cuda is the CUDA device of package nn: Device.Resident() is an
+// nn.Device whose tensors live in GPU memory for whole training steps,
+// every op a launch of our own kernels (convolutions and GEMMs, pooling,
+// BatchNorm, ReLU, softmax cross-entropy, the α-weighted mixed-op sum,
+// SGD and Adam, the feedback-rule B constructions). The device check
+// compares each with the CPU ops of package nn.
 //
 // The backend exists only in binaries built with -tags cuda (see
 // scripts/cuda/build.sh); without the tag, Open returns ErrNotBuilt and the
@@ -10,9 +12,10 @@
 // (kernels.cu.h), compiled to PTX that is committed as kernels.ptx
 // and embedded in the binary; `go generate ./nn/cuda` regenerates it.
 //
-// Tensors stay in host memory: each backend call copies its operands to the
-// device and its results back. That is correct but pays PCIe transfers on
-// every op; device-resident tensors are future work.
+// Device's own host-slice methods (ConvForward, ConvBackward, Sgemm and
+// the ops of ops.go) stage their operands to the device and back on each
+// call: they are the device check's kernel-by-kernel entry points, not a
+// way to train. Training, evaluation and attacks use Resident.
 package cuda
 
 import "errors"

@@ -28,20 +28,3 @@ func (d *Device) Close() error { return nil }
 
 // Resident is never reached without CUDA (Open fails first).
 func (d *Device) Resident() nn.Device { return nil }
-
-// ConvForward fails with ErrNotBuilt.
-func (d *Device) ConvForward(nn.ConvShape, []float32, []float32, []float32) error {
-	return ErrNotBuilt
-}
-
-// ConvBackward fails with ErrNotBuilt.
-func (d *Device) ConvBackward(nn.ConvShape, []float32, []float32, []float32, []float32, []float32) error {
-	return ErrNotBuilt
-}
-
-// Sgemm fails with ErrNotBuilt.
-func (d *Device) Sgemm(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int) error {
-	return ErrNotBuilt
-}
-
-var _ nn.Backend = (*Device)(nil)

@@ -6,11 +6,10 @@ import (
 	"fmt"
 )
 
-// This file holds the device versions of the ops that nn.Backend does not
-// route yet (pooling, BatchNorm, ReLU, softmax cross-entropy, elementwise
-// and reductions, the feedback-rule B constructions), on host slices. The
-// device check compares each with its CPU op in package nn; wiring them into
-// training needs device-resident tensors (see the package comment).
+// This file holds host-slice entry points to the kernels of pooling,
+// BatchNorm, ReLU, softmax cross-entropy, elementwise ops, reductions and
+// the feedback-rule B constructions: the device check compares each with
+// its CPU op in package nn (training runs them through Resident).
 
 // stage collects the device buffers of one host-slice op: what to upload,
 // what to bring back after the kernels, and the first error (sticky, so an

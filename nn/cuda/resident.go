@@ -12,7 +12,7 @@ import (
 
 // Resident is d as an nn.Device: tensors whose values live in d's memory
 // for a whole training step, every op a kernel launch on device pointers.
-// Unlike the staging Backend (Device's own ConvForward, Sgemm, …), nothing
+// Unlike Device's own host-slice methods (ConvForward, Sgemm, …), nothing
 // crosses to the host except what nn asks for by name (Upload, Download,
 // SumSquares, the labels of a loss), and each of those is counted
 // (Copies), so a test can prove a step makes no others.
@@ -39,6 +39,12 @@ func (r *Resident) Name() string { return r.d.Name() }
 
 // Copies returns how many host→device and device→host copies r has made.
 func (r *Resident) Copies() (up, down int64) { return r.up.n.Load(), r.down.n.Load() }
+
+// Memory returns the device's memory counters (see MemStats).
+func (r *Resident) Memory() MemStats { return r.d.Memory() }
+
+// ResetPeak starts a new peak measurement (see MemStats).
+func (r *Resident) ResetPeak() { r.d.ResetPeak() }
 
 // CopyBytes returns the bytes those copies moved.
 func (r *Resident) CopyBytes() (up, down int64) { return r.up.bytes.Load(), r.down.bytes.Load() }

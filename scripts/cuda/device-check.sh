@@ -3,8 +3,11 @@
 #   1. every op forward and backward and every rule, GPU vs CPU, relative error ≤ 1e-4
 #      (the nn/cuda test binary, and `bionas device check`, which adds:)
 #   2. a supernet training step on GPU and CPU compared, and a full-size one on the GPU
-#   3. benchmarks of the engine's conv shapes, a GEMM and the supernet step, against
-#      PyTorch CUDA on the same card, printed as ratios.
+#      (the test binary also runs whole searches, training steps and PGD resident on the GPU)
+#   3. benchmarks of the engine's conv shapes, a GEMM, the supernet step over 32 pairs and
+#      over 8 ops (time and peak memory, mixed ops recomputed) and the DARTS CIFAR-10
+#      retraining step (C=36, 20 cells, batch 96), all device-resident, against PyTorch
+#      CUDA on the same card, printed as ratios with the targets.
 # Run from the repository root on the GPU machine, with the binaries that
 # scripts/cuda/build.sh made (Go is not needed there; python3 with torch is):
 #   scripts/cuda/device-check.sh [BIN_DIR]     # default .cuda/bin
@@ -29,10 +32,10 @@ part() { # name limit command...: runs with a time limit, records the exit code
   timeout --kill-after=5 "$limit" "$@"
   echo $? >"$out/$name.rc"
 }
-part test 45 "$bin/nn-cuda.test" -test.run 'TestDeviceMatchesCPU|TestRelErr|TestResident' -test.v >"$out/test.txt" 2>&1
+part test 60 "$bin/nn-cuda.test" -test.run 'TestDeviceMatchesCPU|TestRelErr|TestResident' -test.v >"$out/test.txt" 2>&1
 tail -3 "$out/test.txt" >&2
-part check 150 "$bin/bionas" device check --json ${CHECK_ARGS:-} >"$out/check.jsonl" 2>"$out/check.err"
+part check 120 "$bin/bionas" device check --json ${CHECK_ARGS:-} >"$out/check.jsonl" 2>"$out/check.err"
 part bench 170 "$bin/bionas" device bench --json --steps 2 ${BENCH_ARGS:-} >"$out/bench.jsonl" 2>"$out/bench.err"
-part torch 90 python3 scripts/cuda/torch_cuda_ref.py --reps 20 --steps 3 >"$out/torch.txt" 2>"$out/torch.err"
+part torch 120 python3 scripts/cuda/torch_cuda_ref.py --reps 20 --steps 3 >"$out/torch.txt" 2>"$out/torch.err"
 echo "device-check: parts done in $(( $(date +%s) - start )) s; outputs in $out" >&2
 python3 scripts/cuda/device_report.py "$out"

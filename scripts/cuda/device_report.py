@@ -59,31 +59,47 @@ if summ:
 else:
     print("no summary: the device check did not finish (see check.err)")
 
-print("\n== 3. benchmarks vs PyTorch CUDA on the same card (ratio = ours / PyTorch; < 1 is faster)")
+print("\n== 3. benchmarks vs PyTorch CUDA on the same card (ratio = ours / PyTorch; < 1 is faster or smaller)")
 torch = {}
 for ln in lines("torch.txt"):
     if ln.startswith("#"):
         print(ln)
-    m = re.match(r"RESULT (\S+) (\S+) (\w+)=([\d.]+)", ln)
-    if m:
-        torch[(m.group(1), m.group(2))] = float(m.group(4))
+    if ln.startswith("RESULT "):
+        f = ln.split()
+        kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+        if f[1] == "conv":
+            torch[("conv", f[2])] = kv
+        elif f[1] == "sgemm":
+            torch[("sgemm",)] = kv
+        else:
+            torch[(f[1], kv.get("space", ""))] = kv
 bench = jsonl("bench.jsonl")
 print(f"{'conv fwd+bwd, batch 64':<24} {'ours e2e ms':>11} {'ours kern ms':>12} {'torch ms':>9} {'e2e ratio':>9} {'kern ratio':>10} {'our cpu ms':>10}")
 for b in (r for r in bench if r.get("kind") == "conv"):
-    t = torch.get(("conv", b["name"]))
+    t = float(torch.get(("conv", b["name"]), {}).get("ms", 0)) or None
     e2e = f"{b['end_to_end_ms'] / t:9.2f}" if t else f"{'n/a':>9}"
     ker = f"{b['kernel_ms'] / t:10.2f}" if t else f"{'n/a':>10}"
     tt = f"{t:9.3f}" if t else f"{'n/a':>9}"
     print(f"{b['name']:<24} {b['end_to_end_ms']:11.3f} {b['kernel_ms']:12.3f} {tt} {e2e} {ker} {b['cpu_ms']:10.2f}")
 for b in (r for r in bench if r.get("kind") == "sgemm"):
-    t = torch.get(("sgemm", "n=512"))
+    t = float(torch.get(("sgemm",), {}).get("gflops", 0)) or None
     print(f"sgemm 512^3: ours {b['gflops']:.0f} GFLOP/s, torch {t or float('nan'):.0f} GFLOP/s, ratio (time) {(t / b['gflops']) if t else float('nan'):.2f}")
-for b in (r for r in bench if r.get("kind") == "supernet"):
-    key = [k for k in torch if k[0] == "supernet"]
-    t = torch[key[0]] if key else None
-    ratio = f"{b['gpu_ms_per_step'] / t:.2f}" if t else "n/a"
-    print(f"supernet step batch {b['batch']}: ours (GPU backend) {b['gpu_ms_per_step']:.0f} ms, ours CPU {b['cpu_ms_per_step']:.0f} ms, "
-          f"torch CUDA {t if t else float('nan'):.1f} ms, ratio {ratio}")
+targets = {"supernet": (1.5, 0.5), "retrain": (1.5, None)}
+print(f"{'step':<26} {'batch':>5} {'ours ms':>9} {'torch ms':>9} {'time ratio':>10} {'ours MiB':>9} {'torch MiB':>9} {'mem ratio':>9}  targets")
+for b in (r for r in bench if r.get("kind") in targets):
+    t = torch.get((b["kind"], b.get("space", "")), {})
+    tms, tmem = float(t.get("ms", 0)) or None, float(t.get("mem", 0)) or None
+    rt = b["gpu_ms_per_step"] / tms if tms else float("nan")
+    rm = b["gpu_peak_bytes"] / tmem if tmem else float("nan")
+    tt, tm = targets[b["kind"]]
+    verdict = f"time {'PASS' if rt <= tt else 'FAIL'} (<= {tt})"
+    if tm is not None:
+        verdict += f", mem {'PASS' if rm <= tm else 'FAIL'} (<= {tm})"
+    name = f"{b['kind']} {b.get('space', '')}"
+    print(f"{name:<26} {b['batch']:>5} {b['gpu_ms_per_step']:9.1f} {tms or float('nan'):9.1f} {rt:10.2f} "
+          f"{b['gpu_peak_bytes'] / 2**20:9.1f} {(tmem or float('nan')) / 2**20:9.1f} {rm:9.2f}  {verdict}")
+    if "cpu_ms_per_step" in b:
+        print(f"{'':<26} ours on this machine's CPU: {b['cpu_ms_per_step']:.0f} ms")
 print(f"bench exit {rc('bench')}, torch exit {rc('torch')}")
 ok = rc("check") == "0" and rc("test") == "0" and not fails and summ
 sys.exit(0 if ok else 1)

@@ -4,9 +4,13 @@ Times, on the GPU, the same workloads as the Go side, and prints one parseable l
   RESULT conv <name> ms=<median fwd+bwd ms>      the conv shapes of nn/conv_bench_test.go
                                                  (batch 64, 16 channels, 32x32, input and weight grads)
   RESULT sgemm n=512 gflops=<GFLOP/s>
-  RESULT supernet batch=<N> ms=<median step ms>  the 32-pair DARTS supernet step of
-                                                 ../shared/bench/py/torch_darts.py (--rules 4):
-                                                 C=16, 5 cells, 3x32x32, SGD momentum 0.9, wd 3e-4
+  RESULT supernet space=<bio|bp> batch=<N> ms=<median step ms> mem=<peak bytes>
+                                                 the DARTS supernet step of ../shared/bench/py/torch_darts.py
+                                                 over 32 pairs (--rules 4, "bio") and 8 ops ("bp"):
+                                                 C=16, 5 cells, 3x32x32, SGD momentum 0.9, wd 3e-4, clip 5
+  RESULT retrain space=darts_v2 batch=<N> ms=<median step ms> mem=<peak bytes>
+                                                 DARTS' CIFAR-10 retraining step (NetworkCIFAR, DARTS_V2,
+                                                 C=36, 20 cells, auxiliary head 0.4, drop path 0.2)
 The supernet code below is a trimmed copy of ../shared/bench/py/torch_darts.py (after
 quark0/darts model_search.py), so this script runs on a machine that has only this repo.
 Usage: python3 scripts/cuda/torch_cuda_ref.py [--reps 20] [--steps 3] [--batch 64] [--device cuda]
@@ -51,8 +55,7 @@ class FactorizedReduce(nn.Module):
         return s.bn(torch.cat([s.c1(x), s.c2(x[:, :, 1:, 1:])], dim=1))
 
 
-def make_op(name, C, st):
-    a = False
+def make_op(name, C, st, a=False):
     if name == "none": return Zero(st)
     if name == "avg_pool_3x3": return nn.Sequential(nn.AvgPool2d(3, st, 1, count_include_pad=False), nn.BatchNorm2d(C, affine=a))
     if name == "max_pool_3x3": return nn.Sequential(nn.MaxPool2d(3, st, 1), nn.BatchNorm2d(C, affine=a))
@@ -131,6 +134,84 @@ class Network(nn.Module):
         return s.cls(s.gap(s1).flatten(1))
 
 
+DARTS_V2 = dict(
+    normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+    reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+            ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+    concat=[2, 3, 4, 5])
+
+
+def drop_path(x, p):
+    keep = 1.0 - p
+    mask = torch.empty(x.size(0), 1, 1, 1, device=x.device).bernoulli_(keep)
+    return x.div(keep).mul(mask)
+
+
+class EvalCell(nn.Module):
+    """A cell of the discrete network: two inputs per node, as DARTS' model.py."""
+    def __init__(s, edges, Cpp, Cp, C, red, red_prev):
+        super().__init__()
+        s.pre0 = FactorizedReduce(Cpp, C, True) if red_prev else ReLUConvBN(Cpp, C, 1, 1, 0, True)
+        s.pre1 = ReLUConvBN(Cp, C, 1, 1, 0, True)
+        s.src = [j for _, j in edges]
+        s.ops = nn.ModuleList(make_op(n, C, 2 if red and j < 2 else 1, True) for n, j in edges)
+        s.mult = len(DARTS_V2["concat"])
+    def forward(s, s0, s1, p):
+        st = [s.pre0(s0), s.pre1(s1)]
+        for i in range(len(s.ops) // 2):
+            hs = []
+            for k in (2 * i, 2 * i + 1):
+                h = s.ops[k](st[s.src[k]])
+                if s.training and p > 0 and not isinstance(s.ops[k], nn.Identity):
+                    h = drop_path(h, p)
+                hs.append(h)
+            st.append(hs[0] + hs[1])
+        return torch.cat([st[i] for i in DARTS_V2["concat"]], dim=1)
+
+
+class AuxHead(nn.Module):
+    def __init__(s, C, classes):
+        super().__init__()
+        s.f = nn.Sequential(nn.ReLU(inplace=True), nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
+                            nn.Conv2d(C, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
+                            nn.Conv2d(128, 768, 2, bias=False), nn.BatchNorm2d(768), nn.ReLU(inplace=True))
+        s.cls = nn.Linear(768, classes)
+    def forward(s, x): return s.cls(s.f(x).flatten(1))
+
+
+class NetworkCIFAR(nn.Module):
+    def __init__(s, C=36, classes=10, layers=20, drop=0.2):
+        super().__init__()
+        s.drop = drop
+        Cc = 3 * C
+        s.stem = nn.Sequential(nn.Conv2d(3, Cc, 3, padding=1, bias=False), nn.BatchNorm2d(Cc))
+        Cpp, Cp, Cc = Cc, Cc, C
+        s.cells = nn.ModuleList(); red_prev = False; s.aux_at = 2 * layers // 3
+        for i in range(layers):
+            red = i in [layers // 3, 2 * layers // 3]
+            if red: Cc *= 2
+            s.cells.append(EvalCell(DARTS_V2["reduce" if red else "normal"], Cpp, Cp, Cc, red, red_prev))
+            red_prev = red; Cpp, Cp = Cp, 4 * Cc
+            if i == s.aux_at: s.aux = AuxHead(Cp, classes)
+        s.gap = nn.AdaptiveAvgPool2d(1); s.cls = nn.Linear(Cp, classes)
+    def forward(s, x):
+        s0 = s1 = s.stem(x); aux = None
+        for i, cell in enumerate(s.cells):
+            s0, s1 = s1, cell(s0, s1, s.drop)
+            if i == s.aux_at and s.training: aux = s.aux(s1)
+        return s.cls(s.gap(s1).flatten(1)), aux
+
+
+def peak_mem(fn):
+    """Peak bytes allocated by PyTorch's caching allocator during one call of fn (after warm-up)."""
+    if not torch.cuda.is_available():
+        return 0
+    sync(); torch.cuda.reset_peak_memory_stats()
+    fn(); sync()
+    return torch.cuda.max_memory_allocated()  # the whole peak: weights and optimizer state included
+
+
 def sync():
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -152,6 +233,7 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--retrain-batch", type=int, default=96)
     ap.add_argument("--device", default="cuda", help="cuda (the reference) or cpu (a smoke test of this script)")
     a = ap.parse_args()
     dev = torch.device(a.device)
@@ -175,13 +257,28 @@ def main():
     A = torch.randn(512, 512, device=dev); B = torch.randn(512, 512, device=dev)
     ms = timed(lambda: torch.mm(A, B), a.reps, 3)
     print(f"RESULT sgemm n=512 gflops={2 * 512 ** 3 / (ms / 1e3) / 1e9:.1f}", flush=True)
-    net = Network().to(dev)
-    opt = torch.optim.SGD(net.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     xs = torch.randn(a.batch, 3, 32, 32, device=dev); ys = torch.randint(0, 10, (a.batch,), device=dev)
-    def sstep():
-        opt.zero_grad(set_to_none=True); net.alphas_normal.grad = None; net.alphas_reduce.grad = None
-        F.cross_entropy(net(xs), ys).backward(); opt.step()
-    print(f"RESULT supernet batch={a.batch} ms={timed(sstep, a.steps, 1):.2f}", flush=True)
+    for space, rules in (("bio", 4), ("bp", 1)):
+        net = Network(rules=rules).to(dev)
+        opt = torch.optim.SGD(net.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+        def sstep():
+            opt.zero_grad(set_to_none=True); net.alphas_normal.grad = None; net.alphas_reduce.grad = None
+            F.cross_entropy(net(xs), ys).backward()
+            nn.utils.clip_grad_norm_(net.weights(), 5); opt.step()
+        ms = timed(sstep, a.steps, 1)
+        print(f"RESULT supernet space={space} batch={a.batch} ms={ms:.2f} mem={peak_mem(sstep)}", flush=True)
+        del net, opt
+        if dev.type == "cuda": torch.cuda.empty_cache()
+    rnet = NetworkCIFAR().to(dev).train()
+    ropt = torch.optim.SGD(rnet.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    xr = torch.randn(a.retrain_batch, 3, 32, 32, device=dev); yr = torch.randint(0, 10, (a.retrain_batch,), device=dev)
+    def rstep():
+        ropt.zero_grad(set_to_none=True)
+        logits, aux = rnet(xr)
+        loss = F.cross_entropy(logits, yr) + 0.4 * F.cross_entropy(aux, yr)
+        loss.backward(); nn.utils.clip_grad_norm_(rnet.parameters(), 5); ropt.step()
+    ms = timed(rstep, a.steps, 1)
+    print(f"RESULT retrain space=darts_v2 batch={a.retrain_batch} ms={ms:.2f} mem={peak_mem(rstep)}", flush=True)
 
 
 if __name__ == "__main__":
