@@ -130,6 +130,13 @@ func readIDX(path string, magic uint32, what string) ([]int, []byte, error) {
 				what, path, dims, maxIDXBytes, ErrShape)
 		}
 	}
+	for _, d := range dims[1:] {
+		if d == 0 {
+			// A record of no values (an image 0 pixels wide) is no image.
+			return nil, nil, fmt.Errorf("read IDX %s %s: dimensions %v: every size after the count must be at least 1: %w",
+				what, path, dims, ErrShape)
+		}
+	}
 	if dims[0] == 0 {
 		total = 0
 	}
