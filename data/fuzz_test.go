@@ -14,7 +14,7 @@ import (
 // proportion to the bytes given, never to the sizes they claim. Seeds are
 // the files the tests above write. Run one longer with
 //
-//	go test -run xxx -fuzz FuzzImageNet16 -fuzztime 60s -parallel 1 ./data
+//	go test -run xxx -fuzz FuzzImageNet16 -fuzztime 60s -fuzzminimizetime 100x -parallel 1 ./data
 
 // fuzzAllocLimit is what a reader may allocate for n bytes of input: a
 // fixed cost (buffers, tables, the dataset's structs) plus a few times n.

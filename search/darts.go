@@ -588,6 +588,9 @@ func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 	}
 	forward := func(x *nn.Tensor) *nn.Tensor { return l.t.net.Forward(nil, normalizeInput(nil, x, l.norm)) }
 	if d := l.t.dev; d != nil {
+		if err := supernetOnDevice(d, l.t.space); err != nil {
+			return nil, fmt.Errorf("%s: %w", l.method, err)
+		}
 		// After the resume: the checkpoint was read into host tensors, and
 		// the optimizers' loaded state goes up on first use.
 		if err := l.move(d); err != nil {

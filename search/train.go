@@ -170,6 +170,9 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 	}
 	forward := func(x *nn.Tensor) *nn.Tensor { return net.Forward(nil, normalizeInput(nil, x, cfg.Norm)) }
 	if d := cfg.Device; d != nil {
+		if err := networkOnDevice(d, net.Cfg.Genotype); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
 		if err := nn.MoveModule(net, d); err != nil {
 			return nil, fmt.Errorf("train: move the network to %s: %w", d.Name(), err)
 		}
@@ -301,6 +304,44 @@ func forwardOn(l nn.Layer, d nn.Device, norm *data.Norm) func(x *nn.Tensor) *nn.
 		defer g.Release()
 		return nn.ToDevice(l.Forward(g, normalizeInput(g, g.ToDevice(x, d), norm)), nil)
 	}
+}
+
+// noDeviceKernels reports whether layers of rule r have no device kernels
+// (hebb and pc: their own local updates run on the CPU only).
+func noDeviceKernels(r rule.Rule) bool { return r == rule.Hebb || r == rule.PC }
+
+// networkOnDevice refuses to put a network with hebb or pc edges on d
+// (nil: the host, always fine): a run would otherwise fail in the middle
+// of its first step.
+func networkOnDevice(d nn.Device, g Genotype) error {
+	if d == nil {
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		cell CellGenotype
+	}{{"normal", g.Normal}, {"reduce", g.Reduce}} {
+		for _, e := range c.cell.Edges {
+			if noDeviceKernels(e.Rule) {
+				return fmt.Errorf("the %s cell's edge %d→%d %s:%s (rule %s) has no kernels for %s; run this model on the cpu (--device cpu)",
+					c.name, e.From, e.To, e.Op, e.Rule, e.Rule, d.Name())
+			}
+		}
+	}
+	return nil
+}
+
+// supernetOnDevice is networkOnDevice for a supernet over space.
+func supernetOnDevice(d nn.Device, space Space) error {
+	if d == nil {
+		return nil
+	}
+	for _, p := range space.Pairs {
+		if noDeviceKernels(p.Rule) {
+			return fmt.Errorf("the space's pair %s (rule %s) has no kernels for %s; run this search on the cpu (--device cpu)", p, p.Rule, d.Name())
+		}
+	}
+	return nil
 }
 
 // onHost runs save with the model on the host: a checkpoint of a

@@ -5,6 +5,7 @@ package cuda
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/bionaslab/bionas/data"
@@ -212,4 +213,34 @@ func TestResidentSupernetWarmStep(t *testing.T) {
 		t.Errorf("a warm supernet step asked the driver for memory %d times (want 0)", m.Mallocs-m0.Mallocs)
 	}
 	t.Logf("warm supernet step: %d driver allocations in all, %d bytes reserved, peak in use %d bytes (weights and state: %d)", m.Mallocs, m.Reserved, m.Peak, m0.InUse)
+}
+
+// TestResidentRefusesHebbAndPC: a search over a space with hebb or pc
+// pairs, or a training of a genotype using them, is refused before it
+// starts on a device, naming the layer and the rule.
+func TestResidentRefusesHebbAndPC(t *testing.T) {
+	d := openOrSkip(t).Resident()
+	train, val := searchData(t)
+	space, err := search.NewSpace("hp", []search.Op{search.OpConv3}, []rule.Rule{rule.Hebb, rule.PC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := search.DARTSConfig{Supernet: search.SupernetConfig{C: 4, Cells: 3, Steps: 1, Multiplier: 1, StemMultiplier: 1, Space: space},
+		Epochs: 1, BatchSize: 4, Seed: 1, Device: d}
+	_, err = search.DARTS(context.Background(), cfg, train, val)
+	if err == nil || !strings.Contains(err.Error(), "has no kernels for "+d.Name()) {
+		t.Errorf("DARTS over hebb/pc on the device: error %v, want one naming the layer and the device", err)
+	}
+	gt, err := search.ParseGenotype("Genotype(normal=[('conv_3x3:hebb', 0), ('skip_connect:bp', 1)], normal_concat=[2], reduce=[('conv_3x3:pc', 0), ('skip_connect:bp', 1)], reduce_concat=[2])")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := search.NewNetwork(search.NetworkConfig{C: 4, Layers: 3, Classes: 4, InChannels: 3, ImageSize: 8, Genotype: gt, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = search.Train(context.Background(), net, search.TrainConfig{Epochs: 1, BatchSize: 4, Device: d}, train, val)
+	if err == nil || !strings.Contains(err.Error(), "(rule hebb) has no kernels for "+d.Name()) {
+		t.Errorf("Train of a hebb genotype on the device: error %v, want one naming the layer and the device", err)
+	}
 }
