@@ -86,6 +86,42 @@ type checkpointParts struct {
 	extraTen []nn.Named // saved and restored in place, under their own names
 }
 
+// onHost returns the parts with every device tensor copied to the host,
+// one download each, for the checkpoint writer (which reads host values):
+// a device-resident run checkpoints without moving its model. Host tensors
+// are used as they are, so a CPU run's parts come back unchanged.
+func (p checkpointParts) onHost() checkpointParts {
+	if p.model != nil {
+		p.model = hostModel{params: hostTensors(p.model.Params()), buffers: hostTensors(p.model.Buffers()), layers: p.model}
+	}
+	p.alphas = hostTensors(p.alphas)
+	p.extraTen = hostTensors(p.extraTen)
+	return p
+}
+
+// hostTensors copies the device tensors of ns to the host.
+func hostTensors(ns []nn.Named) []nn.Named {
+	out := make([]nn.Named, len(ns))
+	for i, n := range ns {
+		out[i] = n
+		if n.T.OnDevice() {
+			out[i].T = nn.ToDevice(n.T, nil)
+		}
+	}
+	return out
+}
+
+// hostModel is a model's tensors on the host beside its rule layers (whose
+// feedback state is metadata: rule, seed, draws, B's shape).
+type hostModel struct {
+	params, buffers []nn.Named
+	layers          nn.RuleLayerer
+}
+
+func (h hostModel) Params() []nn.Named         { return h.params }
+func (h hostModel) Buffers() []nn.Named        { return h.buffers }
+func (h hostModel) RuleLayers() []nn.RuleLayer { return h.layers.RuleLayers() }
+
 func ckptPrefixed(prefix string, ns []nn.Named) []nn.Named {
 	out := make([]nn.Named, len(ns))
 	for i, n := range ns {
@@ -104,6 +140,7 @@ func ckptName(epoch int) string { return fmt.Sprintf("ckpt-%06d.safetensors", ep
 // saveCheckpoint writes the checkpoint of st into dir (see the layout
 // above).
 func saveCheckpoint(dir string, parts checkpointParts, st ckptState) error {
+	parts = parts.onHost()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}

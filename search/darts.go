@@ -630,8 +630,7 @@ func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 			Loss: es.Loss, Acc: es.Acc, ValLoss: vloss, ValAcc: vacc, LR: float64(lr), Seconds: es.Seconds})
 		if l.ckptDir != "" {
 			st := ckptState{Kind: l.kind, Config: l.config, Epoch: epoch + 1, Step: step, History: res.History}
-			save := func() error { return saveCheckpoint(l.ckptDir, l.parts(), st) }
-			if err := onHost(l.t.dev, l.move, save); err != nil {
+			if err := saveCheckpoint(l.ckptDir, l.parts(), st); err != nil {
 				return nil, fmt.Errorf("%s: %w", l.method, err)
 			}
 		}

@@ -203,8 +203,7 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 			Loss: es.Loss, Acc: es.Acc, TestLoss: tl, TestAcc: ta, LR: float64(lr), Seconds: es.Seconds})
 		if cfg.CheckpointDir != "" {
 			st := ckptState{Kind: "train", Config: conf, Epoch: epoch + 1, Step: step, History: res.History}
-			move := func(d nn.Device) error { return nn.MoveModule(net, d) }
-			if err := onHost(cfg.Device, move, func() error { return saveCheckpoint(cfg.CheckpointDir, parts, st) }); err != nil {
+			if err := saveCheckpoint(cfg.CheckpointDir, parts, st); err != nil {
 				return nil, fmt.Errorf("train: %w", err)
 			}
 		}
@@ -342,23 +341,6 @@ func supernetOnDevice(d nn.Device, space Space) error {
 		}
 	}
 	return nil
-}
-
-// onHost runs save with the model on the host: a checkpoint of a
-// device-resident model moves it down (move(nil)) and back up (move(d)),
-// one copy each way per tensor, once per epoch. With d nil it just saves.
-func onHost(d nn.Device, move func(nn.Device) error, save func() error) error {
-	if d == nil {
-		return save()
-	}
-	if err := move(nil); err != nil {
-		return err
-	}
-	err := save()
-	if merr := move(d); err == nil {
-		err = merr
-	}
-	return err
 }
 
 func countParams(ps []nn.Named) int {

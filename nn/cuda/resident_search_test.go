@@ -67,6 +67,20 @@ func compareResults(t *testing.T, what string, got, want *search.Result) {
 	}
 }
 
+// ranOn runs f and fails t unless f copied to and from d (a run that
+// never touched the device would not); it returns the copies made.
+func ranOn(t *testing.T, d *Resident, what string, f func()) (up, down int64) {
+	t.Helper()
+	up0, down0 := d.Copies()
+	f()
+	up, down = d.Copies()
+	up, down = up-up0, down-down0
+	if up == 0 || down == 0 {
+		t.Errorf("%s: the device run made %d uploads and %d downloads: it did not run there", what, up, down)
+	}
+	return up, down
+}
+
 func TestResidentDARTSMatchesCPU(t *testing.T) {
 	d := openOrSkip(t).Resident()
 	train, val := searchData(t)
@@ -90,13 +104,9 @@ func TestResidentDARTSMatchesCPU(t *testing.T) {
 			return res
 		}
 		want := run(nil)
-		up0, down0 := d.Copies()
-		got := run(d)
-		up, down := d.Copies()
-		if up == up0 || down == down0 {
-			t.Errorf("%s: the device search made %d uploads and %d downloads: it did not run there", tc.name, up-up0, down-down0)
-		}
-		t.Logf("%s: val loss %.6f (cpu %.6f), %d uploads, %d downloads", tc.name, got.ValLoss, want.ValLoss, up-up0, down-down0)
+		var got *search.Result
+		up, down := ranOn(t, d, tc.name, func() { got = run(d) })
+		t.Logf("%s: val loss %.6f (cpu %.6f), %d uploads, %d downloads", tc.name, got.ValLoss, want.ValLoss, up, down)
 		compareResults(t, tc.name, got, want)
 	}
 }
@@ -114,13 +124,30 @@ func TestResidentEGNASMatchesCPU(t *testing.T) {
 		return res
 	}
 	want := run(nil)
-	up0, down0 := d.Copies()
-	got := run(d)
-	up, down := d.Copies()
-	if up == up0 || down == down0 {
-		t.Errorf("egnas: the device search made %d uploads and %d downloads: it did not run there", up-up0, down-down0)
-	}
+	var got *search.Result
+	ranOn(t, d, "egnas", func() { got = run(d) })
 	compareResults(t, "egnas", got, want)
+}
+
+// deviceSupernet builds the small test supernet (4 classes, 3 channels)
+// and moves its weights, buffers and alphas to d.
+func deviceSupernet(t *testing.T, d nn.Device, recompute bool) *search.Supernet {
+	t.Helper()
+	cfg := searchNet(t, recompute, 1)
+	cfg.Classes, cfg.InChannels, cfg.Seed = 4, 3, 3
+	s, err := search.NewSupernet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.MoveModule(s, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range s.Alphas() {
+		if err := a.T.MoveTo(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
 }
 
 // TestResidentRecomputeMatchesTaped: on the device, a supernet step with
@@ -130,20 +157,7 @@ func TestResidentRecomputeMatchesTaped(t *testing.T) {
 	d := openOrSkip(t).Resident()
 	x, y := batch(4, 4, 3, 8, 8, 4)
 	step := func(recompute bool) (float32, map[string][]float32) {
-		cfg := searchNet(t, recompute, 1)
-		cfg.Classes, cfg.InChannels, cfg.Seed = 4, 3, 3
-		s, err := search.NewSupernet(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := nn.MoveModule(s, d); err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range s.Alphas() {
-			if err := a.T.MoveTo(d); err != nil {
-				t.Fatal(err)
-			}
-		}
+		s := deviceSupernet(t, d, recompute)
 		g := nn.NewGraph(true, rand.New(rand.NewPCG(1, 1)))
 		defer g.Release()
 		logits := s.Forward(g, g.ToDevice(x, d))
@@ -177,20 +191,7 @@ func TestResidentRecomputeMatchesTaped(t *testing.T) {
 // memory from the cache: no driver allocation.
 func TestResidentSupernetWarmStep(t *testing.T) {
 	d := openOrSkip(t).Resident()
-	cfg := searchNet(t, true, 1)
-	cfg.Classes, cfg.InChannels, cfg.Seed = 4, 3, 3
-	s, err := search.NewSupernet(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nn.MoveModule(s, d); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range s.Alphas() {
-		if err := a.T.MoveTo(d); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := deviceSupernet(t, d, true)
 	opt := nn.NewSGD(s.Weights(), nn.SGDConfig{LR: 0.025, Momentum: 0.9, WeightDecay: 3e-4})
 	x, y := batch(4, 4, 3, 8, 8, 4)
 	step := func(i int) {
@@ -243,4 +244,41 @@ func TestResidentRefusesHebbAndPC(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "(rule hebb) has no kernels for "+d.Name()) {
 		t.Errorf("Train of a hebb genotype on the device: error %v, want one naming the layer and the device", err)
 	}
+}
+
+// TestResidentSearchResumes: a device search stopped after its first epoch
+// (its checkpoint written from device tensors) and resumed on the device
+// ends where an uninterrupted CPU search ends.
+func TestResidentSearchResumes(t *testing.T) {
+	d := openOrSkip(t).Resident()
+	train, val := searchData(t)
+	cfg := func(dev nn.Device, dir string) search.DARTSConfig {
+		return search.DARTSConfig{Supernet: searchNet(t, true, 1), Epochs: 2, BatchSize: 8, ArchLR: 0.05, Seed: 9,
+			Device: dev, CheckpointDir: dir}
+	}
+	want, err := search.DARTS(context.Background(), cfg(nil, ""), train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	first := cfg(d, dir)
+	first.Emit = func(e search.Event) {
+		if e.Kind == search.EventEpoch {
+			cancel() // after epoch 0's event; its checkpoint is still written
+		}
+	}
+	if _, err := search.DARTS(ctx, first, train, val); err == nil {
+		t.Fatal("the stopped search returned no error")
+	}
+	again := cfg(d, dir)
+	again.Resume = true
+	got, err := search.DARTS(context.Background(), again, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ResumedAt != 1 {
+		t.Errorf("resumed at epoch %d, want 1", got.ResumedAt)
+	}
+	compareResults(t, "darts resumed on the device", got, want)
 }
