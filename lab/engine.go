@@ -246,14 +246,8 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	ds := full
-	if n := orDefault(spec.Subset, p.SearchImages); n > 0 && n < full.Len() {
-		ds = data.Subset(full, firstN(n))
-	}
-	a, b := data.SearchSplit(ds)
-	train, val := data.Subset(ds, a), data.Subset(ds, b)
+	halves := search.SplitForSearch(full, orDefault(spec.Subset, p.SearchImages))
 	dname := orString(spec.Dataset, "mnist")
-	aug, norm := data.DefaultAugment(dname, p.SearchCutout), data.DefaultNorm(dname)
 	ckpt := filepath.Join(j.Dir, DirCheckpoint)
 	resume := j.Resume && search.HasCheckpoint(ckpt)
 	if resume {
@@ -262,50 +256,14 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 		}
 	}
 	emit := emitter(j)
-	method := orString(spec.Method, "darts")
-	var res *search.Result
-	switch method {
-	case "darts", "darts2", "pcdarts":
-		cfg := p.DARTS
-		switch method {
-		case "darts2":
-			cfg = p.DARTS2
-			cfg.Unrolled = true
-		case "pcdarts":
-			cfg = p.PCDARTS
-		}
-		cfg.Supernet.Space = space
-		cfg.Supernet.C = orDefault(spec.C, cfg.Supernet.C)
-		cfg.Supernet.Cells = orDefault(spec.Cells, cfg.Supernet.Cells)
-		cfg.Epochs = orDefault(spec.Epochs, cfg.Epochs)
-		cfg.BatchSize = orDefault(spec.BatchSize, cfg.BatchSize)
-		cfg.LR = orDefault(float32(spec.LR), cfg.LR)
-		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, spec.Seed
-		cfg.Workers = orDefault(e.opts.Workers, cfg.Workers)
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckpt, resume, emit, e.opts.Device
-		res, err = search.DARTS(ctx, cfg, train, val)
-	case "egnas":
-		cfg := p.EGNAS
-		cfg.Supernet.Space = space
-		cfg.Supernet.C = orDefault(spec.C, cfg.Supernet.C)
-		cfg.Supernet.Cells = orDefault(spec.Cells, cfg.Supernet.Cells)
-		cfg.Epochs = orDefault(spec.Epochs, cfg.Epochs)
-		cfg.BatchSize = orDefault(spec.BatchSize, cfg.BatchSize)
-		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, spec.Seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckpt, resume, emit, e.opts.Device
-		res, err = search.EGNAS(ctx, cfg, train, val)
-	case "random":
-		cfg := p.Random
-		cfg.Space = space
-		cfg.Samples = orDefault(spec.Epochs, cfg.Samples)
-		cfg.Train.BatchSize = orDefault(spec.BatchSize, cfg.Train.BatchSize)
-		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = aug, norm, spec.Seed
-		cfg.Train.Device = e.opts.Device
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckpt, resume, emit
-		res, err = search.RandomSearch(ctx, cfg, train, val)
-	default:
-		return fmt.Errorf("unknown search method %q (want darts, darts2, pcdarts, egnas or random)", method)
+	method, err := search.ParseMethod(orString(spec.Method, "darts"))
+	if err != nil {
+		return err
 	}
+	res, err := search.Run(ctx, method, p, search.Overrides{
+		Space: space, Epochs: spec.Epochs, BatchSize: spec.BatchSize, LR: float32(spec.LR), C: spec.C, Cells: spec.Cells,
+		Seed: spec.Seed, Augment: data.DefaultAugment(dname, p.SearchCutout), Norm: data.DefaultNorm(dname),
+	}, halves, search.Hooks{Emit: emit, CheckpointDir: ckpt, Resume: resume, Device: e.opts.Device, Workers: e.opts.Workers})
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,14 @@ import (
 	"github.com/bionaslab/bionas/search"
 )
 
-// searchMethods are the values of `bionas search --method`.
-var searchMethods = []string{"darts", "darts2", "pcdarts", "egnas", "random"}
+// searchMethodNames lists the values of `bionas search --method`.
+func searchMethodNames() string {
+	var names []string
+	for _, m := range search.Methods() {
+		names = append(names, string(m))
+	}
+	return strings.Join(names, ", ")
+}
 
 // searchSummary is the last JSON line of `bionas search --json`.
 type searchSummary struct {
@@ -50,7 +56,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "Usage: bionas search [flags]\n\nSearch a cell over (operation, learning rule) pairs. Writes genotype.json,\ngenotype.txt, alphas.json, metrics.jsonl, result.json and checkpoint/ into --out.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	method := fs.String("method", "darts", "search method: "+strings.Join(searchMethods, ", ")+" (darts = first order, darts2 = second order)")
+	method := fs.String("method", "darts", "search method: "+searchMethodNames()+" (darts = first order, darts2 = second order)")
 	spaceName := fs.String("space", "bio", "search space: "+strings.Join(search.SpaceNames(), ", "))
 	dataset := fs.String("dataset", "mnist", "dataset: "+strings.Join(data.Names(), ", "))
 	dataDir := fs.String("data-dir", "", "dataset folder (default: the dataset's default place)")
@@ -77,8 +83,8 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("search: unexpected argument %q (all settings are flags; see bionas search --help)", fs.Arg(0))
 	}
-	if !contains(searchMethods, *method) {
-		return fmt.Errorf("search: --method %q: want one of %s", *method, strings.Join(searchMethods, ", "))
+	if _, err := search.ParseMethod(*method); err != nil {
+		return fmt.Errorf("search: --method %q: want one of %s", *method, searchMethodNames())
 	}
 	p, err := search.PresetByName(*preset)
 	if err != nil {
@@ -120,14 +126,8 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *images >= 0 {
 		n = *images
 	}
-	ds := full
-	if n > 0 && n < full.Len() {
-		ds = data.Subset(full, firstN(n))
-	}
-	a, b := data.SearchSplit(ds)
-	train, val := data.Subset(ds, a), data.Subset(ds, b)
-	aug := data.DefaultAugment(*dataset, p.SearchCutout)
-	norm := data.DefaultNorm(*dataset)
+	halves := search.SplitForSearch(full, n)
+	nImages := halves.Train.Len() + halves.Val.Len()
 
 	// Resuming: drop what the run will redo from metrics.jsonl.
 	sink, err := openEventSink("search", *resume, ckptDir, *out, searchEpochs(*method, p, *epochs), stdout, stderr, *asJSON, "search "+*method)
@@ -136,44 +136,16 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer sink.close()
 
-	var res *search.Result
-	switch *method {
-	case "darts", "darts2", "pcdarts":
-		cfg := p.DARTS
-		if *method == "darts2" {
-			cfg = p.DARTS2
-			cfg.Unrolled = true
-		}
-		if *method == "pcdarts" {
-			cfg = p.PCDARTS
-		}
-		cfg.Supernet.Space, cfg.Supernet.Recompute = space, *recompute
-		cfg.Epochs = pick(*epochs, cfg.Epochs)
-		cfg.BatchSize = pick(*batch, cfg.BatchSize)
-		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckptDir, *resume, sink.emit, dev.resident
-		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "darts": cfg})
-		res, err = search.DARTS(ctx, cfg, train, val)
-	case "egnas":
-		cfg := p.EGNAS
-		cfg.Supernet.Space, cfg.Supernet.Recompute = space, *recompute
-		cfg.Epochs = pick(*epochs, cfg.Epochs)
-		cfg.BatchSize = pick(*batch, cfg.BatchSize)
-		cfg.Augment, cfg.Norm, cfg.Seed = aug, norm, *seed
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = ckptDir, *resume, sink.emit, dev.resident
-		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "egnas": cfg})
-		res, err = search.EGNAS(ctx, cfg, train, val)
-	case "random":
-		cfg := p.Random
-		cfg.Space = space
-		cfg.Samples = pick(*epochs, cfg.Samples)
-		cfg.Train.BatchSize = pick(*batch, cfg.Train.BatchSize)
-		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = aug, norm, *seed
-		cfg.Train.Device = dev.resident
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit = ckptDir, *resume, sink.emit
-		writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": ds.Len(), "random": cfg})
-		res, err = search.RandomSearch(ctx, cfg, train, val)
+	plan, err := search.NewPlan(search.Method(*method), p, search.Overrides{
+		Space: space, Epochs: *epochs, BatchSize: *batch, Recompute: *recompute, Seed: *seed,
+		Augment: data.DefaultAugment(*dataset, p.SearchCutout), Norm: data.DefaultNorm(*dataset),
+	}, search.Hooks{Emit: sink.emit, CheckpointDir: ckptDir, Resume: *resume, Device: dev.resident})
+	if err != nil {
+		return fmt.Errorf("search: --method: %w", err)
 	}
+	key, cfg := plan.Config()
+	writeJSONFile(filepath.Join(*out, "config.json"), map[string]any{"method": *method, "dataset": *dataset, "preset": p.Name, "images": nImages, key: cfg})
+	res, err := plan.Run(ctx, halves)
 	sink.finishBar()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -290,15 +262,6 @@ func opList(ops []search.Op) string {
 		s[i] = string(o)
 	}
 	return strings.Join(s, ",")
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // pick returns v if it is set (> 0), else def.
