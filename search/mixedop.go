@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/bionaslab/bionas/nn"
-	"github.com/bionaslab/bionas/nn/cpu"
 )
 
 // MixedOpConfig describes the mixed operation of one edge.
@@ -258,7 +257,7 @@ func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 			ys[i] = u.forward(g, v.x, v.r)
 		}
 		mustShape(m, u, ys[i], out)
-		axpyPar(scales[i], ys[i].Data, out.Data)
+		nn.AxpyPar(scales[i], ys[i].Data, out.Data)
 		rec = rec || g.Records(ys[i])
 	}
 	if !rec {
@@ -268,7 +267,7 @@ func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 		for i, y := range ys {
 			m.addWeightGrad(w, row, i, y.Data, out.Grad)
 			if y.NeedsGrad {
-				axpyPar(scales[i], out.Grad, y.GradBuf())
+				nn.AxpyPar(scales[i], out.Grad, y.GradBuf())
 			}
 		}
 	})
@@ -335,7 +334,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		defer mu.Unlock()
 		ys[i], arenas[i] = y, a
 		for ; mixed < len(m.units) && ys[mixed] != nil; mixed++ {
-			axpyPar(scales[mixed], ys[mixed].Data, out.Data)
+			nn.AxpyPar(scales[mixed], ys[mixed].Data, out.Data)
 			ys[mixed] = nil
 			arenas[mixed].Reset()
 		}
@@ -354,7 +353,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			if u.identity {
 				m.addWeightGrad(w, row, i, x.Data, out.Grad)
 				if x.NeedsGrad {
-					axpyPar(scales[i], out.Grad, xl.Grad)
+					nn.AxpyPar(scales[i], out.Grad, xl.Grad)
 				}
 			}
 		}
@@ -390,13 +389,13 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			views[i] = newUnitViews(xl, rl)
 			y := u.forward(lg, views[i].x, views[i].r)
 			if w.NeedsGrad {
-				dots[i] = dot64(y.Data, out.Grad)
+				dots[i] = nn.Dot64(y.Data, out.Grad)
 			}
 			if !y.NeedsGrad {
 				return // nothing in the pair needs a gradient
 			}
 			seed := lg.Arena.Get(len(out.Grad))
-			scaleInto(seed, scales[i], out.Grad)
+			nn.ScalePar(seed, scales[i], out.Grad)
 			lg.BackwardWith(y, seed)
 		})
 		for i := len(m.units) - 1; i >= 0; i-- {
@@ -530,10 +529,10 @@ func gradView(t *nn.Tensor) *nn.Tensor {
 // addInto adds the views' gradients into x's and r's.
 func (v unitViews) addInto(x, r *nn.Tensor) {
 	if v.x != nil && v.x.Grad != nil {
-		addPar(x.GradBuf(), v.x.Grad)
+		nn.AddPar(x.GradBuf(), v.x.Grad)
 	}
 	if v.r != nil && v.r.Grad != nil {
-		addPar(r.GradBuf(), v.r.Grad)
+		nn.AddPar(r.GradBuf(), v.r.Grad)
 	}
 }
 
@@ -549,7 +548,7 @@ func recordViews(g *nn.Graph, x, r *nn.Tensor) unitViews {
 		if view == nil || !g.Records(src) {
 			continue
 		}
-		g.Record(view, func() { addPar(src.GradBuf(), view.Grad) })
+		g.Record(view, func() { nn.AddPar(src.GradBuf(), view.Grad) })
 	}
 	return v
 }
@@ -557,7 +556,7 @@ func recordViews(g *nn.Graph, x, r *nn.Tensor) unitViews {
 // unitsInParallel runs fn(0..n-1) on one goroutine per core, handing out
 // indices in order as workers free up.
 func unitsInParallel(n int, fn func(i int)) {
-	workers := min(cpu.Workers(), n)
+	workers := min(nn.Workers(), n)
 	if workers <= 1 {
 		for i := range n {
 			fn(i)
@@ -605,7 +604,7 @@ func (m *MixedOp) addWeightGrad(w *nn.Tensor, row, i int, y, dout []float32) {
 	if !w.NeedsGrad {
 		return
 	}
-	m.addDot(w, row, i, dot64(y, dout))
+	m.addDot(w, row, i, nn.Dot64(y, dout))
 }
 
 // addDot adds d to the gradient of every weight of unit i.
@@ -665,47 +664,4 @@ func restore(ts []*nn.Tensor, saved [][]float32) {
 	for i, d := range saved {
 		copy(ts[i].Data, d)
 	}
-}
-
-// parGrain is the number of elements per worker below which vector loops
-// stay on one goroutine.
-const parGrain = 1 << 15
-
-// addPar computes y += x, split over cores when long.
-func addPar(y, x []float32) {
-	cpu.For(len(x), parGrain, func(lo, hi int) { cpu.Add(y[lo:hi], x[lo:hi]) })
-}
-
-// axpyPar computes y += a·x, split over cores when long.
-func axpyPar(a float32, x, y []float32) {
-	cpu.For(len(x), parGrain, func(lo, hi int) { cpu.Axpy(a, x[lo:hi], y[lo:hi]) })
-}
-
-// scaleInto writes dst = a·x (a copy, then the vector kernel's scaling:
-// Go does not vectorise the one-loop form).
-func scaleInto(dst []float32, a float32, x []float32) {
-	cpu.For(len(x), parGrain, func(lo, hi int) {
-		copy(dst[lo:hi], x[lo:hi])
-		cpu.Scal(a, dst[lo:hi])
-	})
-}
-
-// dot64 returns Σ a·b, accumulated in float64 over blocks, deterministic for
-// a given number of cores.
-func dot64(a, b []float32) float64 {
-	const block = 1024
-	parts := make([]float64, cpu.Workers())
-	used := cpu.ForWorker(len(a), parGrain, func(wk, lo, hi int) {
-		var s float64
-		for i := lo; i < hi; i += block {
-			j := min(i+block, hi)
-			s += float64(cpu.Dot(a[i:j], b[i:j]))
-		}
-		parts[wk] = s
-	})
-	var s float64
-	for _, v := range parts[:used] {
-		s += v
-	}
-	return s
 }

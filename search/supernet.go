@@ -237,7 +237,7 @@ func (s *Supernet) ForwardWithWeights(g *nn.Graph, x, wNormal, wReduce *nn.Tenso
 	if s.BetaNormal != nil {
 		bN, bR = nodeSoftmax(g, s.BetaNormal, s.Cfg.Steps), nodeSoftmax(g, s.BetaReduce, s.Cfg.Steps)
 	}
-	s0 := batchNorm(g, s.stemBN, s.stemConv.Forward(g, x), false)
+	s0 := nn.BatchNormReLU(g, s.stemBN, s.stemConv.Forward(g, x), false)
 	s1 := s0
 	for _, c := range s.cells {
 		w, b := wNormal, bN

@@ -1,0 +1,50 @@
+package nn
+
+import "github.com/bionaslab/bionas/nn/cpu"
+
+// Vector helpers over host slices for code outside nn that mixes and
+// accumulates values itself (a supernet's recomputed mixed ops): the CPU
+// kernels of nn/cpu, split over cores when long, so that such code does
+// no kernel arithmetic of its own.
+
+// Workers is the number of cores the kernels split their work over.
+func Workers() int { return cpu.Workers() }
+
+// AddPar computes y += x.
+func AddPar(y, x []float32) {
+	cpu.For(len(x), parWork, func(lo, hi int) { cpu.Add(y[lo:hi], x[lo:hi]) })
+}
+
+// AxpyPar computes y += a·x.
+func AxpyPar(a float32, x, y []float32) {
+	cpu.For(len(x), parWork, func(lo, hi int) { cpu.Axpy(a, x[lo:hi], y[lo:hi]) })
+}
+
+// ScalePar writes dst = a·x (a copy, then the vector kernel's scaling: Go
+// does not vectorise the one-loop form).
+func ScalePar(dst []float32, a float32, x []float32) {
+	cpu.For(len(x), parWork, func(lo, hi int) {
+		copy(dst[lo:hi], x[lo:hi])
+		cpu.Scal(a, dst[lo:hi])
+	})
+}
+
+// Dot64 returns Σ a·b: vector dot products over blocks of 1024 values,
+// accumulated in float64, deterministic for a given number of cores.
+func Dot64(a, b []float32) float64 {
+	const block = 1024
+	parts := make([]float64, cpu.Workers())
+	used := cpu.ForWorker(len(a), parWork, func(wk, lo, hi int) {
+		var s float64
+		for i := lo; i < hi; i += block {
+			j := min(i+block, hi)
+			s += float64(cpu.Dot(a[i:j], b[i:j]))
+		}
+		parts[wk] = s
+	})
+	var s float64
+	for _, v := range parts[:used] {
+		s += v
+	}
+	return s
+}
