@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bionaslab/bionas/nn/rule"
+	"github.com/bionaslab/bionas/search"
 )
 
 // Kind is what a run does.
@@ -163,6 +166,17 @@ func (r RunInfo) Title() string {
 		parts = append(parts, r.Spec.Preset)
 	}
 	return strings.Join(parts, " ")
+}
+
+// Pair is column j's (operation, rule) pair, parsed from its name by the
+// search package (a name this build does not know keeps its two parts as
+// they are), so that panes group and colour columns by typed values.
+func (a *Alphas) Pair(j int) search.Pair {
+	if p, err := search.ParsePair(a.Pairs[j]); err == nil {
+		return p
+	}
+	op, r, _ := strings.Cut(a.Pairs[j], ":")
+	return search.Pair{Op: search.Op(op), Rule: rule.Rule(r)}
 }
 
 // Alphas is the architecture of a search at one moment: the softmax

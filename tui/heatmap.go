@@ -245,16 +245,15 @@ func (p *alphasPane) render(a *lab.Alphas, m [][]float32) string {
 		cv.SetStringWithStyle(canvas.Point{X: 0, Y: 1}, "rule", st.Dim)
 	}
 	for j := 0; j < visC; {
-		op, _, _ := strings.Cut(a.Pairs[p.colOff+j], ":")
+		op := a.Pair(p.colOff + j).Op
 		n := 1
 		for j+n < visC {
-			o2, _, _ := strings.Cut(a.Pairs[p.colOff+j+n], ":")
-			if o2 != op {
+			if a.Pair(p.colOff+j+n).Op != op {
 				break
 			}
 			n++
 		}
-		label := opShort(op)
+		label := opShort(string(op))
 		if r := []rune(label); len(r) > n*cw-1 {
 			label = string(r[:max(n*cw-1, 1)])
 		}
@@ -263,7 +262,7 @@ func (p *alphasPane) render(a *lab.Alphas, m [][]float32) string {
 	}
 	if headRows == 2 {
 		for j := range visC {
-			_, r, _ := strings.Cut(a.Pairs[p.colOff+j], ":")
+			r := string(a.Pair(p.colOff + j).Rule)
 			cv.SetStringWithStyle(canvas.Point{X: labelW + j*cw, Y: 1}, ruleShort(r), st.Rule(r))
 		}
 	}
