@@ -31,9 +31,17 @@ func resumeCases(t *testing.T) []resumeCase {
 			if pc > 1 {
 				s.C = 8
 			}
-			return DARTS(ctx, DARTSConfig{Supernet: s, Unrolled: unrolled, Epochs: 3, BatchSize: 16, LR: 0.05, ArchLR: 3e-3,
-				Seed: 11, EmitEvery: 1, CheckpointDir: dir, Resume: resume, Emit: emit,
-				Augment: data.Augment{CropPad: 1}}, train, val)
+			return DARTS(ctx, DARTSConfig{
+				Supernet:   s,
+				Unrolled:   unrolled,
+				Epochs:     3,
+				BatchSize:  16,
+				LR:         0.05,
+				ArchLR:     3e-3,
+				Seed:       11,
+				Augment:    data.Augment{CropPad: 1},
+				RunControl: RunControl{EmitEvery: 1, CheckpointDir: dir, Resume: resume, Emit: emit},
+			}, train, val)
 		}
 	}
 	return []resumeCase{
@@ -41,9 +49,20 @@ func resumeCases(t *testing.T) []resumeCase {
 		{"darts2", darts(true, 0)},
 		{"pcdarts", darts(false, 4)},
 		{"egnas", func(ctx context.Context, dir string, resume bool, emit func(Event), train, val data.Dataset) (*Result, error) {
-			return EGNAS(ctx, EGNASConfig{Supernet: sn, Epochs: 3, BatchSize: 16, ArchBatch: 16, LR: 0.05, Warmup: 1,
-				Samples: 2, Population: 4, Generations: 2, PopMomentum: 0.5, Seed: 11, EmitEvery: 1,
-				CheckpointDir: dir, Resume: resume, Emit: emit}, train, val)
+			return EGNAS(ctx, EGNASConfig{
+				Supernet:    sn,
+				Epochs:      3,
+				BatchSize:   16,
+				ArchBatch:   16,
+				LR:          0.05,
+				Warmup:      1,
+				Samples:     2,
+				Population:  4,
+				Generations: 2,
+				PopMomentum: 0.5,
+				Seed:        11,
+				RunControl:  RunControl{EmitEvery: 1, CheckpointDir: dir, Resume: resume, Emit: emit},
+			}, train, val)
 		}},
 	}
 }
@@ -138,7 +157,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 func TestCheckpointFolder(t *testing.T) {
 	train, val := algoData(64)
 	dir := t.TempDir()
-	cfg := DARTSConfig{Supernet: algoSupernetCfg(t), Epochs: 2, BatchSize: 16, Seed: 1, CheckpointDir: dir}
+	cfg := DARTSConfig{Supernet: algoSupernetCfg(t), Epochs: 2, BatchSize: 16, Seed: 1, RunControl: RunControl{CheckpointDir: dir}}
 	if _, err := DARTS(context.Background(), cfg, train, val); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +193,7 @@ func TestCheckpointFolder(t *testing.T) {
 		t.Fatalf("resume with another lr: %v", err)
 	}
 	// Another kind is refused.
-	_, err = EGNAS(context.Background(), EGNASConfig{Supernet: algoSupernetCfg(t), BatchSize: 16, CheckpointDir: dir, Resume: true}, train, val)
+	_, err = EGNAS(context.Background(), EGNASConfig{Supernet: algoSupernetCfg(t), BatchSize: 16, RunControl: RunControl{CheckpointDir: dir, Resume: true}}, train, val)
 	if err == nil || !strings.Contains(err.Error(), `"darts" run`) {
 		t.Fatalf("resume of a darts checkpoint by egnas: %v", err)
 	}

@@ -59,7 +59,7 @@ func editCheckpointMeta(t testing.TB, path, field string, value any, keepDigest 
 func TestResumeRefusesBadState(t *testing.T) {
 	train, val := algoData(64)
 	base := t.TempDir()
-	cfg := DARTSConfig{Supernet: algoSupernetCfg(t), Epochs: 2, BatchSize: 16, Seed: 1, CheckpointDir: base}
+	cfg := DARTSConfig{Supernet: algoSupernetCfg(t), Epochs: 2, BatchSize: 16, Seed: 1, RunControl: RunControl{CheckpointDir: base}}
 	if _, err := DARTS(context.Background(), cfg, train, val); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
 func TestResumeFallsBackToPrevious(t *testing.T) {
 	train, val := algoData(64)
 	dir := t.TempDir()
-	cfg := DARTSConfig{Supernet: algoSupernetCfg(t), Epochs: 3, BatchSize: 16, Seed: 1, CheckpointDir: dir}
+	cfg := DARTSConfig{Supernet: algoSupernetCfg(t), Epochs: 3, BatchSize: 16, Seed: 1, RunControl: RunControl{CheckpointDir: dir}}
 	ref, err := DARTS(context.Background(), cfg, train, val)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestLatestPointer(t *testing.T) {
 func FuzzCheckpointState(f *testing.F) {
 	train, val := algoData(64)
 	dir := f.TempDir()
-	if _, err := DARTS(context.Background(), DARTSConfig{Supernet: algoSupernetCfg(f), Epochs: 1, BatchSize: 16, Seed: 1, CheckpointDir: dir}, train, val); err != nil {
+	if _, err := DARTS(context.Background(), DARTSConfig{Supernet: algoSupernetCfg(f), Epochs: 1, BatchSize: 16, Seed: 1, RunControl: RunControl{CheckpointDir: dir}}, train, val); err != nil {
 		f.Fatal(err)
 	}
 	p := filepath.Join(dir, ckptName(1))

@@ -33,12 +33,8 @@ type DARTSConfig struct {
 	// cosine per epoch to LRMin [0.001].
 	LR    float32 `json:"lr"`
 	LRMin float32 `json:"lr_min"`
-	// Momentum [0.9], WeightDecay [3e-4], Nesterov: the weights' SGD.
-	Momentum    float32 `json:"momentum"`
-	WeightDecay float32 `json:"weight_decay"`
-	Nesterov    bool    `json:"nesterov"`
-	// GradClip [5] bounds the global L2 norm of the weights' gradient.
-	GradClip float32 `json:"grad_clip"`
+	// SGDSettings are the weights' SGD and gradient clipping.
+	SGDSettings
 	// ArchLR [3e-4], ArchWeightDecay [1e-3], ArchBeta1 [0.5] and
 	// ArchBeta2 [0.999] configure the architecture's Adam.
 	ArchLR          float32 `json:"arch_lr"`
@@ -55,39 +51,23 @@ type DARTSConfig struct {
 	// Seed seeds everything (supernet initialisation included when
 	// Supernet.Seed is 0).
 	Seed uint64 `json:"seed"`
-	// EmitEvery [10] is the number of steps between "step" events.
-	EmitEvery int `json:"-"`
-	// Workers [1] is the number of goroutines making batches.
-	Workers int `json:"-"`
-	// CheckpointDir, if set, receives a checkpoint after every epoch;
-	// with Resume the search continues from the one found there (an empty
-	// folder starts afresh).
-	CheckpointDir string `json:"-"`
-	Resume        bool   `json:"-"`
-	// Emit receives the events; it must not block.
-	Emit func(Event) `json:"-"`
-	// Device, if set, holds the supernet for the whole search (weights,
-	// alphas, activations, gradients, both optimizers' state): batches go
-	// up; losses, accuracies, alphas for events and checkpoints come back.
-	// The supernet is back on the host when the search returns.
-	Device nn.Device `json:"-"`
+	// RunControl: events, workers, checkpoints, the device (the supernet
+	// and both optimizers' state live there).
+	RunControl
 }
 
 func (c DARTSConfig) withDefaults() DARTSConfig {
 	c.Supernet = supernetDefaults(c.Supernet, c.Seed)
-	c.Epochs = orInt(c.Epochs, 50)
-	c.BatchSize = orInt(c.BatchSize, 64)
-	c.LR = orF32(c.LR, 0.025)
-	c.LRMin = orF32(c.LRMin, 0.001)
-	c.Momentum = orF32(c.Momentum, 0.9)
-	c.WeightDecay = orF32(c.WeightDecay, 3e-4)
-	c.GradClip = orF32(c.GradClip, 5)
-	c.ArchLR = orF32(c.ArchLR, 3e-4)
-	c.ArchWeightDecay = orF32(c.ArchWeightDecay, 1e-3)
-	c.ArchBeta1 = orF32(c.ArchBeta1, 0.5)
-	c.ArchBeta2 = orF32(c.ArchBeta2, 0.999)
-	c.EmitEvery = orInt(c.EmitEvery, 10)
-	c.Workers = orInt(c.Workers, 1)
+	c.Epochs = orDefault(c.Epochs, 50)
+	c.BatchSize = orDefault(c.BatchSize, 64)
+	c.LR = orDefault(c.LR, 0.025)
+	c.LRMin = orDefault(c.LRMin, 0.001)
+	c.SGDSettings = c.SGDSettings.withDefaults()
+	c.ArchLR = orDefault(c.ArchLR, 3e-4)
+	c.ArchWeightDecay = orDefault(c.ArchWeightDecay, 1e-3)
+	c.ArchBeta1 = orDefault(c.ArchBeta1, 0.5)
+	c.ArchBeta2 = orDefault(c.ArchBeta2, 0.999)
+	c.RunControl = c.RunControl.withDefaults()
 	return c
 }
 
@@ -112,28 +92,6 @@ func supernetForData(s SupernetConfig, ds data.Dataset) SupernetConfig {
 		s.InChannels, _, _ = ds.Shape()
 	}
 	return s
-}
-
-// orInt returns d for 0 and 0 for negative values.
-func orInt(v, d int) int {
-	switch {
-	case v == 0:
-		return d
-	case v < 0:
-		return 0
-	}
-	return v
-}
-
-// orF32 returns d for 0 and 0 for negative values.
-func orF32(v, d float32) float32 {
-	switch {
-	case v == 0:
-		return d
-	case v < 0:
-		return 0
-	}
-	return v
 }
 
 // EpochStats is the record of one finished epoch (or random-search
@@ -201,9 +159,7 @@ func DARTS(ctx context.Context, cfg DARTSConfig, train, val data.Dataset) (*Resu
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
-	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
-		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
-	})
+	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, cfg.sgd(cfg.LR))
 	t.dev = cfg.Device
 	t.aOpt = nn.NewAdam(t.alphas, nn.AdamConfig{
 		LR: cfg.ArchLR, Beta1: cfg.ArchBeta1, Beta2: cfg.ArchBeta2, WeightDecay: cfg.ArchWeightDecay,

@@ -242,8 +242,13 @@ func TestDARTSLearnsEasyTask(t *testing.T) {
 	var kinds []string
 	var steps int
 	cfg := DARTSConfig{
-		Supernet: algoSupernetCfg(t), Epochs: 3, BatchSize: 16, LR: 0.1, ArchLR: 3e-3, Seed: 5, EmitEvery: 4,
-		Emit: func(e Event) {
+		Supernet:  algoSupernetCfg(t),
+		Epochs:    3,
+		BatchSize: 16,
+		LR:        0.1,
+		ArchLR:    3e-3,
+		Seed:      5,
+		RunControl: RunControl{EmitEvery: 4, Emit: func(e Event) {
 			kinds = append(kinds, e.Kind)
 			if e.Kind == EventStep {
 				steps = e.Step
@@ -251,7 +256,7 @@ func TestDARTSLearnsEasyTask(t *testing.T) {
 					t.Errorf("bad step event %+v", e)
 				}
 			}
-		},
+		}},
 	}
 	res, err := DARTS(context.Background(), cfg, train, val)
 	if err != nil {

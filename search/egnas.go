@@ -41,12 +41,8 @@ type EGNASConfig struct {
 	// LR [0.1] annealed by a cosine per epoch to LRMin [0].
 	LR    float32 `json:"lr"`
 	LRMin float32 `json:"lr_min"`
-	// Momentum [0.9], WeightDecay [3e-4], Nesterov, GradClip [5]: the
-	// weights' SGD.
-	Momentum    float32 `json:"momentum"`
-	WeightDecay float32 `json:"weight_decay"`
-	Nesterov    bool    `json:"nesterov"`
-	GradClip    float32 `json:"grad_clip"`
+	// SGDSettings are the weights' SGD and gradient clipping.
+	SGDSettings
 	// Warmup [15] is the number of epochs before the first exploration;
 	// from then on, one exploration precedes each epoch's weight training.
 	Warmup int `json:"warmup"`
@@ -68,51 +64,32 @@ type EGNASConfig struct {
 	// form the initial mean.
 	SigmaMin  float64 `json:"sigma_min"`
 	MeanNoise float64 `json:"mean_noise"`
-	// Augment, Norm, Seed, EmitEvery [10], Workers [1], CheckpointDir,
-	// Resume and Emit are as in DARTSConfig.
-	Augment       data.Augment `json:"augment"`
-	Norm          *data.Norm   `json:"norm,omitempty"`
-	Seed          uint64       `json:"seed"`
-	EmitEvery     int          `json:"-"`
-	Workers       int          `json:"-"`
-	CheckpointDir string       `json:"-"`
-	Resume        bool         `json:"-"`
-	Emit          func(Event)  `json:"-"`
-	Device        nn.Device    `json:"-"` // as in DARTSConfig
+	// Augment, Norm and Seed are as in DARTSConfig.
+	Augment data.Augment `json:"augment"`
+	Norm    *data.Norm   `json:"norm,omitempty"`
+	Seed    uint64       `json:"seed"`
+	RunControl
 }
 
 func (c EGNASConfig) withDefaults() EGNASConfig {
 	c.Supernet = supernetDefaults(c.Supernet, c.Seed)
-	c.Epochs = orInt(c.Epochs, 50)
-	c.BatchSize = orInt(c.BatchSize, 256)
-	c.ArchBatch = orInt(c.ArchBatch, max(c.BatchSize/2, 1))
-	c.LR = orF32(c.LR, 0.1)
-	c.LRMin = orF32(c.LRMin, 0)
-	c.Momentum = orF32(c.Momentum, 0.9)
-	c.WeightDecay = orF32(c.WeightDecay, 3e-4)
-	c.GradClip = orF32(c.GradClip, 5)
-	c.Warmup = orInt(c.Warmup, 15)
-	c.Samples = orInt(c.Samples, 3)
-	c.Population = orInt(c.Population, 50)
-	c.Generations = orInt(c.Generations, 3)
-	c.StepSize = orF64(c.StepSize, 0.1)
-	c.PopMomentum = orF64(c.PopMomentum, 0)
-	c.FitnessWeight = orF64(c.FitnessWeight, 0.4)
-	c.SigmaMin = orF64(c.SigmaMin, 0.02)
-	c.MeanNoise = orF64(c.MeanNoise, 0.01)
-	c.EmitEvery = orInt(c.EmitEvery, 10)
-	c.Workers = orInt(c.Workers, 1)
+	c.Epochs = orDefault(c.Epochs, 50)
+	c.BatchSize = orDefault(c.BatchSize, 256)
+	c.ArchBatch = orDefault(c.ArchBatch, max(c.BatchSize/2, 1))
+	c.LR = orDefault(c.LR, 0.1)
+	c.LRMin = orDefault(c.LRMin, 0)
+	c.SGDSettings = c.SGDSettings.withDefaults()
+	c.Warmup = orDefault(c.Warmup, 15)
+	c.Samples = orDefault(c.Samples, 3)
+	c.Population = orDefault(c.Population, 50)
+	c.Generations = orDefault(c.Generations, 3)
+	c.StepSize = orDefault(c.StepSize, 0.1)
+	c.PopMomentum = orDefault(c.PopMomentum, 0)
+	c.FitnessWeight = orDefault(c.FitnessWeight, 0.4)
+	c.SigmaMin = orDefault(c.SigmaMin, 0.02)
+	c.MeanNoise = orDefault(c.MeanNoise, 0.01)
+	c.RunControl = c.RunControl.withDefaults()
 	return c
-}
-
-func orF64(v, d float64) float64 {
-	switch {
-	case v == 0:
-		return d
-	case v < 0:
-		return 0
-	}
-	return v
 }
 
 // EGNAS searches with EG-NAS: per epoch, from epoch Warmup on, one
@@ -132,9 +109,7 @@ func EGNAS(ctx context.Context, cfg EGNASConfig, train, val data.Dataset) (*Resu
 	if err != nil {
 		return nil, fmt.Errorf("egnas: %w", err)
 	}
-	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, nn.SGDConfig{
-		LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0,
-	})
+	t := newSupernetTrainer(net, cfg.Supernet.Space, cfg.Norm, cfg.GradClip, cfg.Seed, cfg.sgd(cfg.LR))
 	t.dev = cfg.Device
 	edges, pairs := net.AlphaNormal.Shape[0], net.AlphaNormal.Shape[1]
 	// u_prev starts as 1e-3·N(0,1), as in the reference.

@@ -100,8 +100,8 @@ func RandomSearch(ctx context.Context, cfg RandomConfig, train, val data.Dataset
 	if len(cfg.Space.Pairs) == 0 {
 		cfg.Space = BioSpace()
 	}
-	cfg.Steps = orInt(cfg.Steps, 4)
-	cfg.Samples = orInt(cfg.Samples, 10)
+	cfg.Steps = orDefault(cfg.Steps, 4)
+	cfg.Samples = orDefault(cfg.Samples, 10)
 	if cfg.Network.Classes == 0 {
 		cfg.Network.Classes = train.Classes()
 	}

@@ -28,11 +28,8 @@ type TrainConfig struct {
 	LR       float32 `json:"lr"`
 	LRMin    float32 `json:"lr_min"`
 	Schedule string  `json:"schedule,omitempty"`
-	// Momentum [0.9], WeightDecay [3e-4], Nesterov, GradClip [5].
-	Momentum    float32 `json:"momentum"`
-	WeightDecay float32 `json:"weight_decay"`
-	Nesterov    bool    `json:"nesterov"`
-	GradClip    float32 `json:"grad_clip"`
+	// SGDSettings are the SGD and gradient clipping.
+	SGDSettings
 	// AuxWeight [0.4] weighs the auxiliary head's loss (used when the
 	// network has one).
 	AuxWeight float32 `json:"aux_weight"`
@@ -54,37 +51,26 @@ type TrainConfig struct {
 	// EvalBatch [256] is the evaluation batch size.
 	EvalBatch int    `json:"-"`
 	Seed      uint64 `json:"seed"`
-	// EmitEvery [10], Workers [1], CheckpointDir, Resume and Emit are as in
-	// DARTSConfig.
-	EmitEvery     int         `json:"-"`
-	Workers       int         `json:"-"`
-	CheckpointDir string      `json:"-"`
-	Resume        bool        `json:"-"`
-	Emit          func(Event) `json:"-"`
-	// Device, if set, holds the network for the whole run (parameters,
-	// activations, gradients, optimizer state): batches go up, the loss
-	// and accuracy come back, checkpoints copy the weights down. The
-	// network is back on the host when Train returns.
-	Device nn.Device `json:"-"`
+	// RunControl: events, workers, checkpoints, and the device that holds
+	// the network for the whole run (parameters, activations, gradients,
+	// optimizer state).
+	RunControl
 }
 
 func (c TrainConfig) withDefaults() TrainConfig {
-	c.Epochs = orInt(c.Epochs, 600)
-	c.BatchSize = orInt(c.BatchSize, 96)
-	c.LR = orF32(c.LR, 0.025)
-	c.LRMin = orF32(c.LRMin, 0)
+	c.Epochs = orDefault(c.Epochs, 600)
+	c.BatchSize = orDefault(c.BatchSize, 96)
+	c.LR = orDefault(c.LR, 0.025)
+	c.LRMin = orDefault(c.LRMin, 0)
 	if c.Schedule == "" {
 		c.Schedule = "cosine"
 	}
-	c.Momentum = orF32(c.Momentum, 0.9)
-	c.WeightDecay = orF32(c.WeightDecay, 3e-4)
-	c.GradClip = orF32(c.GradClip, 5)
-	c.AuxWeight = orF32(c.AuxWeight, 0.4)
-	c.DropPath = orF32(c.DropPath, 0.2)
-	c.LabelSmoothing = orF32(c.LabelSmoothing, 0)
-	c.EvalBatch = orInt(c.EvalBatch, 256)
-	c.EmitEvery = orInt(c.EmitEvery, 10)
-	c.Workers = orInt(c.Workers, 1)
+	c.SGDSettings = c.SGDSettings.withDefaults()
+	c.AuxWeight = orDefault(c.AuxWeight, 0.4)
+	c.DropPath = orDefault(c.DropPath, 0.2)
+	c.LabelSmoothing = orDefault(c.LabelSmoothing, 0)
+	c.EvalBatch = orDefault(c.EvalBatch, 256)
+	c.RunControl = c.RunControl.withDefaults()
 	return c
 }
 
@@ -138,7 +124,7 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 	}
 	params := net.Params()
 	tensors := nn.Tensors(params)
-	opt := nn.NewSGD(params, nn.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Nesterov && cfg.Momentum > 0})
+	opt := nn.NewSGD(params, cfg.sgd(cfg.LR))
 	parts := checkpointParts{model: net, wOpt: opt}
 	// The fingerprint of a resumable run: the training settings and every
 	// rule layer's rule (an override changes no shape, so the tensors alone

@@ -42,16 +42,23 @@ func TestTrainLearnsEasyTask(t *testing.T) {
 	train, test := trainTestData(512, 8)
 	var epochs []Event
 	var done *Event
-	cfg := TrainConfig{Epochs: 3, BatchSize: 32, LR: 0.05, DropPath: 0.1, Augment: data.Augment{Cutout: 2},
-		Norm: &data.Norm{Mean: []float32{0.5}, Std: []float32{0.25}}, Seed: 1, EmitEvery: 8,
-		Emit: func(e Event) {
+	cfg := TrainConfig{
+		Epochs:    3,
+		BatchSize: 32,
+		LR:        0.05,
+		DropPath:  0.1,
+		Augment:   data.Augment{Cutout: 2},
+		Norm:      &data.Norm{Mean: []float32{0.5}, Std: []float32{0.25}},
+		Seed:      1,
+		RunControl: RunControl{EmitEvery: 8, Emit: func(e Event) {
 			switch e.Kind {
 			case EventEpoch:
 				epochs = append(epochs, e)
 			case EventDone:
 				done = &e
 			}
-		}}
+		}},
+	}
 	res, err := Train(context.Background(), trainTestNet(t, false), cfg, train, test)
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +98,15 @@ func TestTrainAuxiliaryAndLimits(t *testing.T) {
 func TestTrainResume(t *testing.T) {
 	train, test := trainTestData(128, 8)
 	cfg := func(dir string, resume bool, emit func(Event)) TrainConfig {
-		return TrainConfig{Epochs: 3, BatchSize: 32, LR: 0.05, DropPath: 0.3, Augment: data.Augment{Cutout: 3, CropPad: 1}, Seed: 9,
-			EmitEvery: 1, CheckpointDir: dir, Resume: resume, Emit: emit}
+		return TrainConfig{
+			Epochs:     3,
+			BatchSize:  32,
+			LR:         0.05,
+			DropPath:   0.3,
+			Augment:    data.Augment{Cutout: 3, CropPad: 1},
+			Seed:       9,
+			RunControl: RunControl{EmitEvery: 1, CheckpointDir: dir, Resume: resume, Emit: emit},
+		}
 	}
 	ref := t.TempDir()
 	full, err := Train(context.Background(), trainTestNet(t, false), cfg(ref, false, nil), train, test)

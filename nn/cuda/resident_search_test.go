@@ -95,8 +95,15 @@ func TestResidentDARTSMatchesCPU(t *testing.T) {
 		{"pcdarts recompute", false, true, 2},
 	} {
 		run := func(dev nn.Device) *search.Result {
-			cfg := search.DARTSConfig{Supernet: searchNet(t, tc.recompute, tc.k), Unrolled: tc.unrolled, Epochs: 1, BatchSize: 4,
-				ArchLR: 0.05, Seed: 9, Device: dev}
+			cfg := search.DARTSConfig{
+				Supernet:   searchNet(t, tc.recompute, tc.k),
+				Unrolled:   tc.unrolled,
+				Epochs:     1,
+				BatchSize:  4,
+				ArchLR:     0.05,
+				Seed:       9,
+				RunControl: search.RunControl{Device: dev},
+			}
 			res, err := search.DARTS(context.Background(), cfg, train, val)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
@@ -115,8 +122,18 @@ func TestResidentEGNASMatchesCPU(t *testing.T) {
 	d := openOrSkip(t).Resident()
 	train, val := searchData(t)
 	run := func(dev nn.Device) *search.Result {
-		cfg := search.EGNASConfig{Supernet: searchNet(t, true, 1), Epochs: 1, BatchSize: 4, ArchBatch: 4, Warmup: -1,
-			Samples: 1, Population: 3, Generations: 1, Seed: 4, Device: dev}
+		cfg := search.EGNASConfig{
+			Supernet:    searchNet(t, true, 1),
+			Epochs:      1,
+			BatchSize:   4,
+			ArchBatch:   4,
+			Warmup:      -1,
+			Samples:     1,
+			Population:  3,
+			Generations: 1,
+			Seed:        4,
+			RunControl:  search.RunControl{Device: dev},
+		}
 		res, err := search.EGNAS(context.Background(), cfg, train, val)
 		if err != nil {
 			t.Fatal(err)
@@ -226,8 +243,13 @@ func TestResidentRefusesHebbAndPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := search.DARTSConfig{Supernet: search.SupernetConfig{C: 4, Cells: 3, Steps: 1, Multiplier: 1, StemMultiplier: 1, Space: space},
-		Epochs: 1, BatchSize: 4, Seed: 1, Device: d}
+	cfg := search.DARTSConfig{
+		Supernet:   search.SupernetConfig{C: 4, Cells: 3, Steps: 1, Multiplier: 1, StemMultiplier: 1, Space: space},
+		Epochs:     1,
+		BatchSize:  4,
+		Seed:       1,
+		RunControl: search.RunControl{Device: d},
+	}
 	_, err = search.DARTS(context.Background(), cfg, train, val)
 	if err == nil || !strings.Contains(err.Error(), "has no kernels for "+d.Name()) {
 		t.Errorf("DARTS over hebb/pc on the device: error %v, want one naming the layer and the device", err)
@@ -240,7 +262,7 @@ func TestResidentRefusesHebbAndPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = search.Train(context.Background(), net, search.TrainConfig{Epochs: 1, BatchSize: 4, Device: d}, train, val)
+	_, err = search.Train(context.Background(), net, search.TrainConfig{Epochs: 1, BatchSize: 4, RunControl: search.RunControl{Device: d}}, train, val)
 	if err == nil || !strings.Contains(err.Error(), "(rule hebb) has no kernels for "+d.Name()) {
 		t.Errorf("Train of a hebb genotype on the device: error %v, want one naming the layer and the device", err)
 	}
@@ -253,8 +275,14 @@ func TestResidentSearchResumes(t *testing.T) {
 	d := openOrSkip(t).Resident()
 	train, val := searchData(t)
 	cfg := func(dev nn.Device, dir string) search.DARTSConfig {
-		return search.DARTSConfig{Supernet: searchNet(t, true, 1), Epochs: 2, BatchSize: 8, ArchLR: 0.05, Seed: 9,
-			Device: dev, CheckpointDir: dir}
+		return search.DARTSConfig{
+			Supernet:   searchNet(t, true, 1),
+			Epochs:     2,
+			BatchSize:  8,
+			ArchLR:     0.05,
+			Seed:       9,
+			RunControl: search.RunControl{Device: dev, CheckpointDir: dir},
+		}
 	}
 	want, err := search.DARTS(context.Background(), cfg(nil, ""), train, val)
 	if err != nil {
