@@ -388,37 +388,6 @@ func ckptKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// deriveSeed mixes a run seed with position numbers (epoch, step, a stream
-// tag) into an independent seed, with SplitMix64's finaliser. The same
-// inputs always give the same seed, which is what makes resuming exact.
-func deriveSeed(seed uint64, parts ...uint64) uint64 {
-	h := seed ^ 0x6a09e667f3bcc909
-	for _, p := range parts {
-		h ^= p + 0x9e3779b97f4a7c15 + (h << 6) + (h >> 2)
-		h = splitmix(h)
-	}
-	return splitmix(h)
-}
-
-func splitmix(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-// Stream tags for deriveSeed.
-const (
-	streamTrainLoader uint64 = iota + 1
-	streamValLoader
-	streamGraph
-	streamArchGraph
-	streamExplore
-	streamCMA
-	streamSample
-	streamNetwork
-)
-
 // configJSON marshals a configuration for the checkpoint's comparison.
 func configJSON(v any) (json.RawMessage, error) {
 	b, err := json.Marshal(v)

@@ -16,6 +16,26 @@
 //   - genotype.go: genotypes, their derivation from α, JSON and DARTS text.
 //   - network.go: the discrete network built from a genotype, with per-layer
 //     rule overrides, auxiliary head and drop path.
+//   - run.go: the one entry point of every search (Method, Plan, Run), used
+//     by the command line and the lab alike.
+//   - configs.go: the blocks every run configuration embeds (SGDSettings,
+//     RunControl) and the one reading of a zero setting (orDefault).
+//   - darts.go: DARTS, second-order DARTS and PC-DARTS (DARTSConfig).
+//   - egnas.go: EG-NAS, its CMA-ES explorations and compound fitness.
+//   - random.go: random search over sampled genotypes.
+//   - trainer.go: a supernet with its optimizers and the elementary steps
+//     (weight step, first- and second-order architecture steps, on the host
+//     or a device).
+//   - loop.go: the epoch loop DARTS and EG-NAS share (loaders, step events,
+//     evaluation, checkpoints, the move to and from a device).
+//   - result.go: what a search returns (Result, EpochStats).
+//   - train.go: the retraining of a discrete network (TrainConfig, Train).
+//   - events.go: the events runs emit, and α snapshots.
+//   - checkpoint.go, checkpoint_verify.go: checkpoints with exact resume,
+//     verified as a whole before anything is loaded.
+//   - model_check.go: a saved model's sidecar checked before it is built.
+//   - presets.go: named settings (quick, paper).
+//   - seeds.go: every random stream derived from the run's seed.
 //
 // Shapes are NCHW float32 tensors of package nn; a nil *nn.Graph means
 // inference. Randomness comes only from the seeds in the configs: the same
