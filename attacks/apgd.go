@@ -15,7 +15,7 @@ import (
 // One run: x⁰ = clip(x + ε·t/max|t|, 0, 1) with t ~ U(−1,1); step size
 // η = 2ε per image; iteration i:
 //
-//	z = P(xᵢ + η·sign(gᵢ)),  xᵢ₊₁ = P(xᵢ + a·(z − xᵢ) + (1−a)·(xᵢ − xᵢ₋₁))
+//	z = P(xᵢ + η·nn.Sign(gᵢ)),  xᵢ₊₁ = P(xᵢ + a·(z − xᵢ) + (1−a)·(xᵢ − xᵢ₋₁))
 //
 // with a = 1 at i = 0, else 0.75, and P the projection onto the ε-ball and
 // [0,1]. The best-loss point and its gradient are tracked; at checkpoints
@@ -270,7 +270,7 @@ func (a *APGD) iterate() {
 		cur, old, c := r.adv.Data[lo:hi], r.old.Data[lo:hi], r.x.Data[lo:hi]
 		g, nx := r.grad[lo:hi], next.Data[lo:hi]
 		for q := range nx {
-			z := cur[q] + r.eta[j]*sign(g[q])
+			z := cur[q] + r.eta[j]*nn.Sign(g[q])
 			z = min(max(z, max(c[q]-eps, 0)), min(c[q]+eps, 1))
 			nx[q] = cur[q] + alpha*(z-cur[q]) + (1-alpha)*(cur[q]-old[q])
 		}

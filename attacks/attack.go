@@ -350,17 +350,6 @@ func project(v, c []float32, eps float32) {
 	}
 }
 
-// sign is torch.sign: −1, 0 or 1.
-func sign(v float32) float32 {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
-}
-
 // epsOK reports whether eps is a usable L∞ budget.
 func epsOK(eps float64) bool { return eps > 0 && eps <= 1 && !math.IsNaN(eps) }
 

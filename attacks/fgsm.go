@@ -9,7 +9,7 @@ import (
 
 // FGSMConfig configures the fast gradient sign method (REFERENCE.md §4.2):
 //
-//	x_adv = clip(x + ε·sign(∇x CE_mean(f(x), y)), 0, 1)
+//	x_adv = clip(x + ε·nn.Sign(∇x CE_mean(f(x), y)), 0, 1)
 //
 // or, targeted, a step down the cross-entropy to the target. The zero value
 // is torchattacks' default, ε = 8/255; the paper used ε = 0.35 (preset
@@ -83,7 +83,7 @@ func (a *FGSM) Step(ctx context.Context) (bool, error) {
 	adv := a.x.Clone()
 	eps := float32(a.cfg.Eps)
 	for i, v := range adv.Data {
-		adv.Data[i] = min(max(v+eps*sign(g[i]), 0), 1)
+		adv.Data[i] = min(max(v+eps*nn.Sign(g[i]), 0), 1)
 	}
 	logits := a.o.logits(adv, nil)
 	a.st.Loss, _ = loss(logits)

@@ -10,7 +10,7 @@ import (
 
 // TestFGSMMatchesAnalyticStep checks FGSM against the closed form on
 // softmax regression z = x·Wᵀ + b: ∂CE_mean/∂x = (softmax(z) − onehot)·W / N,
-// so x_adv = clip(x + ε·sign((p − onehot)·W), 0, 1), exactly; targeted, the
+// so x_adv = clip(x + ε·nn.Sign((p − onehot)·W), 0, 1), exactly; targeted, the
 // step goes the other way along the gradient of the CE to the target.
 func TestFGSMMatchesAnalyticStep(t *testing.T) {
 	const n, c, h, w, k = 6, 2, 3, 3, 5
@@ -122,7 +122,7 @@ func TestFGSMRaisesLoss(t *testing.T) {
 
 // TestFGSMOnASaturatedModel: scaling a softmax regression's weights by 10⁵
 // saturates its softmax, so the float32 CE gradient vanishes; FGSM must
-// still step along the limit direction sign(W_r − W_y), r the runner-up
+// still step along the limit direction nn.Sign(W_r − W_y), r the runner-up
 // class, instead of reporting the model robust.
 func TestFGSMOnASaturatedModel(t *testing.T) {
 	const n, in, k = 5, 16, 4
@@ -152,7 +152,7 @@ func TestFGSMOnASaturatedModel(t *testing.T) {
 		}
 		for j := range in {
 			d := m.W.Data[ru*in+j] - m.W.Data[y[r]*in+j]
-			want := min(max(x.Data[r*in+j]+0.1*sign(d), 0), 1)
+			want := min(max(x.Data[r*in+j]+0.1*nn.Sign(d), 0), 1)
 			if adv.Data[r*in+j] != want {
 				t.Fatalf("image %d pixel %d: %v, want %v", r, j, adv.Data[r*in+j], want)
 			}

@@ -10,23 +10,6 @@ import (
 // gradient with respect to the logits. They run outside the graph: the
 // attack seeds the graph's backward with their gradient (BackwardFrom).
 
-// logSoftmax writes log softmax(z) into dst, shifted by the max for
-// stability.
-func logSoftmax(dst []float64, z []float32) {
-	mx := z[0]
-	for _, v := range z[1:] {
-		mx = max(mx, v)
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(float64(v - mx))
-	}
-	lse := float64(mx) + math.Log(s)
-	for i, v := range z {
-		dst[i] = float64(v) - lse
-	}
-}
-
 // ceLoss is sgn·CE(z, labels) per row; the gradient is that of the mean
 // over rows when mean is true (torchattacks' FGSM and PGD), of the sum
 // otherwise. sgn = −1 gives a targeted attack's objective −CE(z, t).
@@ -51,7 +34,7 @@ func ceLoss(labels []int, sgn float64, mean, unit bool) lossFunc {
 		lp := make([]float64, k)
 		g := make([]float64, k)
 		for r := range n {
-			logSoftmax(lp, z.Data[r*k:(r+1)*k])
+			nn.LogSoftmaxRow(lp, z.Data[r*k:(r+1)*k])
 			y := labels[r]
 			vals[r] = float32(-sgn * lp[y])
 			shift := 0.0 // log of the factor the row is divided by
@@ -172,7 +155,7 @@ func klLoss(p []float32, unit bool) lossFunc {
 				copy(dl[r*k:(r+1)*k], d)
 				continue
 			}
-			logSoftmax(lq, row)
+			nn.LogSoftmaxRow(lq, row)
 			var v, sp float64
 			for i, pv := range ps {
 				sp += float64(pv)
@@ -210,11 +193,11 @@ func oneHot(p []float32) int {
 func softmaxRows(z *nn.Tensor) []float32 {
 	n, k := z.Shape[0], z.Shape[1]
 	out := make([]float32, n*k)
-	lp := make([]float64, k)
+	p := make([]float64, k) // float64 until the end, as the losses compute it
 	for r := range n {
-		logSoftmax(lp, z.Data[r*k:(r+1)*k])
-		for i, v := range lp {
-			out[r*k+i] = float32(math.Exp(v))
+		nn.SoftmaxRow(p, z.Data[r*k:(r+1)*k])
+		for i, v := range p {
+			out[r*k+i] = float32(v)
 		}
 	}
 	return out
@@ -239,6 +222,6 @@ func margin(row []float32, y int, targeted bool) float32 {
 // rowCE is −log softmax(row)[y].
 func rowCE(row []float32, y int) float32 {
 	lp := make([]float64, len(row))
-	logSoftmax(lp, row)
+	nn.LogSoftmaxRow(lp, row)
 	return float32(-lp[y])
 }

@@ -11,7 +11,7 @@ import (
 // §4.3):
 //
 //	x⁰ = clip(x + U(−ε, ε), 0, 1)                       (random start)
-//	xᵗ⁺¹ = clip(x + clip(xᵗ + α·sign(∇ CE_mean(f(xᵗ), y)) − x, −ε, ε), 0, 1)
+//	xᵗ⁺¹ = clip(x + clip(xᵗ + α·nn.Sign(∇ CE_mean(f(xᵗ), y)) − x, −ε, ε), 0, 1)
 //
 // returning the last iterate (no best-iterate tracking, as torchattacks).
 // Targeted, the step descends the cross-entropy to the target. The zero
@@ -72,7 +72,7 @@ type PGD struct {
 }
 
 // signedSteps is the iteration PGD and TPGD share (they differ in their
-// loss and start): from the iterate cur, a step of alpha·sign(∇loss), the
+// loss and start): from the iterate cur, a step of alpha·nn.Sign(∇loss), the
 // projection onto the ε-ball around the clean images, then the loss and
 // predictions at the new iterate.
 type signedSteps struct {
@@ -135,7 +135,7 @@ func (s *signedSteps) step(ctx context.Context, b *base) (bool, error) {
 	}
 	next := s.cur.Clone()
 	for i := range next.Data {
-		next.Data[i] += s.alpha * sign(s.grad[i])
+		next.Data[i] += s.alpha * nn.Sign(s.grad[i])
 	}
 	project(next.Data, b.x.Data, s.eps)
 	s.cur = next

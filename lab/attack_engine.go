@@ -68,19 +68,8 @@ func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error)
 
 // softmax of one row of logits.
 func softmax(logits []float32) []float64 {
-	hi := float32(math.Inf(-1))
-	for _, v := range logits {
-		hi = max(hi, v)
-	}
 	out := make([]float64, len(logits))
-	var s float64
-	for i, v := range logits {
-		out[i] = math.Exp(float64(v - hi))
-		s += out[i]
-	}
-	for i := range out {
-		out[i] /= s
-	}
+	nn.SoftmaxRow(out, logits)
 	return out
 }
 

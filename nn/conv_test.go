@@ -208,8 +208,8 @@ func checkInvariants(t *testing.T, r rule.Rule, w, beff []float32, f *Feedback) 
 	t.Helper()
 	if r.SignConcordant() {
 		for i := range w {
-			if sign(beff[i]) != sign(w[i]) {
-				t.Fatalf("%s: sign(B)[%d]=%v but sign(W)=%v", r, i, sign(beff[i]), sign(w[i]))
+			if Sign(beff[i]) != Sign(w[i]) {
+				t.Fatalf("%s: Sign(B)[%d]=%v but Sign(W)=%v", r, i, Sign(beff[i]), Sign(w[i]))
 			}
 		}
 	}

@@ -96,7 +96,7 @@ type Device interface {
 	Adam(p, grad, m, v Buffer, n int, lr, beta1, beta2, eps, weightDecay, bc1, bc2 float32) error
 	// ChannelAffine is y (+)= x·k[c] + b[c] over (n, c, plane); b may be nil.
 	ChannelAffine(x, k, b, y Buffer, n, c, plane int, accumulate bool) error
-	// USF writes b = scale·sign(w); RSF writes b = |r|·sign(w).
+	// USF writes b = scale·Sign(w); RSF writes b = |r|·Sign(w).
 	USF(w, b Buffer, scale float32, n int) error
 	RSF(w, r, b Buffer, n int) error
 	// Softmax writes the softmax of each row of (rows, k) x; its backward

@@ -13,11 +13,11 @@ import (
 //
 //   - bp:   B = W.
 //   - fa:   B drawn once from the init distribution and never changed.
-//   - usf:  B = Scale·sign(W), Scale = the init std (xavier: sqrt(2/(fan_in+fan_out))).
-//   - brsf: B = |R|·sign(W) with R redrawn from the init distribution at every
+//   - usf:  B = Scale·Sign(W), Scale = the init std (xavier: sqrt(2/(fan_in+fan_out))).
+//   - brsf: B = |R|·Sign(W) with R redrawn from the init distribution at every
 //     training forward. R comes from the stream (Seed, Draws), so a restored
 //     layer continues exactly where it stopped.
-//   - frsf: B = |R|·sign(W) with |R| drawn once (stored in B).
+//   - frsf: B = |R|·Sign(W) with |R| drawn once (stored in B).
 //   - dfa:  B maps the network's output error to this layer's input; shape
 //     (classes, in, kh, kw) for conv and (classes, in) for linear.
 type Feedback struct {
@@ -107,19 +107,19 @@ func (f *Feedback) Effective(w []float32, advance bool) []float32 {
 	case rule.USF:
 		eff := make([]float32, len(w))
 		for i, v := range w {
-			eff[i] = f.Scale * sign(v)
+			eff[i] = f.Scale * Sign(v)
 		}
 		return eff
 	case rule.FRSF:
 		eff := make([]float32, len(w))
 		for i, v := range w {
-			eff[i] = f.B.Data[i] * sign(v)
+			eff[i] = f.B.Data[i] * Sign(v)
 		}
 		return eff
 	case rule.BRSF:
 		eff := f.drawR(len(w), advance)
 		for i, v := range w {
-			eff[i] = float32(math.Abs(float64(eff[i]))) * sign(v)
+			eff[i] = float32(math.Abs(float64(eff[i]))) * Sign(v)
 		}
 		return eff
 	}
@@ -152,8 +152,9 @@ func (f *Feedback) drawR(n int, advance bool) []float32 {
 	return r
 }
 
-// sign is sign(v) with sign(0) = 0, as torch.sign.
-func sign(v float32) float32 {
+// Sign is torch.sign: −1, 0 or 1 (Sign(0) = 0), the uSF/brSF B's and the
+// attacks' signed steps.
+func Sign(v float32) float32 {
 	switch {
 	case v > 0:
 		return 1

@@ -13,8 +13,10 @@ func rowsOf(op string, x *Tensor) (rows, k int) {
 	return x.Shape[0], x.Shape[1]
 }
 
-// logSoftmaxRow writes log softmax(x) into dst, stably (shifted by the max).
-func logSoftmaxRow(dst, x []float32) {
+// LogSoftmaxRow writes log softmax(x) into dst, stably (shifted by the
+// max, the sum in float64): the one row-wise log-softmax of the project,
+// for code that works on logits outside a graph (attacks' losses, panes).
+func LogSoftmaxRow[T float32 | float64](dst []T, x []float32) {
 	mx := x[0]
 	for _, v := range x[1:] {
 		mx = max(mx, v)
@@ -25,7 +27,15 @@ func logSoftmaxRow(dst, x []float32) {
 	}
 	lse := float64(mx) + math.Log(s)
 	for i, v := range x {
-		dst[i] = float32(float64(v) - lse)
+		dst[i] = T(float64(v) - lse)
+	}
+}
+
+// SoftmaxRow writes softmax(x) into dst, as exp of LogSoftmaxRow.
+func SoftmaxRow[T float32 | float64](dst []T, x []float32) {
+	LogSoftmaxRow(dst, x)
+	for i, v := range dst {
+		dst[i] = T(math.Exp(float64(v)))
 	}
 }
 
@@ -46,7 +56,7 @@ func (g *Graph) Softmax(x *Tensor) *Tensor {
 	parRows(rows, 4*k, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := y.Data[r*k : (r+1)*k]
-			logSoftmaxRow(row, x.Data[r*k:(r+1)*k])
+			LogSoftmaxRow(row, x.Data[r*k:(r+1)*k])
 			for i, v := range row {
 				row[i] = float32(math.Exp(float64(v)))
 			}
@@ -79,7 +89,7 @@ func (g *Graph) LogSoftmax(x *Tensor) *Tensor {
 	y := g.Alloc(x.Shape...)
 	parRows(rows, 4*k, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			logSoftmaxRow(y.Data[r*k:(r+1)*k], x.Data[r*k:(r+1)*k])
+			LogSoftmaxRow(y.Data[r*k:(r+1)*k], x.Data[r*k:(r+1)*k])
 		}
 	})
 	if g.Records(x) {
@@ -134,7 +144,7 @@ func (g *Graph) CrossEntropy(logits *Tensor, labels []int, smoothing float32) *T
 	var loss float64
 	for r := range rows {
 		lp := logp[r*k : (r+1)*k]
-		logSoftmaxRow(lp, logits.Data[r*k:(r+1)*k])
+		LogSoftmaxRow(lp, logits.Data[r*k:(r+1)*k])
 		loss -= on * float64(lp[labels[r]])
 		if off != 0 {
 			var s float64
@@ -174,7 +184,7 @@ func CrossEntropyPerSample(logits *Tensor, labels []int) []float32 {
 	lp := make([]float32, k)
 	vals := logits.Values() // the logits are read, so a device's come back
 	for r := range rows {
-		logSoftmaxRow(lp, vals[r*k:(r+1)*k])
+		LogSoftmaxRow(lp, vals[r*k:(r+1)*k])
 		out[r] = -lp[labels[r]]
 	}
 	return out
@@ -191,7 +201,7 @@ func (g *Graph) KLDivergence(p *Tensor, logits *Tensor) *Tensor {
 	var loss float64
 	for r := range rows {
 		lq := logq[r*k : (r+1)*k]
-		logSoftmaxRow(lq, logits.Data[r*k:(r+1)*k])
+		LogSoftmaxRow(lq, logits.Data[r*k:(r+1)*k])
 		for i, pv := range p.Data[r*k : (r+1)*k] {
 			if pv != 0 {
 				loss += float64(pv) * (math.Log(float64(pv)) - float64(lq[i]))
