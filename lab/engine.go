@@ -256,7 +256,7 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 		}
 	}
 	emit := emitter(j)
-	method, err := search.ParseMethod(orString(spec.Method, "darts"))
+	method, err := search.ParseMethod(orString(string(spec.Method), string(search.MethodDARTS)))
 	if err != nil {
 		return err
 	}

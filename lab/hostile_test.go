@@ -23,6 +23,7 @@ func TestDamagedRunJSON(t *testing.T) {
 		{"batch", `{"kind":"search","batch_size":1000000000}`, "spec.batch_size is 1000000000"},
 		{"lr", `{"kind":"search","lr":1e300}`, "spec.lr is 1e+300"},
 		{"kind", `{"kind":"mine"}`, `spec.kind is "mine"`},
+		{"method", `{"kind":"search","method":"dartz"}`, `spec.method is "dartz": want one of [darts darts2 pcdarts egnas random]`},
 		{"attack eps", `{"kind":"attack","attack":{"model":"r0001","attack":"fgsm","mode":"own","eps":7}}`, "spec.attack.eps is 7"},
 	}
 	for _, tc := range cases {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bionaslab/bionas/search"
 )
 
 // Bounds of a Spec read from outside (run.json, a preset form). They are
@@ -44,6 +46,11 @@ func (s Spec) Validate() error {
 	} {
 		if f.v < 0 || f.v > f.limit {
 			return fmt.Errorf("spec.%s is %d, want 0..%d", f.name, f.v, f.limit)
+		}
+	}
+	if s.Method != "" {
+		if _, err := search.ParseMethod(string(s.Method)); err != nil {
+			return fmt.Errorf("spec.method is %q: want one of %v", clip(string(s.Method)), search.Methods())
 		}
 	}
 	if len(s.Device) > MaxSpecDevice || !printable(s.Device) {

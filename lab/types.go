@@ -53,9 +53,9 @@ type Spec struct {
 	// attacks.
 	Parent string `json:"parent,omitempty"`
 
-	Dataset string `json:"dataset,omitempty"` // "mnist", "fashion", "cifar10", "synthetic", …
-	Method  string `json:"method,omitempty"`  // search: "darts", "darts2", "pcdarts", "egnas", "random"
-	Space   string `json:"space,omitempty"`   // search: "bio", "bp", "hlpc", "lrnas"
+	Dataset string        `json:"dataset,omitempty"` // "mnist", "fashion", "cifar10", "synthetic", …
+	Method  search.Method `json:"method,omitempty"`  // search: darts, darts2, pcdarts, egnas, random
+	Space   string        `json:"space,omitempty"`   // search: "bio", "bp", "hlpc", "lrnas"
 
 	Epochs    int     `json:"epochs,omitempty"`
 	BatchSize int     `json:"batch_size,omitempty"`
@@ -157,7 +157,7 @@ func (r RunInfo) Title() string {
 		return "attack" + a + " " + r.Parent
 	}
 	parts := []string{string(r.Kind)}
-	for _, s := range []string{r.Spec.Dataset, r.Spec.Method} {
+	for _, s := range []string{r.Spec.Dataset, string(r.Spec.Method)} {
 		if s != "" {
 			parts = append(parts, s)
 		}

@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/bionaslab/bionas/lab"
+	"github.com/bionaslab/bionas/search"
 )
 
 // runsPane lists every run with its status, progress and key number, and
@@ -280,7 +281,7 @@ func (p *runsPane) details() string {
 	var lines []string
 	lines = append(lines, st.Bold.Render(r.ID)+" "+r.Title())
 	var parts []string
-	for _, x := range []string{sp.Dataset, sp.Method, sp.Space} {
+	for _, x := range []string{sp.Dataset, string(sp.Method), sp.Space} {
 		if x != "" {
 			parts = append(parts, x)
 		}
@@ -359,7 +360,7 @@ func (f *presetForm) setPreset(i int) {
 	n := len(f.presets)
 	f.preset = (i%n + n) % n
 	sp := f.presets[f.preset].Spec
-	f.dataset, f.method, f.space, f.epochs, f.seed = sp.Dataset, sp.Method, sp.Space, sp.Epochs, sp.Seed
+	f.dataset, f.method, f.space, f.epochs, f.seed = sp.Dataset, string(sp.Method), sp.Space, sp.Epochs, sp.Seed
 }
 
 const formFields = 6
@@ -387,7 +388,7 @@ func (f *presetForm) update(msg tea.KeyMsg) (spec lab.Spec, done, ok bool) {
 		return spec, true, false
 	case "enter":
 		p := f.presets[f.preset]
-		spec = lab.Spec{Kind: lab.KindSearch, Preset: p.Name, Dataset: f.dataset, Method: f.method, Space: f.space, Epochs: f.epochs, Seed: f.seed}
+		spec = lab.Spec{Kind: lab.KindSearch, Preset: p.Name, Dataset: f.dataset, Method: search.Method(f.method), Space: f.space, Epochs: f.epochs, Seed: f.seed}
 		return spec, true, true
 	case "up", "k", "shift+tab":
 		f.field = (f.field + formFields - 1) % formFields

@@ -58,7 +58,7 @@ func TestSearchMethodsSameFromCLIAndLab(t *testing.T) {
 				t.Fatalf("bionas search %v: %v\n%s", args, err, stderr.String())
 			}
 			fromCLI := readGenotype(filepath.Join(out, "genotype.json"))
-			info, err := l.Start(lab.Spec{Kind: lab.KindSearch, Method: string(m), Space: "bp", Dataset: "synthetic",
+			info, err := l.Start(lab.Spec{Kind: lab.KindSearch, Method: m, Space: "bp", Dataset: "synthetic",
 				Subset: 32, BatchSize: 16, Epochs: 1, Seed: 7})
 			if err != nil {
 				t.Fatal(err)
