@@ -75,6 +75,33 @@ func canonicalName(name string) (string, int, error) {
 	return "", 0, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(Names(), ", "))
 }
 
+// Description is what a dataset is, known from its name alone (no file is
+// read): its canonical name, image shape and number of classes.
+type Description struct {
+	Name                    string
+	Channels, Height, Width int
+	Classes                 int
+}
+
+// Describe returns the description of the dataset called name (any
+// spelling Open accepts).
+func Describe(name string) (Description, error) {
+	canon, classes, err := canonicalName(name)
+	if err != nil {
+		return Description{}, err
+	}
+	d := Description{Name: canon, Classes: classes}
+	switch {
+	case strings.HasPrefix(canon, "cifar"):
+		d.Channels, d.Height, d.Width = 3, 32, 32
+	case strings.HasPrefix(canon, "imagenet16"):
+		d.Channels, d.Height, d.Width = 3, 16, 16
+	default: // mnist, fashion-mnist, synthetic
+		d.Channels, d.Height, d.Width = 1, 28, 28
+	}
+	return d, nil
+}
+
 // Names lists the canonical dataset names that Open and Fetch accept.
 // ImageNet16 also accepts "imagenet16" (all 1000 classes) and
 // "imagenet16-N" for any N in 1..1000.

@@ -288,27 +288,16 @@ func orString(v, d string) string {
 	return d
 }
 
-// datasetShape is a dataset's image shape and classes, known by name so
-// that listing a network's layers needs no data.
-func datasetShape(name string) (c, size, classes int) {
-	switch n := strings.ToLower(name); {
-	case strings.HasPrefix(n, "cifar100"):
-		return 3, 32, 100
-	case strings.HasPrefix(n, "cifar"):
-		return 3, 32, 10
-	case strings.HasPrefix(n, "imagenet16"):
-		return 3, 16, 120
-	}
-	return 1, 28, 10 // mnist, fashion, synthetic
-}
-
 // shape is the image shape and classes of the dataset a spec names: known
 // by name (listing a network's layers needs no data), or read from
 // EngineOptions.Data's dataset.
 func (e *engine) shape(spec Spec) (c, size, classes int, err error) {
 	if e.opts.Data == nil {
-		c, size, classes = datasetShape(orString(spec.Dataset, "mnist"))
-		return c, size, classes, nil
+		d, err := data.Describe(orString(spec.Dataset, "mnist"))
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		return d.Channels, d.Height, d.Classes, nil
 	}
 	ds, err := e.openData(spec, false)
 	if err != nil {
