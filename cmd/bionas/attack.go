@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -490,35 +489,14 @@ func attackTrain(ctx context.Context, r rule.Rule, name string, seed uint64, tra
 	if err != nil {
 		return prepareResult{}, fmt.Errorf("attack prepare: %s: %w", name, err)
 	}
-	opt := nn.NewSGD(net.Params(), nn.SGDConfig{LR: lr, Momentum: 0.9, WeightDecay: hp.wd})
-	loader := data.NewLoader(train, data.LoaderConfig{BatchSize: batch, Shuffle: true, Seed: seed, DropLast: true})
-	defer loader.Close()
-	steps := epochs * loader.Batches()
-	start := time.Now()
-	var loss float32
-	for s := 0; s < steps; {
-		b, ok := loader.Next(ctx)
-		if err := ctx.Err(); err != nil {
-			return prepareResult{}, fmt.Errorf("attack prepare: %s: %w", name, err)
-		}
-		if !ok {
-			continue // end of an epoch
-		}
-		// Cosine decay: a constant rate leaves the fa-family models noisy.
-		opt.SetLR(lr * float32(0.5*(1+math.Cos(math.Pi*float64(s)/float64(steps)))))
-		opt.ZeroGrad()
-		loss, _ = nn.TrainBatch(net, nn.FromSlice(b.X, b.N, b.C, b.H, b.W), b.Y, 0, nn.NewGraph(true, rng))
-		if hp.clip > 0 {
-			nn.ClipGradNorm(nn.Tensors(net.Params()), hp.clip)
-		}
-		opt.Step()
-		loader.Release(b)
-		s++
-		if s%10 == 0 || s == steps {
-			progress(stderr, fmt.Sprintf("%-14s", name), s, steps, start, fmt.Sprintf("loss %.3f", loss))
-		}
+	// Cosine decay per step: a constant rate leaves the fa-family models noisy.
+	steps := epochs * (train.Len() / batch)
+	_, elapsed, err := stepTraining{Steps: steps, Batch: batch, Seed: seed, Rng: rng,
+		SGD: nn.SGDConfig{LR: lr, Momentum: 0.9, WeightDecay: hp.wd}, Schedule: nn.CosineStep{Base: lr, Steps: steps},
+		Clip: hp.clip, Label: fmt.Sprintf("%-14s", name), Every: 10}.run(ctx, net, train, stderr)
+	if err != nil {
+		return prepareResult{}, fmt.Errorf("attack prepare: %s: %w", name, err)
 	}
-	elapsed := time.Since(start)
 	x, y := attacks.LoadImages(test, 0)
 	correct, per := 0, x.Len()/len(y)
 	for lo := 0; lo < len(y); lo += 500 {

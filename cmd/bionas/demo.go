@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/bionaslab/bionas/data"
 	"github.com/bionaslab/bionas/nn"
@@ -87,28 +86,11 @@ func demoTrain(ctx context.Context, r rule.Rule, train, test data.Dataset, steps
 	if lr == 0 {
 		lr = defaultDemoLR(r)
 	}
-	opt := nn.NewSGD(model.Params(), nn.SGDConfig{LR: lr, Momentum: 0.9})
-	loader := data.NewLoader(train, data.LoaderConfig{BatchSize: batch, Shuffle: true, Seed: seed, DropLast: true})
-	defer loader.Close()
-	start := time.Now()
-	var loss float32
-	for s := 0; s < steps; {
-		b, ok := loader.Next(ctx)
-		if err := ctx.Err(); err != nil {
-			return demoResult{}, fmt.Errorf("demo: %s: %w", r, err)
-		}
-		if !ok {
-			continue // end of an epoch
-		}
-		opt.ZeroGrad()
-		loss, _ = nn.TrainBatch(model, nn.FromSlice(b.X, b.N, b.C, b.H, b.W), b.Y, 0, nn.NewGraph(true, rng))
-		nn.ClipGradNorm(nn.Tensors(model.Params()), 5)
-		opt.Step()
-		loader.Release(b)
-		s++
-		progress(stderr, fmt.Sprintf("%-5s", r), s, steps, start, fmt.Sprintf("loss %.3f", loss))
+	loss, elapsed, err := stepTraining{Steps: steps, Batch: batch, Seed: seed, Rng: rng, SGD: nn.SGDConfig{LR: lr, Momentum: 0.9},
+		Clip: 5, Label: fmt.Sprintf("%-5s", r), Every: 1}.run(ctx, model, train, stderr)
+	if err != nil {
+		return demoResult{}, fmt.Errorf("demo: %s: %w", r, err)
 	}
-	elapsed := time.Since(start)
 	eval := data.NewLoader(test, data.LoaderConfig{BatchSize: 500})
 	defer eval.Close()
 	acc := nn.Evaluate(model, func() (*nn.Tensor, []int, bool) {
