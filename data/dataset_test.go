@@ -1,6 +1,7 @@
 package data
 
 import (
+	"context"
 	"errors"
 	"math"
 	"path/filepath"
@@ -149,26 +150,26 @@ func TestOpen(t *testing.T) {
 	im, lb := smallIDX(4)
 	writeFile(t, filepath.Join(dir, "mnist", mnistTestImages), im)
 	writeFile(t, filepath.Join(dir, "mnist", mnistTestLabels), lb)
-	if ds, err := Open("MNIST", filepath.Join(dir, "mnist"), false); err != nil || ds.Len() != 4 {
+	if ds, err := Open(context.Background(), "MNIST", filepath.Join(dir, "mnist"), false); err != nil || ds.Len() != 4 {
 		t.Fatalf("mnist from dir: %v", err)
 	}
-	if ds, err := Open("synthetic", "", false); err != nil || ds.Len() != 500 {
+	if ds, err := Open(context.Background(), "synthetic", "", false); err != nil || ds.Len() != 500 {
 		t.Fatalf("synthetic: %v", err)
 	}
 	writeFile(t, filepath.Join(dir, "c100", "test.bin"), cifarRecords(0, 2, func(int) []byte { return []byte{1, 2} }))
-	if ds, err := Open("cifar-100", filepath.Join(dir, "c100"), false); err != nil || ds.Classes() != 100 {
+	if ds, err := Open(context.Background(), "cifar-100", filepath.Join(dir, "c100"), false); err != nil || ds.Classes() != 100 {
 		t.Fatalf("cifar100: %v", err)
 	}
 	writeFile(t, filepath.Join(dir, "in16", "val_data"), imagenet16Pickle{labels: []int{1, 150, 151, 200}}.bytes(0))
-	if ds, err := Open("imagenet16-150", filepath.Join(dir, "in16"), false); err != nil || ds.Len() != 2 || ds.Classes() != 150 {
+	if ds, err := Open(context.Background(), "imagenet16-150", filepath.Join(dir, "in16"), false); err != nil || ds.Len() != 2 || ds.Classes() != 150 {
 		t.Fatalf("imagenet16-150: %v", err)
 	}
 	for _, name := range []string{"imagenet16-0", "imagenet16-1001", "svhn"} {
-		if _, err := Open(name, dir, true); err == nil {
+		if _, err := Open(context.Background(), name, dir, true); err == nil {
 			t.Errorf("Open(%q) succeeded", name)
 		}
 	}
-	_, err := Open("cifar10", filepath.Join(dir, "none"), true)
+	_, err := Open(context.Background(), "cifar10", filepath.Join(dir, "none"), true)
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "bionas data fetch cifar10") {
 		t.Fatalf("missing cifar10: %v", err)
 	}
@@ -176,7 +177,7 @@ func TestOpen(t *testing.T) {
 	if d, err := DefaultDir("imagenet16-120"); err != nil || d != filepath.Join(dir, "xdg", "bionas", "imagenet16") {
 		t.Fatalf("DefaultDir = %q, %v", d, err)
 	}
-	if _, err := Open("fashion-mnist", "", true); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), filepath.Join(dir, "xdg", "bionas", "fashion-mnist")) {
+	if _, err := Open(context.Background(), "fashion-mnist", "", true); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), filepath.Join(dir, "xdg", "bionas", "fashion-mnist")) {
 		t.Fatalf("fashion-mnist in the default folder: %v", err)
 	}
 }

@@ -38,8 +38,8 @@ const (
 // A folder is used only if its four files match the known SHA-256 sums. If
 // all fail, the error (wrapping ErrNotFound) lists every place looked at.
 // MNISTDir reads a folder of your choice.
-func MNIST(train bool) (Dataset, error) {
-	dir, err := FindMNIST(context.Background(), nil)
+func MNIST(ctx context.Context, train bool) (Dataset, error) {
+	dir, err := FindMNIST(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

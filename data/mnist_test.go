@@ -24,9 +24,9 @@ var realMNIST struct {
 func loadRealMNIST(t testing.TB) (train, test Dataset) {
 	t.Helper()
 	realMNIST.once.Do(func() {
-		realMNIST.train, realMNIST.err = MNIST(true)
+		realMNIST.train, realMNIST.err = MNIST(context.Background(), true)
 		if realMNIST.err == nil {
-			realMNIST.test, realMNIST.err = MNIST(false)
+			realMNIST.test, realMNIST.err = MNIST(context.Background(), false)
 		}
 	})
 	if realMNIST.err != nil {

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"context"
 	"strings"
 )
 
@@ -10,8 +11,9 @@ import (
 // test split, from dir. An empty dir means the default: MNIST(train) for
 // mnist (module cache, then download cache), DefaultDir(name) for the
 // others. synthetic ignores dir and gives 1000 training or 500 test images
-// (1×28×28, 10 classes, seed 1).
-func Open(name, dir string, train bool) (Dataset, error) {
+// (1×28×28, 10 classes, seed 1). ctx bounds what finding MNIST may run
+// (go mod download, a download from the mirrors).
+func Open(ctx context.Context, name, dir string, train bool) (Dataset, error) {
 	canon, classes, err := canonicalName(name)
 	if err != nil {
 		return nil, err
@@ -19,7 +21,7 @@ func Open(name, dir string, train bool) (Dataset, error) {
 	switch {
 	case canon == "mnist":
 		if dir == "" {
-			return MNIST(train)
+			return MNIST(ctx, train)
 		}
 		return MNISTDir(dir, train)
 	case canon == "fashion-mnist":

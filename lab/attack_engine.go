@@ -22,8 +22,8 @@ func engineAttacks() []string {
 // network (normalisation included) moves there and is driven with host
 // images (nn.OnDevice): every forward and gradient pass of the attack runs
 // on the device.
-func (e *engine) attackModel(model RunInfo, dir string) (attacks.Model, error) {
-	net, norm, err := e.loadModel(model, dir)
+func (e *engine) attackModel(ctx context.Context, model RunInfo, dir string) (attacks.Model, error) {
+	net, norm, err := e.loadModel(ctx, model, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -94,13 +94,13 @@ type engineStepper struct {
 // stepper starts an attack stepper. A panic of the device path (see
 // guard) is returned as the error: the stepper runs on a viewer's
 // goroutine, which must not die of it.
-func (e *engine) stepper(_ context.Context, model RunInfo, dir string, spec AttackSpec) (st Stepper, err error) {
+func (e *engine) stepper(ctx context.Context, model RunInfo, dir string, spec AttackSpec) (st Stepper, err error) {
 	defer e.recoverPanic(&err)
-	m, err := e.attackModel(model, dir)
+	m, err := e.attackModel(ctx, model, dir)
 	if err != nil {
 		return nil, err
 	}
-	test, err := e.openData(model.Spec, false)
+	test, err := e.openData(ctx, model.Spec, false)
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +177,11 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	if j.Parent == nil {
 		return fmt.Errorf("attack run %s: no model run", j.ID)
 	}
-	m, err := e.attackModel(*j.Parent, j.ParentDir)
+	m, err := e.attackModel(ctx, *j.Parent, j.ParentDir)
 	if err != nil {
 		return err
 	}
-	test, err := e.openData(j.Parent.Spec, false)
+	test, err := e.openData(ctx, j.Parent.Spec, false)
 	if err != nil {
 		return err
 	}

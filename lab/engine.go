@@ -216,14 +216,16 @@ func emitter(j *Job) func(search.Event) {
 }
 
 // openData opens the training (or test) split of a spec's dataset.
-func (e *engine) openData(spec Spec, train bool) (data.Dataset, error) {
+func (e *engine) openData(ctx context.Context, spec Spec, train bool) (data.Dataset, error) {
 	name := spec.Dataset
 	if name == "" {
 		name = "mnist"
 	}
 	open := e.opts.Data
 	if open == nil {
-		open = func(name string, train bool) (data.Dataset, error) { return data.Open(name, e.opts.DataDir, train) }
+		open = func(name string, train bool) (data.Dataset, error) {
+			return data.Open(ctx, name, e.opts.DataDir, train)
+		}
 	}
 	ds, err := open(name, train)
 	if err != nil {
@@ -242,7 +244,7 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	full, err := e.openData(spec, true)
+	full, err := e.openData(ctx, spec, true)
 	if err != nil {
 		return err
 	}
@@ -291,7 +293,7 @@ func orString(v, d string) string {
 // shape is the image shape and classes of the dataset a spec names: known
 // by name (listing a network's layers needs no data), or read from
 // EngineOptions.Data's dataset.
-func (e *engine) shape(spec Spec) (c, size, classes int, err error) {
+func (e *engine) shape(ctx context.Context, spec Spec) (c, size, classes int, err error) {
 	if e.opts.Data == nil {
 		d, err := data.Describe(orString(spec.Dataset, "mnist"))
 		if err != nil {
@@ -299,7 +301,7 @@ func (e *engine) shape(spec Spec) (c, size, classes int, err error) {
 		}
 		return d.Channels, d.Height, d.Classes, nil
 	}
-	ds, err := e.openData(spec, false)
+	ds, err := e.openData(ctx, spec, false)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -309,7 +311,7 @@ func (e *engine) shape(spec Spec) (c, size, classes int, err error) {
 
 // network builds the discrete network a train or retrain spec trains (its
 // genotype, the preset's shape, the spec's sizes and rule edits), untrained.
-func (e *engine) network(spec Spec, g Genotype) (*search.Network, search.Preset, error) {
+func (e *engine) network(ctx context.Context, spec Spec, g Genotype) (*search.Network, search.Preset, error) {
 	p, err := enginePreset(spec.Preset)
 	if err != nil {
 		return nil, p, err
@@ -322,7 +324,7 @@ func (e *engine) network(spec Spec, g Genotype) (*search.Network, search.Preset,
 	ncfg.Genotype = sg
 	ncfg.C = orDefault(spec.C, ncfg.C)
 	ncfg.Layers = orDefault(spec.Cells, ncfg.Layers)
-	if ncfg.InChannels, ncfg.ImageSize, ncfg.Classes, err = e.shape(spec); err != nil {
+	if ncfg.InChannels, ncfg.ImageSize, ncfg.Classes, err = e.shape(ctx, spec); err != nil {
 		return nil, p, err
 	}
 	ncfg.Seed = spec.Seed
@@ -361,8 +363,8 @@ func layerInfos(net *search.Network) []LayerInfo {
 	return out
 }
 
-func (e *engine) layers(_ context.Context, g Genotype, spec Spec) ([]LayerInfo, error) {
-	net, _, err := e.network(spec, g)
+func (e *engine) layers(ctx context.Context, g Genotype, spec Spec) ([]LayerInfo, error) {
+	net, _, err := e.network(ctx, spec, g)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +380,7 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	if spec.Genotype == nil {
 		return errors.New("no genotype to train")
 	}
-	net, p, err := e.network(spec, *spec.Genotype)
+	net, p, err := e.network(ctx, spec, *spec.Genotype)
 	if err != nil {
 		return err
 	}
@@ -386,11 +388,11 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	j.Emit(Event{Kind: EventGenotype, Genotype: spec.Genotype, GenotypeText: sg.String()})
 	j.Emit(Event{Kind: EventLayers, Layers: layerInfos(net)})
 
-	trainDS, err := e.openData(spec, true)
+	trainDS, err := e.openData(ctx, spec, true)
 	if err != nil {
 		return err
 	}
-	testDS, err := e.openData(spec, false)
+	testDS, err := e.openData(ctx, spec, false)
 	if err != nil {
 		return err
 	}
@@ -429,11 +431,11 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 }
 
 // loadModel rebuilds a trained run's network and loads its weights.
-func (e *engine) loadModel(model RunInfo, dir string) (*search.Network, *data.Norm, error) {
+func (e *engine) loadModel(ctx context.Context, model RunInfo, dir string) (*search.Network, *data.Norm, error) {
 	if model.Spec.Genotype == nil {
 		return nil, nil, fmt.Errorf("run %s has no genotype", model.ID)
 	}
-	net, _, err := e.network(model.Spec, *model.Spec.Genotype)
+	net, _, err := e.network(ctx, model.Spec, *model.Spec.Genotype)
 	if err != nil {
 		return nil, nil, err
 	}

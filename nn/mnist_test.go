@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 
@@ -29,11 +30,11 @@ func (m *mnistBatches) batch(idx []int) (*nn.Tensor, []int) {
 // trainSmallCNN trains the demo CNN with one rule on the first steps·batch
 // training images and returns its accuracy on the first nTest test images.
 func trainSmallCNN(t testing.TB, r rule.Rule, steps, batch, nTest int) float64 {
-	train, err := data.MNIST(true)
+	train, err := data.MNIST(context.Background(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	test, err := data.MNIST(false)
+	test, err := data.MNIST(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

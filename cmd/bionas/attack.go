@@ -156,7 +156,7 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("attack: --attack: %w", err)
 	}
-	test, err := data.Open(*dataset, *dataDir, false)
+	test, err := data.Open(ctx, *dataset, *dataDir, false)
 	if err != nil {
 		return fmt.Errorf("attack: test images: %w", err)
 	}
@@ -428,11 +428,11 @@ func runAttackPrepare(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *withSurrogate {
 		jobs = append(jobs, job{rule.BP, "surrogate-bp" + suffix, *seed + 1000})
 	}
-	train, err := data.Open(*dataset, *dataDir, true)
+	train, err := data.Open(ctx, *dataset, *dataDir, true)
 	if err != nil {
 		return fmt.Errorf("attack prepare: training images: %w", err)
 	}
-	test, err := data.Open(*dataset, *dataDir, false)
+	test, err := data.Open(ctx, *dataset, *dataDir, false)
 	if err != nil {
 		return fmt.Errorf("attack prepare: test images: %w", err)
 	}

@@ -141,7 +141,7 @@ func runDataInfo(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ds, err := data.Open(name, dir, split == "train")
+		ds, err := data.Open(ctx, name, dir, split == "train")
 		if err != nil {
 			return fmt.Errorf("data info %s (%s split): %w", name, split, err)
 		}

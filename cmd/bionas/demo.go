@@ -50,11 +50,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		rs = append(rs, r)
 	}
-	train, err := data.MNIST(true)
+	train, err := data.MNIST(ctx, true)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	test, err := data.MNIST(false)
+	test, err := data.MNIST(ctx, false)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

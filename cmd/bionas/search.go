@@ -118,7 +118,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("search: --out %s holds the checkpoint of an earlier search: pass --resume to continue it, or choose another folder", *out)
 	}
 
-	full, err := data.Open(*dataset, *dataDir, true)
+	full, err := data.Open(ctx, *dataset, *dataDir, true)
 	if err != nil {
 		return fmt.Errorf("search: --dataset %q: %w", *dataset, err)
 	}

@@ -142,11 +142,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("train: --cutout %d: want a side in pixels, 0 (off) or -1 (the preset's)", *cutout)
 	}
 
-	trainDS, err := data.Open(*dataset, *dataDir, true)
+	trainDS, err := data.Open(ctx, *dataset, *dataDir, true)
 	if err != nil {
 		return fmt.Errorf("train: --dataset %q: %w", *dataset, err)
 	}
-	testDS, err := data.Open(*dataset, *dataDir, false)
+	testDS, err := data.Open(ctx, *dataset, *dataDir, false)
 	if err != nil {
 		return fmt.Errorf("train: --dataset %q: %w", *dataset, err)
 	}
