@@ -60,7 +60,13 @@ func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error)
 	}
 	if steps > 0 {
 		for _, n := range names {
-			_ = suite.Set(n+".steps", fmt.Sprint(steps)) // attacks without steps keep theirs
+			key := n + ".steps"
+			if !slices.Contains(attacks.SettableKeys(), key) {
+				continue // an attack without steps (FGSM, Square's queries) keeps its own
+			}
+			if err := suite.Set(key, fmt.Sprint(steps)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return suite.Specs(names)

@@ -384,8 +384,7 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	sg, _ := toSearchGenotype(*spec.Genotype)
-	j.Emit(Event{Kind: EventGenotype, Genotype: spec.Genotype, GenotypeText: sg.String()})
+	j.Emit(Event{Kind: EventGenotype, Genotype: spec.Genotype, GenotypeText: net.Cfg.Genotype.String()})
 	j.Emit(Event{Kind: EventLayers, Layers: layerInfos(net)})
 
 	trainDS, err := e.openData(ctx, spec, true)
@@ -417,7 +416,7 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 		return err
 	}
 	c, size, classes := net.Cfg.InChannels, net.Cfg.ImageSize, net.Cfg.Classes
-	meta := search.ModelMeta{Kind: search.ModelKind, Genotype: sg, C: net.Cfg.C, Layers: net.Cfg.Layers, Classes: classes, InChannels: c, ImageSize: net.Cfg.ImageSize,
+	meta := search.ModelMeta{Kind: search.ModelKind, Genotype: net.Cfg.Genotype, C: net.Cfg.C, Layers: net.Cfg.Layers, Classes: classes, InChannels: c, ImageSize: net.Cfg.ImageSize,
 		Auxiliary: net.Cfg.Auxiliary, Norm: tcfg.Norm, Dataset: dname, TestAcc: res.TestAcc,
 		Extra: map[string]any{"run": j.ID, "edits": spec.Edits, "seed": spec.Seed, "image_size": size}}
 	if err := nn.SaveModel(filepath.Join(j.Dir, "model.safetensors"), net, meta); err != nil {

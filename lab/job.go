@@ -89,10 +89,3 @@ func (j *Job) WriteFile(name string, data []byte) error {
 	return nn.WriteFileAtomic(filepath.Join(j.Dir, name), data)
 }
 
-// ParentSnapshot returns the parent run's snapshot.
-func (j *Job) ParentSnapshot() (Snapshot, error) {
-	if j.Parent == nil {
-		return Snapshot{}, fmt.Errorf("run %s has no parent", j.ID)
-	}
-	return j.lab.Snapshot(j.Parent.ID)
-}

@@ -102,17 +102,6 @@ func DropEmitter(ch chan<- Event) func(Event) {
 	}
 }
 
-// MultiEmitter calls each non-nil callback in turn.
-func MultiEmitter(fs ...func(Event)) func(Event) {
-	return func(e Event) {
-		for _, f := range fs {
-			if f != nil {
-				f(e)
-			}
-		}
-	}
-}
-
 // snapshotAlphas builds the AlphaSnapshot of a supernet.
 func snapshotAlphas(s *Supernet, space Space) *AlphaSnapshot {
 	snap := &AlphaSnapshot{}

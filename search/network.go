@@ -282,9 +282,6 @@ func (n *Network) SetDropPath(p float32) {
 // DropPath is the current drop-path probability.
 func (n *Network) DropPath() float32 { return n.dropPath }
 
-// HasAux reports whether the network has an auxiliary head.
-func (n *Network) HasAux() bool { return n.aux != nil }
-
 // modules lists the network's parts in their fixed order.
 func (n *Network) modules() []nn.Module {
 	ms := []nn.Module{n.stemConv, n.stemBN}

@@ -323,16 +323,6 @@ func (s *Supernet) NumCells() int { return len(s.cells) }
 // IsReduction reports whether cell i is a reduction cell.
 func (s *Supernet) IsReduction(i int) bool { return s.cells[i].reduce }
 
-// SetRecompute switches recomputation of every mixed op (see MixedOp).
-func (s *Supernet) SetRecompute(on bool) {
-	s.Cfg.Recompute = on
-	for _, c := range s.cells {
-		for _, m := range c.edges {
-			m.Recompute = on
-		}
-	}
-}
-
 // AlphaSoftmax returns softmax(α) per edge (rows) and pair (columns) for
 // both cell types — what heatmaps show. It does not include β.
 func (s *Supernet) AlphaSoftmax() (normal, reduce [][]float32) {
