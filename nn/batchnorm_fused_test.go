@@ -111,3 +111,126 @@ func TestBatchNormFastMatchesTwoPass(t *testing.T) {
 		})
 	}
 }
+
+// batchNormTwoPass is BatchNorm2d's forward and backward written out
+// plainly (float64 sums per channel, x̂ stored): the oracle that tests
+// hold the fast BatchNormReLU to.
+func batchNormTwoPass(g *Graph, bn *BatchNorm2d, x *Tensor) *Tensor {
+	train := g.Training()
+	n, c, h, w := bn.InputDims(x, train)
+	hw, m := h*w, n*h*w
+	mean, invstd := make([]float32, c), make([]float32, c)
+	var batchVar []float64
+	if train {
+		batchVar = make([]float64, c)
+		parRows(c, 2*m, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				var s float64
+				for b := range n {
+					for _, v := range x.Data[(b*c+ch)*hw : (b*c+ch+1)*hw] {
+						s += float64(v)
+					}
+				}
+				mu := s / float64(m)
+				var ss float64 // two passes: no cancellation
+				for b := range n {
+					for _, v := range x.Data[(b*c+ch)*hw : (b*c+ch+1)*hw] {
+						d := float64(v) - mu
+						ss += d * d
+					}
+				}
+				batchVar[ch] = ss / float64(m)
+				mean[ch] = float32(mu)
+				invstd[ch] = float32(1 / math.Sqrt(batchVar[ch]+float64(bn.Eps)))
+			}
+		})
+		mom := float64(bn.Momentum)
+		for ch := range c {
+			rm, rv := &bn.RunningMean.Data[ch], &bn.RunningVar.Data[ch]
+			*rm = float32((1-mom)*float64(*rm) + mom*float64(mean[ch]))
+			*rv = float32((1-mom)*float64(*rv) + mom*batchVar[ch]*float64(m)/float64(m-1))
+		}
+	} else {
+		copy(mean, bn.RunningMean.Data)
+		for ch, v := range bn.RunningVar.Data {
+			invstd[ch] = float32(1 / math.Sqrt(float64(v)+float64(bn.Eps)))
+		}
+	}
+	weight := func(ch int) float32 {
+		if bn.Weight == nil {
+			return 1
+		}
+		return bn.Weight.Data[ch]
+	}
+	rec := g.Records(x, bn.Weight, bn.Bias)
+	var xhat []float32 // kept for backward
+	if rec {
+		xhat = make([]float32, x.Len())
+	}
+	y := g.Alloc(x.Shape...)
+	parRows(n*c, hw, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			ch := p % c
+			mu, is, wt := mean[ch], invstd[ch], weight(ch)
+			var bias float32
+			if bn.Bias != nil {
+				bias = bn.Bias.Data[ch]
+			}
+			for i := p * hw; i < (p+1)*hw; i++ {
+				xh := (x.Data[i] - mu) * is
+				if rec {
+					xhat[i] = xh
+				}
+				y.Data[i] = wt*xh + bias
+			}
+		}
+	})
+	if !rec {
+		return y
+	}
+	g.Record(y, func() {
+		var dx, dw, db []float32
+		if x.NeedsGrad {
+			dx = x.GradBuf()
+		}
+		if bn.Weight != nil && bn.Weight.NeedsGrad {
+			dw = bn.Weight.GradBuf()
+		}
+		if bn.Bias != nil && bn.Bias.NeedsGrad {
+			db = bn.Bias.GradBuf()
+		}
+		dy := y.Grad
+		parRows(c, 2*m, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				var sdy, sdyx float64
+				for b := range n {
+					for i := (b*c + ch) * hw; i < (b*c+ch+1)*hw; i++ {
+						sdy += float64(dy[i])
+						sdyx += float64(dy[i]) * float64(xhat[i])
+					}
+				}
+				if dw != nil {
+					dw[ch] += float32(sdyx)
+				}
+				if db != nil {
+					db[ch] += float32(sdy)
+				}
+				if dx == nil {
+					continue
+				}
+				k := weight(ch) * invstd[ch]
+				// Training: dx = w·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)).
+				var mdy, mdyx float32
+				if train {
+					mdy, mdyx = float32(sdy/float64(m)), float32(sdyx/float64(m))
+				}
+				for b := range n {
+					for i := (b*c + ch) * hw; i < (b*c+ch+1)*hw; i++ {
+						dx[i] += k * (dy[i] - mdy - xhat[i]*mdyx)
+					}
+				}
+			}
+		})
+	})
+	return y
+}

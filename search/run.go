@@ -122,8 +122,7 @@ func NewPlan(method Method, p Preset, o Overrides, h Hooks) (Plan, error) {
 		cfg.BatchSize = pick(o.BatchSize, cfg.BatchSize)
 		cfg.LR = pick(o.LR, cfg.LR)
 		cfg.Augment, cfg.Norm, cfg.Seed = o.Augment, o.Norm, o.Seed
-		cfg.Workers = pick(h.Workers, cfg.Workers)
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = h.CheckpointDir, h.Resume, h.Emit, h.Device
+		cfg.RunControl = h.control(cfg.RunControl)
 		pl.DARTS = &cfg
 	case MethodEGNAS:
 		cfg := p.EGNAS
@@ -132,8 +131,7 @@ func NewPlan(method Method, p Preset, o Overrides, h Hooks) (Plan, error) {
 		cfg.BatchSize = pick(o.BatchSize, cfg.BatchSize)
 		cfg.LR = pick(o.LR, cfg.LR)
 		cfg.Augment, cfg.Norm, cfg.Seed = o.Augment, o.Norm, o.Seed
-		cfg.Workers = pick(h.Workers, cfg.Workers)
-		cfg.CheckpointDir, cfg.Resume, cfg.Emit, cfg.Device = h.CheckpointDir, h.Resume, h.Emit, h.Device
+		cfg.RunControl = h.control(cfg.RunControl)
 		pl.EGNAS = &cfg
 	case MethodRandom:
 		cfg := p.Random
@@ -144,6 +142,8 @@ func NewPlan(method Method, p Preset, o Overrides, h Hooks) (Plan, error) {
 		cfg.Train.BatchSize = pick(o.BatchSize, cfg.Train.BatchSize)
 		cfg.Train.LR = pick(o.LR, cfg.Train.LR)
 		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = o.Augment, o.Norm, o.Seed
+		// Random search checkpoints after each sample itself; each sample's
+		// training runs on the device with the hooks' workers.
 		cfg.Train.Workers = pick(h.Workers, cfg.Train.Workers)
 		cfg.Train.Device = h.Device
 		cfg.CheckpointDir, cfg.Resume, cfg.Emit = h.CheckpointDir, h.Resume, h.Emit
@@ -153,6 +153,14 @@ func NewPlan(method Method, p Preset, o Overrides, h Hooks) (Plan, error) {
 		return Plan{}, err
 	}
 	return pl, nil
+}
+
+// control is a run control block connected by h: its events, checkpoints
+// and device, and its workers when h names a number.
+func (h Hooks) control(rc RunControl) RunControl {
+	rc.Workers = pick(h.Workers, rc.Workers)
+	rc.CheckpointDir, rc.Resume, rc.Emit, rc.Device = h.CheckpointDir, h.Resume, h.Emit, h.Device
+	return rc
 }
 
 // overrideSupernet applies the space, size and recomputation of o.
