@@ -40,12 +40,13 @@ var goldenCases = []goldenCase{
 	{"help", []step{{keys("?"), "go to pane"}}},
 }
 
-// TestGoldenPanes snapshots every pane at 80×24 and 120×40, driving a real
+// TestGoldenPanes snapshots every pane at 80×24, 100×30 (where the wide
+// layout switches on) and 120×40, driving a real
 // bubbletea program with teatest over a lab of finished fake runs. Update
 // the files with go test ./tui/ -run TestGoldenPanes -update.
 func TestGoldenPanes(t *testing.T) {
 	l := fixtureLab(t)
-	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
+	for _, sz := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
 		for _, c := range goldenCases {
 			t.Run(fmt.Sprintf("%dx%d/%s", sz[0], sz[1], c.name), func(t *testing.T) {
 				m := New(l, Options{Now: fixedNow, Width: sz[0], Height: sz[1]})
