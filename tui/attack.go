@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -97,7 +96,7 @@ func (p *attackPane) spec() lab.AttackSpec {
 
 // sync picks a default model (the selected run if it is a trained model,
 // else the newest one) and attack.
-func (p *attackPane) sync() tea.Cmd {
+func (p *attackPane) Sync() tea.Cmd {
 	ms := p.models()
 	if p.atk == "" {
 		p.atk = p.attacks()[0]
@@ -215,7 +214,7 @@ func (p *attackPane) Update(msg tea.Msg) tea.Cmd {
 			p.reset()
 			return p.step(false)
 		case key.Matches(msg, p.kReport):
-			p.report()
+			return p.report()
 		}
 	}
 	return nil
@@ -254,22 +253,17 @@ func (p *attackPane) change(d int) {
 	p.reset()
 }
 
-func (p *attackPane) report() {
+func (p *attackPane) report() tea.Cmd {
 	if p.model == "" {
-		return
+		return nil
 	}
 	spec := p.spec()
 	spec.Attack, spec.Steps = "all", 0
-	info, err := p.s.lab.Attack(spec)
-	if err != nil {
-		if errors.Is(err, lab.ErrUnavailable) {
-			err = fmt.Errorf("robustness report: %w (backend %q)", err, p.s.lab.BackendName())
-		}
-		p.s.fail(err)
-		return
-	}
-	p.s.upsertRun(info)
-	p.s.say(fmt.Sprintf("started %s: robustness report of %s at ε %.2f (%s gradient)", info.ID, p.model, p.eps, p.mode))
+	model, eps, mode := p.model, p.eps, p.mode
+	return labRun(func() (lab.RunInfo, error) { return p.s.lab.Attack(spec) }, labRunMsg{what: "robustness report",
+		say: func(info lab.RunInfo) string {
+			return fmt.Sprintf("started %s: robustness report of %s at ε %.2f (%s gradient)", info.ID, model, eps, mode)
+		}})
 }
 
 func (p *attackPane) View(bool) string {

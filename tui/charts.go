@@ -34,6 +34,7 @@ func newChartsPane(s *state) *chartsPane {
 
 func (p *chartsPane) Name() string        { return "Charts" }
 func (p *chartsPane) SetSize(w, h int)    { p.w, p.h = w, h }
+func (p *chartsPane) Sync() tea.Cmd       { return nil }
 func (p *chartsPane) Capturing() bool     { return false }
 func (p *chartsPane) Keys() []key.Binding { return []key.Binding{p.kEMA} }
 

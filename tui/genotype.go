@@ -38,6 +38,7 @@ func newGenotypePane(s *state) *genotypePane {
 
 func (p *genotypePane) Name() string     { return "Genotype" }
 func (p *genotypePane) SetSize(w, h int) { p.w, p.h = w, h }
+func (p *genotypePane) Sync() tea.Cmd    { return nil }
 func (p *genotypePane) Capturing() bool  { return false }
 func (p *genotypePane) Keys() []key.Binding {
 	p.kCell.SetEnabled(!p.sideBySide())

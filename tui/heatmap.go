@@ -43,6 +43,7 @@ func newAlphasPane(s *state) *alphasPane {
 
 func (p *alphasPane) Name() string     { return "Alphas" }
 func (p *alphasPane) SetSize(w, h int) { p.w, p.h = w, h }
+func (p *alphasPane) Sync() tea.Cmd    { return nil }
 func (p *alphasPane) Capturing() bool  { return false }
 func (p *alphasPane) Keys() []key.Binding {
 	return []key.Binding{keyUp, keyDown, keyLeft, keyRight, p.kCell, p.kGlyph, p.kScale}

@@ -83,7 +83,7 @@ func (p *rulesPane) layersKey() string {
 }
 
 // sync fetches the layers of the selected run when they may have changed.
-func (p *rulesPane) sync() tea.Cmd {
+func (p *rulesPane) Sync() tea.Cmd {
 	k := p.layersKey()
 	if k == "" {
 		p.layers, p.have, p.err = nil, "", nil
@@ -203,14 +203,6 @@ func (p *rulesPane) key(msg tea.KeyMsg) tea.Cmd {
 		clear(p.pending)
 	case key.Matches(msg, p.kRetrain):
 		edits := p.edits()
-		info, err := p.s.lab.Retrain(p.s.cur.Info.ID, edits)
-		if err != nil {
-			p.s.fail(err)
-			return nil
-		}
-		clear(p.pending)
-		p.s.upsertRun(info)
-		p.s.load(info.ID)
 		var es []string
 		for _, e := range edits {
 			es = append(es, e.String())
@@ -218,7 +210,13 @@ func (p *rulesPane) key(msg tea.KeyMsg) tea.Cmd {
 		if len(es) == 0 {
 			es = []string{"no edits"}
 		}
-		p.s.say(fmt.Sprintf("started %s: retrain of %s (%s)", info.ID, info.Parent, strings.Join(es, " ")))
+		parent := p.s.cur.Info.ID
+		return labRun(func() (lab.RunInfo, error) { return p.s.lab.Retrain(parent, edits) }, labRunMsg{
+			what: "retrain", sel: true,
+			onOK: func() { clear(p.pending) },
+			say: func(info lab.RunInfo) string {
+				return fmt.Sprintf("started %s: retrain of %s (%s)", info.ID, info.Parent, strings.Join(es, " "))
+			}})
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -19,9 +18,6 @@ type runsPane struct {
 	w, h   int
 	offset int
 	form   *presetForm
-
-	focusTo   int
-	wantFocus bool
 
 	kOpen, kQuick, kNew, kStop, kResume, kTrain key.Binding
 }
@@ -49,11 +45,7 @@ func (p *runsPane) Title() string {
 func (p *runsPane) SetSize(w, h int) { p.w, p.h = w, h }
 func (p *runsPane) Capturing() bool  { return p.form != nil }
 
-func (p *runsPane) takeFocusRequest() (int, bool) {
-	ok := p.wantFocus
-	p.wantFocus = false
-	return p.focusTo, ok
-}
+func (p *runsPane) Sync() tea.Cmd { return nil }
 
 func (p *runsPane) Keys() []key.Binding {
 	if p.form != nil {
@@ -85,19 +77,11 @@ func (p *runsPane) selectIndex(i int) {
 	}
 }
 
-// started selects a run the user just started and shows its charts.
-func (p *runsPane) started(info lab.RunInfo, err error) {
-	if err != nil {
-		if errors.Is(err, lab.ErrUnavailable) {
-			err = fmt.Errorf("%w (backend %q)", err, p.s.lab.BackendName())
-		}
-		p.s.fail(err)
-		return
-	}
-	p.s.upsertRun(info)
-	p.s.load(info.ID)
-	p.s.say(fmt.Sprintf("started %s: %s", info.ID, info.Title()))
-	p.focusTo, p.wantFocus = paneCharts, true
+// start starts a run off the update loop; the shell then selects it and
+// shows its charts.
+func start(call func() (lab.RunInfo, error)) tea.Cmd {
+	return labRun(call, labRunMsg{what: "start", open: true,
+		say: func(info lab.RunInfo) string { return fmt.Sprintf("started %s: %s", info.ID, info.Title()) }})
 }
 
 func (p *runsPane) Update(msg tea.Msg) tea.Cmd {
@@ -108,7 +92,7 @@ func (p *runsPane) Update(msg tea.Msg) tea.Cmd {
 			if done {
 				p.form = nil
 				if ok {
-					p.started(p.s.lab.Start(spec))
+					return start(func() (lab.RunInfo, error) { return p.s.lab.Start(spec) })
 				}
 			}
 			return nil
@@ -121,28 +105,24 @@ func (p *runsPane) Update(msg tea.Msg) tea.Cmd {
 			p.selectIndex(i + 1)
 		case key.Matches(msg, p.kOpen):
 			if p.s.sel != "" {
-				p.focusTo, p.wantFocus = paneCharts, true
+				return focusCmd(paneCharts)
 			}
 		case key.Matches(msg, p.kQuick):
-			p.started(p.s.lab.Start(lab.Spec{Kind: lab.KindSearch, Preset: lab.DefaultPreset}))
+			return start(func() (lab.RunInfo, error) {
+				return p.s.lab.Start(lab.Spec{Kind: lab.KindSearch, Preset: lab.DefaultPreset})
+			})
 		case key.Matches(msg, p.kNew):
 			p.form = newPresetForm(p.s)
 		case key.Matches(msg, p.kStop):
-			if err := p.s.lab.Stop(p.s.sel); err != nil {
-				p.s.fail(err)
-			} else {
-				p.s.say("stopping " + p.s.sel)
-			}
+			id := p.s.sel
+			return func() tea.Msg { return labDoneMsg{err: p.s.lab.Stop(id), say: "stopping " + id} }
 		case key.Matches(msg, p.kResume):
-			info, err := p.s.lab.Resume(p.s.sel)
-			if err != nil {
-				p.s.fail(err)
-			} else {
-				p.s.upsertRun(info)
-				p.s.say("resumed " + info.ID)
-			}
+			id := p.s.sel
+			return labRun(func() (lab.RunInfo, error) { return p.s.lab.Resume(id) },
+				labRunMsg{what: "resume", say: func(info lab.RunInfo) string { return "resumed " + info.ID }})
 		case key.Matches(msg, p.kTrain):
-			p.started(p.s.lab.TrainGenotype(p.s.sel))
+			id := p.s.sel
+			return start(func() (lab.RunInfo, error) { return p.s.lab.TrainGenotype(id) })
 		}
 	case paneMouse:
 		switch msg.Button {

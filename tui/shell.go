@@ -51,6 +51,10 @@ type pane interface {
 	Keys() []key.Binding
 	// Capturing reports whether a form of the pane takes every key.
 	Capturing() bool
+	// Sync lets a pane that fetches data on its own (the rule editor's
+	// layer list) or follows the selection (the attack form) catch up with
+	// the state after every message; most panes have nothing to do.
+	Sync() tea.Cmd
 }
 
 // Pane indices, in focus order.
@@ -175,15 +179,11 @@ func (m *Shell) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, tea.Batch(cmd, m.syncPanes())
 }
 
-// syncPanes lets panes that fetch data on their own (the rule editor's
-// layer list) or follow the selection (the attack form) catch up with the
-// state after a message.
+// syncPanes lets every pane catch up with the state after a message.
 func (m *Shell) syncPanes() tea.Cmd {
 	var cmds []tea.Cmd
 	for _, p := range m.panes {
-		if s, ok := p.(interface{ sync() tea.Cmd }); ok {
-			cmds = append(cmds, s.sync())
-		}
+		cmds = append(cmds, p.Sync())
 	}
 	return tea.Batch(cmds...)
 }
@@ -201,6 +201,19 @@ func (m *Shell) route(msg tea.Msg) tea.Cmd {
 		return m.key(msg)
 	case tea.MouseMsg:
 		return m.mouse(msg)
+	case focusMsg:
+		m.setFocus(msg.pane)
+		return nil
+	case labRunMsg:
+		m.applyLabRun(msg)
+		return nil
+	case labDoneMsg:
+		if msg.err != nil {
+			m.s.fail(msg.err)
+		} else {
+			m.s.say(msg.say)
+		}
+		return nil
 	}
 	return m.broadcast(msg)
 }
@@ -219,8 +232,7 @@ func (m *Shell) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	p := m.panes[m.focus]
 	if p.Capturing() {
-		// A form that starts a run asks for the Charts pane too.
-		return m.followFocusRequest(p, p.Update(msg))
+		return p.Update(msg)
 	}
 	if m.showHelp && (msg.String() == "esc" || key.Matches(msg, m.keys.Help)) {
 		m.showHelp = false
@@ -244,18 +256,7 @@ func (m *Shell) key(msg tea.KeyMsg) tea.Cmd {
 		m.setFocus(int(msg.String()[0] - '1'))
 		return nil
 	}
-	return m.followFocusRequest(p, p.Update(msg))
-}
-
-// followFocusRequest moves the focus where pane p asked it to go while
-// handling a key (the runs pane asks for Charts after starting a run).
-func (m *Shell) followFocusRequest(p pane, cmd tea.Cmd) tea.Cmd {
-	if f, ok := p.(interface{ takeFocusRequest() (int, bool) }); ok {
-		if to, ok := f.takeFocusRequest(); ok {
-			m.setFocus(to)
-		}
-	}
-	return cmd
+	return p.Update(msg)
 }
 
 func (m *Shell) setFocus(i int) {

@@ -9,8 +9,10 @@ import (
 )
 
 // state is what the panes of one session share: the lab, the session's
-// styles and clock, every run's record, and the selected run's data.
-// Panes read it; the shell alone writes it, from Update.
+// styles and clock, every run's record, and the selected run's data. It
+// is read and written only on the session's update loop: panes change the
+// selection and the status line from Update; lab calls that write files
+// run as commands, and the shell applies their outcome (labRunMsg).
 type state struct {
 	lab *lab.Lab
 	st  *Styles
