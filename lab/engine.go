@@ -147,27 +147,6 @@ func orDefault[T int | float32 | float64](v, d T) T {
 	return d
 }
 
-// toLabGenotype converts through the shared JSON form.
-func toLabGenotype(g search.Genotype) (*Genotype, error) {
-	b, err := json.Marshal(g)
-	if err != nil {
-		return nil, err
-	}
-	var out Genotype
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-func toSearchGenotype(g Genotype) (search.Genotype, error) {
-	b, err := json.Marshal(g)
-	if err != nil {
-		return search.Genotype{}, err
-	}
-	return search.ParseGenotype(string(b))
-}
-
 // stepsOf is the number of intermediate nodes of a cell with n edges
 // (n = s(s+3)/2).
 func stepsOf(n int) int {
@@ -200,12 +179,7 @@ func emitter(j *Job) func(search.Event) {
 			if e.Genotype == nil {
 				return
 			}
-			g, err := toLabGenotype(*e.Genotype)
-			if err != nil {
-				j.Logf("genotype: %v", err)
-				return
-			}
-			le.Kind, le.Genotype, le.GenotypeText = EventGenotype, g, e.Genotype.String()
+			le.Kind, le.Genotype, le.GenotypeText = EventGenotype, e.Genotype.Clone(), e.Genotype.String()
 		case search.EventError:
 			le.Kind, le.Message = EventLog, "error: "+e.Err
 		default: // done: the job's return says it
@@ -316,12 +290,11 @@ func (e *engine) network(ctx context.Context, spec Spec, g Genotype) (*search.Ne
 	if err != nil {
 		return nil, p, err
 	}
-	sg, err := toSearchGenotype(g)
-	if err != nil {
+	if err := g.Validate(); err != nil {
 		return nil, p, err
 	}
 	ncfg := p.Network
-	ncfg.Genotype = sg
+	ncfg.Genotype = g
 	ncfg.C = orDefault(spec.C, ncfg.C)
 	ncfg.Layers = orDefault(spec.Cells, ncfg.Layers)
 	if ncfg.InChannels, ncfg.ImageSize, ncfg.Classes, err = e.shape(ctx, spec); err != nil {

@@ -88,4 +88,3 @@ func (j *Job) Logf(format string, args ...any) {
 func (j *Job) WriteFile(name string, data []byte) error {
 	return nn.WriteFileAtomic(filepath.Join(j.Dir, name), data)
 }
-

@@ -207,44 +207,17 @@ func EdgeNames(steps int) []string {
 	return out
 }
 
-// GenotypeEdge is one edge of a discrete cell: state From feeds node To
-// through the pair (Op, Rule).
-type GenotypeEdge struct {
-	From int    `json:"from"`
-	To   int    `json:"to"`
-	Op   string `json:"op"`
-	Rule string `json:"rule"`
-}
+// Genotype is a discrete architecture: the search package's own type (its
+// JSON is the form every part of BioNAS shares, DESIGN.md), so that a
+// run's genotype travels from the engine to the panes as one typed value.
+type Genotype = search.Genotype
 
-// CellGenotype is one cell: its edges and the states concatenated as its
-// output.
-type CellGenotype struct {
-	Edges  []GenotypeEdge `json:"edges"`
-	Concat []int          `json:"concat"`
-}
+// CellGenotype is one cell of a Genotype.
+type CellGenotype = search.CellGenotype
 
-// Genotype is a discrete architecture, in the JSON form every part of
-// BioNAS shares (DESIGN.md): the lab's copy of search.Genotype's shape, so
-// that viewers need not import the search package.
-type Genotype struct {
-	Normal CellGenotype `json:"normal"`
-	Reduce CellGenotype `json:"reduce"`
-}
-
-// Rules returns the distinct rules the genotype uses, in order of first use.
-func (g Genotype) Rules() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range []CellGenotype{g.Normal, g.Reduce} {
-		for _, e := range c.Edges {
-			if !seen[e.Rule] {
-				seen[e.Rule] = true
-				out = append(out, e.Rule)
-			}
-		}
-	}
-	return out
-}
+// GenotypeEdge is one edge of a cell: state From feeds node To through the
+// pair (Op, Rule).
+type GenotypeEdge = search.Edge
 
 // LayerInfo is one rule-carrying layer of a discrete network, as the rule
 // editor lists it.
@@ -354,19 +327,6 @@ func (a *Alphas) Clone() *Alphas {
 	c.Edges = slices.Clone(a.Edges)
 	c.Normal = clone2D(a.Normal)
 	c.Reduce = clone2D(a.Reduce)
-	return &c
-}
-
-// Clone returns a deep copy.
-func (g *Genotype) Clone() *Genotype {
-	if g == nil {
-		return nil
-	}
-	c := *g
-	for _, cell := range []*CellGenotype{&c.Normal, &c.Reduce} {
-		cell.Edges = slices.Clone(cell.Edges)
-		cell.Concat = slices.Clone(cell.Concat)
-	}
 	return &c
 }
 

@@ -110,6 +110,32 @@ type genotypeJSON struct {
 	Reduce CellGenotype `json:"reduce"`
 }
 
+// Clone returns a deep copy (nil for nil).
+func (g *Genotype) Clone() *Genotype {
+	if g == nil {
+		return nil
+	}
+	c := *g
+	for _, cell := range []*CellGenotype{&c.Normal, &c.Reduce} {
+		cell.Edges = slices.Clone(cell.Edges)
+		cell.Concat = slices.Clone(cell.Concat)
+	}
+	return &c
+}
+
+// Rules returns the distinct rules the genotype uses, in order of first use.
+func (g Genotype) Rules() []rule.Rule {
+	var out []rule.Rule
+	for _, c := range []CellGenotype{g.Normal, g.Reduce} {
+		for _, e := range c.Edges {
+			if !slices.Contains(out, e.Rule) {
+				out = append(out, e.Rule)
+			}
+		}
+	}
+	return out
+}
+
 // MarshalJSON writes {"normal": {...}, "reduce": {...}}.
 func (g Genotype) MarshalJSON() ([]byte, error) { return json.Marshal(genotypeJSON(g)) }
 

@@ -142,10 +142,11 @@ func cellOf(g *lab.Genotype, reduce bool) *lab.CellGenotype {
 }
 
 // ruleLegend shows each rule in use in its colour with a few words.
-func ruleLegend(st *Styles, rules []string, w int) string {
+func ruleLegend(st *Styles, rules []rule.Rule, w int) string {
 	var parts []string
-	for _, r := range rules {
-		d := rule.Rule(r).Describe()
+	for _, rr := range rules {
+		r := string(rr)
+		d := rr.Describe()
 		d, _, _ = strings.Cut(d, ":")
 		d, _, _ = strings.Cut(d, " (")
 		parts = append(parts, st.Rule(r).Render("■ "+r)+" "+st.Dim.Render(d))
@@ -229,7 +230,7 @@ func drawCell(st *Styles, title string, c lab.CellGenotype, prev *lab.CellGenoty
 				line[x(i)] = st.Dim.Render("│")
 			}
 		}
-		rs := st.Rule(e.Rule)
+		rs := st.Rule(string(e.Rule))
 		for col := x(e.From) + 1; col < x(e.To); col++ {
 			ch := "─"
 			for i := e.From + 1; i < e.To; i++ {
@@ -245,7 +246,7 @@ func drawCell(st *Styles, title string, c lab.CellGenotype, prev *lab.CellGenoty
 		if prev != nil && !slices.Contains(prev.Edges, e) {
 			mark = "*"
 		}
-		label := padRight(e.Op, 13) + rs.Render(e.Rule)
+		label := padRight(string(e.Op), 13) + rs.Render(string(e.Rule))
 		b.WriteString(strings.Join(line, "") + mark + label + "\n")
 	}
 	// The output row: the concatenated nodes join into c_k.

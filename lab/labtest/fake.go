@@ -17,6 +17,8 @@ import (
 
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/nn"
+	"github.com/bionaslab/bionas/nn/rule"
+	"github.com/bionaslab/bionas/search"
 )
 
 // Fake configures the fake jobs. The zero value runs 2 epochs of 10 steps
@@ -192,8 +194,8 @@ func Derive(a *lab.Alphas) *lab.Genotype {
 						bi = i
 					}
 				}
-				op, rule, _ := strings.Cut(Pairs[cs[bi].pair], ":")
-				c.Edges = append(c.Edges, lab.GenotypeEdge{From: cs[bi].from, To: to, Op: op, Rule: rule})
+				op, r, _ := strings.Cut(Pairs[cs[bi].pair], ":")
+				c.Edges = append(c.Edges, lab.GenotypeEdge{From: cs[bi].from, To: to, Op: search.Op(op), Rule: rule.Rule(r)})
 				cs[bi].from = -1
 			}
 		}
@@ -345,11 +347,16 @@ func Layers(g lab.Genotype, edits []lab.RuleEdit) ([]lab.LayerInfo, error) {
 			cell = g.Reduce
 		}
 		for e, edge := range cell.Edges {
-			if edge.Op == "none" || strings.HasSuffix(edge.Op, "pool_3x3") || (edge.Op == "skip_connect" && c != 1) {
+			switch edge.Op {
+			case search.OpNone, search.OpMaxPool, search.OpAvgPool:
 				continue
+			case search.OpSkip: // an identity but in the reduction cell
+				if c != 1 {
+					continue
+				}
 			}
 			ls = append(ls, lab.LayerInfo{Name: fmt.Sprintf("cells.%d.edge%d.op", c, e), Cell: c, Edge: fmt.Sprintf("cell%d.edge%d", c, e),
-				Op: edge.Op, Rule: edge.Rule, Shape: []int{8, 8, 3, 3}})
+				Op: string(edge.Op), Rule: string(edge.Rule), Shape: []int{8, 8, 3, 3}})
 		}
 	}
 	ls = append(ls, lab.LayerInfo{Name: "classifier", Cell: -1, Op: "linear", Rule: "bp", Shape: []int{10, 32}})
