@@ -117,7 +117,7 @@ func (e *engine) stepper(ctx context.Context, model RunInfo, dir string, spec At
 	if err != nil {
 		return nil, err
 	}
-	mode, err := attacks.ParseGradMode(spec.Mode)
+	mode, err := attacks.ParseGradMode(string(spec.Mode))
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	mode, err := attacks.ParseGradMode(a.Mode)
+	mode, err := attacks.ParseGradMode(string(a.Mode))
 	if err != nil {
 		return err
 	}

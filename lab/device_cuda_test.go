@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/data"
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/nn/cuda"
@@ -173,7 +174,7 @@ func TestEngineOnDevice(t *testing.T) {
 	// gradient passes run on the device, and give what the CPU engine's
 	// stepper gives on the same model folder.
 	ctx := context.Background()
-	as := lab.AttackSpec{Model: tr.ID, Attack: "pgd", Mode: lab.ModeTrue, Eps: 0.1, Steps: 2, Image: 1, Seed: 1}
+	as := lab.AttackSpec{Model: tr.ID, Attack: "pgd", Mode: attacks.True, Eps: 0.1, Steps: 2, Image: 1, Seed: 1}
 	st, err := gpu.NewStepper(ctx, as)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func TestEngineOnDevice(t *testing.T) {
 
 	// A robustness report on the device.
 	up0, _ = d.Copies()
-	rep := runTo(t, gpu, lab.StatusDone)(gpu.Attack(lab.AttackSpec{Model: tr.ID, Attack: "fgsm", Mode: lab.ModeOwn, Eps: 0.1, N: 4}))
+	rep := runTo(t, gpu, lab.StatusDone)(gpu.Attack(lab.AttackSpec{Model: tr.ID, Attack: "fgsm", Mode: attacks.Own, Eps: 0.1, N: 4}))
 	up, _ = d.Copies()
 	if rep.Spec.Device != "cuda:0" || up-up0 < 2 {
 		t.Errorf("attack run on %q made %d uploads", rep.Spec.Device, up-up0)

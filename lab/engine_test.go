@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/lab"
 )
 
@@ -63,7 +64,7 @@ func TestEngineTinySynthetic(t *testing.T) {
 		}
 	}
 
-	st, err := l.NewStepper(ctx, lab.AttackSpec{Model: ch.ID, Attack: "pgd", Mode: lab.ModeOwn, Eps: 0.1, Steps: 2, Image: 3})
+	st, err := l.NewStepper(ctx, lab.AttackSpec{Model: ch.ID, Attack: "pgd", Mode: attacks.Own, Eps: 0.1, Steps: 2, Image: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestEngineTinySynthetic(t *testing.T) {
 	if !as.Done || as.Step != 2 || len(as.Probs) != 10 || as.LInf > 0.1+1e-6 || len(as.AdvIm.Pix) != 28*28 {
 		t.Fatalf("stepper: done %v step %d probs %d linf %v", as.Done, as.Step, len(as.Probs), as.LInf)
 	}
-	rep := run(l.Attack(lab.AttackSpec{Model: ch.ID, Attack: "fgsm", Mode: lab.ModeTrue, Eps: 0.1, N: 8}))
+	rep := run(l.Attack(lab.AttackSpec{Model: ch.ID, Attack: "fgsm", Mode: attacks.True, Eps: 0.1, N: 8}))
 	rs, _ := l.Snapshot(rep.ID)
 	if rs.Attack == nil || len(rs.Attack.Rows) != 1 || rs.Attack.Done != 8 {
 		t.Fatalf("attack report %+v", rs.Attack)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/internal/dirlock"
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/lab/labtest"
@@ -280,7 +281,7 @@ func TestRetrainRecordsParentAndEdits(t *testing.T) {
 		t.Fatalf("parent and child test accuracy %v %v", p.Last.TestAcc, ch.Last.TestAcc)
 	}
 
-	st, err := l.NewStepper(context.Background(), lab.AttackSpec{Model: c1.ID, Attack: "pgd", Mode: lab.ModeOwn, Eps: 0.3, Steps: 3, Image: 7})
+	st, err := l.NewStepper(context.Background(), lab.AttackSpec{Model: c1.ID, Attack: "pgd", Mode: attacks.Own, Eps: 0.3, Steps: 3, Image: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +298,7 @@ func TestRetrainRecordsParentAndEdits(t *testing.T) {
 	if _, err := l.NewStepper(context.Background(), lab.AttackSpec{Model: s.ID}); err == nil {
 		t.Fatal("attacking a search run should fail")
 	}
-	ar, err := l.Attack(lab.AttackSpec{Model: c1.ID, Attack: "all", Mode: lab.ModeTrue, Eps: 0.1, N: 4})
+	ar, err := l.Attack(lab.AttackSpec{Model: c1.ID, Attack: "all", Mode: attacks.True, Eps: 0.1, N: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/nn/rule"
 	"github.com/bionaslab/bionas/search"
 )
@@ -236,21 +237,15 @@ type LayerInfo struct {
 // "true": the true gradient), on test image Image (stepper) or the first N
 // test images (report).
 type AttackSpec struct {
-	Model  string  `json:"model"`
-	Attack string  `json:"attack"`
-	Mode   string  `json:"mode"`
-	Eps    float64 `json:"eps"`
-	Steps  int     `json:"steps,omitempty"`
-	Image  int     `json:"image,omitempty"`
-	N      int     `json:"n,omitempty"`
-	Seed   uint64  `json:"seed,omitempty"`
+	Model  string           `json:"model"`
+	Attack string           `json:"attack"`
+	Mode   attacks.GradMode `json:"mode"`
+	Eps    float64          `json:"eps"`
+	Steps  int              `json:"steps,omitempty"`
+	Image  int              `json:"image,omitempty"`
+	N      int              `json:"n,omitempty"`
+	Seed   uint64           `json:"seed,omitempty"`
 }
-
-// Attack modes: where the attack's gradient comes from.
-const (
-	ModeOwn  = "own"  // the model's own feedback path (its learning rules)
-	ModeTrue = "true" // the true gradient (back-propagation through every layer)
-)
 
 // Image is a CHW image with values in [0, 1].
 type Image struct {
@@ -300,7 +295,7 @@ func (s AttackState) Perturbation() Image {
 // AttackRow is one attack's line in a robustness report.
 type AttackRow struct {
 	Attack    string  `json:"attack"`
-	Mode      string  `json:"mode"`
+	Mode      string  `json:"mode"` // own, true, or black-box (no gradient)
 	Eps       float64 `json:"eps"`
 	RobustAcc float64 `json:"robust_acc"`
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/lab"
 )
 
@@ -21,7 +22,7 @@ type attackPane struct {
 	field int
 	model string
 	atk   string
-	mode  string
+	mode  attacks.GradMode
 	eps   float64
 	image int
 	steps int
@@ -44,7 +45,7 @@ var (
 )
 
 func newAttackPane(s *state) *attackPane {
-	return &attackPane{s: s, mode: lab.ModeOwn, eps: 0.1,
+	return &attackPane{s: s, mode: attacks.Own, eps: 0.1,
 		kField:  bind([]string{"up", "down", "k", "j"}, "↑/↓", "field"),
 		kValue:  bind([]string{"left", "right", "h", "l"}, "←/→", "change"),
 		kStep:   bind([]string{" ", "n"}, "space", "step"),
@@ -230,7 +231,7 @@ func (p *attackPane) change(d int) {
 	case 1:
 		p.atk = cycle(p.attacks(), p.atk, d)
 	case 2:
-		p.mode = cycle([]string{lab.ModeOwn, lab.ModeTrue}, p.mode, d)
+		p.mode = cycle([]attacks.GradMode{attacks.Own, attacks.True}, p.mode, d)
 	case 3:
 		i := 0
 		for k, e := range attackEps {
@@ -310,7 +311,7 @@ func (p *attackPane) formView() string {
 		steps = fmt.Sprint(p.steps)
 	}
 	rows := [][2]string{
-		{"model", p.model}, {"attack", p.atk}, {"mode", p.mode},
+		{"model", p.model}, {"attack", p.atk}, {"mode", string(p.mode)},
 		{"ε", fmt.Sprintf("%.2f", p.eps)}, {"image", fmt.Sprint(p.image)}, {"steps", steps},
 	}
 	var b strings.Builder

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/lab/labtest"
 )
@@ -51,7 +52,7 @@ func fixtureLab(t testing.TB) *lab.Lab {
 	s := must(l.Start(lab.Spec{Kind: lab.KindSearch, Preset: "mnist-tiny", Epochs: 2}))
 	tr := must(l.TrainGenotype(s.ID))
 	rt := must(l.Retrain(tr.ID, []lab.RuleEdit{{Selector: "all", Rule: "usf"}}))
-	must(l.Attack(lab.AttackSpec{Model: rt.ID, Attack: "all", Mode: lab.ModeOwn, Eps: 0.1, N: 8}))
+	must(l.Attack(lab.AttackSpec{Model: rt.ID, Attack: "all", Mode: attacks.Own, Eps: 0.1, N: 8}))
 	return l
 }
 

@@ -345,7 +345,7 @@ func (f *presetForm) setPreset(i int) {
 
 const formFields = 6
 
-func cycle(list []string, cur string, d int) string {
+func cycle[T comparable](list []T, cur T, d int) T {
 	for i, x := range list {
 		if x == cur {
 			return list[((i+d)%len(list)+len(list))%len(list)]

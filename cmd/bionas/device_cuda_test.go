@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/nn"
 	"github.com/bionaslab/bionas/nn/cuda"
@@ -93,7 +94,7 @@ func TestLabCommandsComputeOnDevice(t *testing.T) {
 			if l.Device() != "cuda:0" {
 				t.Fatalf("lab of bionas %s --device cuda computes on %q", cmd, l.Device())
 			}
-			st, err := l.NewStepper(ctx, lab.AttackSpec{Model: info.ID, Attack: "fgsm", Mode: lab.ModeTrue, Eps: 0.1})
+			st, err := l.NewStepper(ctx, lab.AttackSpec{Model: info.ID, Attack: "fgsm", Mode: attacks.True, Eps: 0.1})
 			if err != nil {
 				t.Fatal(err)
 			}

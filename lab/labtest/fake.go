@@ -328,7 +328,7 @@ func (f *Fake) attack(ctx context.Context, j *lab.Job) error {
 		for k, name := range names {
 			acc := 0.97 - a.Eps*float64(k+2)
 			worst = min(worst, acc)
-			rep.Rows = append(rep.Rows, lab.AttackRow{Attack: name, Mode: a.Mode, Eps: a.Eps, RobustAcc: acc})
+			rep.Rows = append(rep.Rows, lab.AttackRow{Attack: name, Mode: string(a.Mode), Eps: a.Eps, RobustAcc: acc})
 		}
 		rep.WorstCase = worst - 0.01
 		j.Emit(lab.Event{Kind: lab.EventAttack, Attack: rep})
