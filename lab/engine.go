@@ -306,7 +306,7 @@ func (e *engine) network(ctx context.Context, spec Spec, g Genotype) (*search.Ne
 		return nil, p, err
 	}
 	for _, ed := range spec.Edits {
-		r, err := rule.Parse(ed.Rule)
+		r, err := rule.Parse(string(ed.Rule))
 		if err != nil {
 			return nil, p, fmt.Errorf("rule edit %s: %w", ed, err)
 		}
@@ -321,7 +321,7 @@ func (e *engine) network(ctx context.Context, spec Spec, g Genotype) (*search.Ne
 func layerInfos(net *search.Network) []LayerInfo {
 	var out []LayerInfo
 	for _, l := range net.Layers() {
-		li := LayerInfo{Name: l.Name, Cell: l.Cell, Op: string(l.Op), Rule: string(l.Rule), Shape: l.Shape}
+		li := LayerInfo{Name: l.Name, Cell: l.Cell, Op: string(l.Op), Rule: l.Rule, Shape: l.Shape}
 		if l.Cell >= 0 && l.Edge >= 0 {
 			li.Edge = fmt.Sprintf("cell%d.edge%d", l.Cell, l.Edge)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/bionaslab/bionas/internal/dirlock"
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/lab/labtest"
+	"github.com/bionaslab/bionas/nn/rule"
 )
 
 func openLab(t *testing.T, dir string, f *labtest.Fake, opts ...func(*lab.Options)) *lab.Lab {
@@ -267,9 +268,9 @@ func TestRetrainRecordsParentAndEdits(t *testing.T) {
 	wait(t, l, c2.ID)
 	ls, _ := l.Layers(context.Background(), c2.ID)
 	for _, x := range ls {
-		want := "usf"
+		want := rule.USF
 		if x.Name == "classifier" {
-			want = "bp"
+			want = rule.BP
 		}
 		if x.Rule != want {
 			t.Fatalf("layer %s rule %s, want %s", x.Name, x.Rule, want)

@@ -88,11 +88,11 @@ type Spec struct {
 // Selector is a full layer name ("cells.3.edge2.op.dw1"), an edge
 // ("cell3.edge2": every conv of that edge), a cell ("cell3") or "all".
 type RuleEdit struct {
-	Selector string `json:"selector"`
-	Rule     string `json:"rule"`
+	Selector string    `json:"selector"`
+	Rule     rule.Rule `json:"rule"`
 }
 
-func (e RuleEdit) String() string { return e.Selector + "=" + e.Rule }
+func (e RuleEdit) String() string { return e.Selector + "=" + string(e.Rule) }
 
 // Metrics are the latest numbers of a run, as shown in the runs list.
 type Metrics struct {
@@ -223,12 +223,12 @@ type GenotypeEdge = search.Edge
 // LayerInfo is one rule-carrying layer of a discrete network, as the rule
 // editor lists it.
 type LayerInfo struct {
-	Name  string `json:"name"`           // full layer name, usable as a RuleEdit selector
-	Cell  int    `json:"cell"`           // −1 for the stem and the classifier
-	Edge  string `json:"edge,omitempty"` // "cell3.edge2", the selector of the whole edge
-	Op    string `json:"op,omitempty"`
-	Rule  string `json:"rule"`
-	Shape []int  `json:"shape,omitempty"`
+	Name  string    `json:"name"`           // full layer name, usable as a RuleEdit selector
+	Cell  int       `json:"cell"`           // −1 for the stem and the classifier
+	Edge  string    `json:"edge,omitempty"` // "cell3.edge2", the selector of the whole edge
+	Op    string    `json:"op,omitempty"`
+	Rule  rule.Rule `json:"rule"`
+	Shape []int     `json:"shape,omitempty"`
 }
 
 // AttackSpec configures an attack: against the model of run Model, attack

@@ -144,12 +144,11 @@ func cellOf(g *lab.Genotype, reduce bool) *lab.CellGenotype {
 // ruleLegend shows each rule in use in its colour with a few words.
 func ruleLegend(st *Styles, rules []rule.Rule, w int) string {
 	var parts []string
-	for _, rr := range rules {
-		r := string(rr)
-		d := rr.Describe()
+	for _, r := range rules {
+		d := r.Describe()
 		d, _, _ = strings.Cut(d, ":")
 		d, _, _ = strings.Cut(d, " (")
-		parts = append(parts, st.Rule(r).Render("■ "+r)+" "+st.Dim.Render(d))
+		parts = append(parts, st.Rule(r).Render("■ "+string(r))+" "+st.Dim.Render(d))
 	}
 	// Pack into lines of width w.
 	var lines []string
@@ -230,7 +229,7 @@ func drawCell(st *Styles, title string, c lab.CellGenotype, prev *lab.CellGenoty
 				line[x(i)] = st.Dim.Render("│")
 			}
 		}
-		rs := st.Rule(string(e.Rule))
+		rs := st.Rule(e.Rule)
 		for col := x(e.From) + 1; col < x(e.To); col++ {
 			ch := "─"
 			for i := e.From + 1; i < e.To; i++ {

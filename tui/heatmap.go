@@ -263,8 +263,8 @@ func (p *alphasPane) render(a *lab.Alphas, m [][]float32) string {
 	}
 	if headRows == 2 {
 		for j := range visC {
-			r := string(a.Pair(p.colOff + j).Rule)
-			cv.SetStringWithStyle(canvas.Point{X: labelW + j*cw, Y: 1}, ruleShort(r), st.Rule(r))
+			r := a.Pair(p.colOff + j).Rule
+			cv.SetStringWithStyle(canvas.Point{X: labelW + j*cw, Y: 1}, ruleShort(string(r)), st.Rule(r))
 		}
 	}
 	for i := range visR {

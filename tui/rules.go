@@ -23,7 +23,7 @@ type rulesPane struct {
 	have    string // the key of the layers held
 	want    string // the key being fetched
 	err     error
-	pending map[string]string // layer name → new rule
+	pending map[string]rule.Rule // layer name → new rule
 	cursor  int
 	offset  int
 	compare bool
@@ -32,7 +32,7 @@ type rulesPane struct {
 }
 
 func newRulesPane(s *state) *rulesPane {
-	return &rulesPane{s: s, pending: map[string]string{},
+	return &rulesPane{s: s, pending: map[string]rule.Rule{},
 		kRule:    bind([]string{"left", "right", "h", "l"}, "←/→", "change rule"),
 		kAll:     bind([]string{"a"}, "a", "all layers to this rule"),
 		kEdge:    bind([]string{"e"}, "e", "edge to this rule"),
@@ -136,15 +136,15 @@ func (p *rulesPane) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (p *rulesPane) rule(l lab.LayerInfo) string {
+func (p *rulesPane) rule(l lab.LayerInfo) rule.Rule {
 	if r, ok := p.pending[l.Name]; ok {
 		return r
 	}
 	return l.Rule
 }
 
-func (p *rulesPane) set(l lab.LayerInfo, r string) {
-	if !rule.Rule(l.Rule).IsFeedback() {
+func (p *rulesPane) set(l lab.LayerInfo, r rule.Rule) {
+	if !l.Rule.IsFeedback() {
 		return // Hebbian and predictive-coding layers are kinds, not rules
 	}
 	if r == l.Rule {
@@ -170,7 +170,7 @@ func (p *rulesPane) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, keyDown):
 		p.cursor = min(p.cursor+1, len(p.layers)-1)
 	case key.Matches(msg, p.kRule):
-		if !rule.Rule(cur.Rule).IsFeedback() {
+		if !cur.Rule.IsFeedback() {
 			p.s.say(fmt.Sprintf("%s is a %s layer: its learning rule is its kind", cur.Name, cur.Rule))
 			return nil
 		}
@@ -178,17 +178,13 @@ func (p *rulesPane) key(msg tea.KeyMsg) tea.Cmd {
 		if s := msg.String(); s == "left" || s == "h" {
 			d = -1
 		}
-		names := make([]string, len(rule.Feedback))
-		for i, r := range rule.Feedback {
-			names[i] = string(r)
-		}
-		p.set(cur, cycle(names, p.rule(cur), d))
+		p.set(cur, cycle(rule.Feedback, p.rule(cur), d))
 	case key.Matches(msg, p.kAll):
 		r := p.rule(cur)
 		for _, l := range p.layers {
 			p.set(l, r)
 		}
-		p.s.say("all layers → " + r + " (r retrains)")
+		p.s.say("all layers → " + string(r) + " (r retrains)")
 	case key.Matches(msg, p.kEdge):
 		if cur.Edge == "" {
 			return nil
@@ -283,9 +279,9 @@ func (p *rulesPane) View(bool) string {
 		if i == p.cursor {
 			mark = "▸ "
 		}
-		r := st.Rule(l.Rule).Render(l.Rule)
+		r := st.Rule(l.Rule).Render(string(l.Rule))
 		if nr, ok := p.pending[l.Name]; ok {
-			r = st.Dim.Render(l.Rule+"→") + st.Rule(nr).Render(nr) + "*"
+			r = st.Dim.Render(string(l.Rule)+"→") + st.Rule(nr).Render(string(nr)) + "*"
 		}
 		shape := make([]string, len(l.Shape))
 		for k, d := range l.Shape {
@@ -360,8 +356,8 @@ func ruleCounts(st *Styles, ls []lab.LayerInfo) string {
 	if len(ls) == 0 {
 		return "–"
 	}
-	n := map[string]int{}
-	var order []string
+	n := map[rule.Rule]int{}
+	var order []rule.Rule
 	for _, l := range ls {
 		if n[l.Rule] == 0 {
 			order = append(order, l.Rule)
@@ -370,7 +366,7 @@ func ruleCounts(st *Styles, ls []lab.LayerInfo) string {
 	}
 	parts := make([]string, len(order))
 	for i, r := range order {
-		parts[i] = st.Rule(r).Render(r) + fmt.Sprintf(" %d", n[r])
+		parts[i] = st.Rule(r).Render(string(r)) + fmt.Sprintf(" %d", n[r])
 	}
 	return strings.Join(parts, " · ")
 }

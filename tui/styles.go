@@ -6,6 +6,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/bionaslab/bionas/lab"
+	"github.com/bionaslab/bionas/nn/rule"
 )
 
 // Styles are every style of one session, all built from that session's
@@ -25,7 +26,7 @@ type Styles struct {
 	BorderOn, BorderOff lipgloss.Style
 
 	status map[lab.Status]lipgloss.Style
-	rule   map[string]lipgloss.Style
+	rule   map[rule.Rule]lipgloss.Style
 	// Heat are background styles from cold to hot (alpha heatmap).
 	Heat []lipgloss.Style
 	// Train and Val colour the chart series.
@@ -35,7 +36,7 @@ type Styles struct {
 }
 
 // ruleColors are the rules' colours, the same in every pane and legend.
-var ruleColors = map[string]lipgloss.Color{
+var ruleColors = map[rule.Rule]lipgloss.Color{
 	"bp":   "#D0D0D0",
 	"fa":   "#5FAFFF",
 	"dfa":  "#00D7D7",
@@ -77,7 +78,7 @@ func NewStyles(r *lipgloss.Renderer) *Styles {
 		lab.StatusFailed:      s.Err,
 		lab.StatusInterrupted: s.Warn,
 	}
-	s.rule = map[string]lipgloss.Style{}
+	s.rule = map[rule.Rule]lipgloss.Style{}
 	for name, c := range ruleColors {
 		s.rule[name] = n().Foreground(c)
 	}
@@ -107,7 +108,7 @@ func (s *Styles) Status(st lab.Status) lipgloss.Style {
 }
 
 // Rule styles a learning rule's name (its colour; plain if unknown).
-func (s *Styles) Rule(r string) lipgloss.Style {
+func (s *Styles) Rule(r rule.Rule) lipgloss.Style {
 	if x, ok := s.rule[r]; ok {
 		return x
 	}

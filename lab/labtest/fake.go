@@ -259,7 +259,7 @@ func (f *Fake) search(ctx context.Context, j *lab.Job) error {
 // RuleScore is the fake test accuracy of a network whose layers use these
 // rules: bp best, then the sign-concordant rules, then fa.
 func RuleScore(layers []lab.LayerInfo) float64 {
-	score := map[string]float64{"bp": 0.99, "usf": 0.98, "frsf": 0.975, "brsf": 0.97, "fa": 0.95, "dfa": 0.94, "hebb": 0.9, "pc": 0.92}
+	score := map[rule.Rule]float64{"bp": 0.99, "usf": 0.98, "frsf": 0.975, "brsf": 0.97, "fa": 0.95, "dfa": 0.94, "hebb": 0.9, "pc": 0.92}
 	var s float64
 	for _, l := range layers {
 		s += score[l.Rule]
@@ -356,7 +356,7 @@ func Layers(g lab.Genotype, edits []lab.RuleEdit) ([]lab.LayerInfo, error) {
 				}
 			}
 			ls = append(ls, lab.LayerInfo{Name: fmt.Sprintf("cells.%d.edge%d.op", c, e), Cell: c, Edge: fmt.Sprintf("cell%d.edge%d", c, e),
-				Op: string(edge.Op), Rule: string(edge.Rule), Shape: []int{8, 8, 3, 3}})
+				Op: string(edge.Op), Rule: edge.Rule, Shape: []int{8, 8, 3, 3}})
 		}
 	}
 	ls = append(ls, lab.LayerInfo{Name: "classifier", Cell: -1, Op: "linear", Rule: "bp", Shape: []int{10, 32}})
