@@ -145,9 +145,7 @@ func cellOf(g *lab.Genotype, reduce bool) *lab.CellGenotype {
 func ruleLegend(st *Styles, rules []rule.Rule, w int) string {
 	var parts []string
 	for _, r := range rules {
-		d := r.Describe()
-		d, _, _ = strings.Cut(d, ":")
-		d, _, _ = strings.Cut(d, " (")
+		d := r.Name()
 		parts = append(parts, st.Rule(r).Render("■ "+string(r))+" "+st.Dim.Render(d))
 	}
 	// Pack into lines of width w.

@@ -83,6 +83,16 @@ func (r Rule) Describe() string {
 	return "unknown rule"
 }
 
+// Name is the rule's short name, for legends: Describe up to its colon or
+// parenthesis ("feedback alignment", "back-propagation").
+func (r Rule) Name() string {
+	d := r.Describe()
+	if i := strings.IndexAny(d, ":("); i > 0 {
+		d = strings.TrimSpace(d[:i])
+	}
+	return d
+}
+
 func names(rs []Rule) string {
 	s := make([]string, len(rs))
 	for i, r := range rs {

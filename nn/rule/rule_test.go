@@ -43,3 +43,11 @@ func TestKinds(t *testing.T) {
 		t.Error("fa/bp are not sign-concordant")
 	}
 }
+
+func TestName(t *testing.T) {
+	for r, want := range map[Rule]string{BP: "back-propagation", FA: "feedback alignment", PC: "predictive-coding convolution", Hebb: "Hebbian convolution"} {
+		if got := r.Name(); got != want {
+			t.Errorf("%s.Name() = %q, want %q", r, got, want)
+		}
+	}
+}
