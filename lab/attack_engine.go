@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -191,7 +192,7 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	n := min(orDefault(a.N, 100), test.Len())
+	n := min(cmp.Or(a.N, 100), test.Len())
 	c, h, w := test.Shape()
 	per := c * h * w
 	xs := make([]float32, n*per)
@@ -199,7 +200,7 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	for i := range n {
 		ys[i] = test.Image(i, xs[i*per:(i+1)*per])
 	}
-	specs, err := attackSpecs([]string{orString(a.Attack, "all")}, a.Eps, a.Steps)
+	specs, err := attackSpecs([]string{cmp.Or(a.Attack, "all")}, a.Eps, a.Steps)
 	if err != nil {
 		return err
 	}

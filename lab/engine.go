@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,14 +140,6 @@ func firstN(n int) []int {
 	return idx
 }
 
-// orDefault returns v if set, else d.
-func orDefault[T int | float32 | float64](v, d T) T {
-	if v > 0 {
-		return v
-	}
-	return d
-}
-
 // stepsOf is the number of intermediate nodes of a cell with n edges
 // (n = s(s+3)/2).
 func stepsOf(n int) int {
@@ -214,7 +207,7 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	space, err := search.SpaceByName(orString(spec.Space, "bio"))
+	space, err := search.SpaceByName(cmp.Or(spec.Space, "bio"))
 	if err != nil {
 		return err
 	}
@@ -222,8 +215,8 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	halves := search.SplitForSearch(full, orDefault(spec.Subset, p.SearchImages))
-	dname := orString(spec.Dataset, "mnist")
+	halves := search.SplitForSearch(full, cmp.Or(spec.Subset, p.SearchImages))
+	dname := cmp.Or(spec.Dataset, "mnist")
 	ckpt := filepath.Join(j.Dir, DirCheckpoint)
 	resume := j.Resume && search.HasCheckpoint(ckpt)
 	if resume {
@@ -232,7 +225,7 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 		}
 	}
 	emit := emitter(j)
-	method, err := search.ParseMethod(orString(string(spec.Method), string(search.MethodDARTS)))
+	method, err := search.ParseMethod(cmp.Or(string(spec.Method), string(search.MethodDARTS)))
 	if err != nil {
 		return err
 	}
@@ -257,19 +250,12 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 	return j.WriteFile("result.json", append(out, '\n'))
 }
 
-func orString(v, d string) string {
-	if v != "" {
-		return v
-	}
-	return d
-}
-
 // shape is the image shape and classes of the dataset a spec names: known
 // by name (listing a network's layers needs no data), or read from
 // EngineOptions.Data's dataset.
 func (e *engine) shape(ctx context.Context, spec Spec) (c, size, classes int, err error) {
 	if e.opts.Data == nil {
-		d, err := data.Describe(orString(spec.Dataset, "mnist"))
+		d, err := data.Describe(cmp.Or(spec.Dataset, "mnist"))
 		if err != nil {
 			return 0, 0, 0, err
 		}
@@ -295,8 +281,8 @@ func (e *engine) network(ctx context.Context, spec Spec, g Genotype) (*search.Ne
 	}
 	ncfg := p.Network
 	ncfg.Genotype = g
-	ncfg.C = orDefault(spec.C, ncfg.C)
-	ncfg.Layers = orDefault(spec.Cells, ncfg.Layers)
+	ncfg.C = cmp.Or(spec.C, ncfg.C)
+	ncfg.Layers = cmp.Or(spec.Cells, ncfg.Layers)
 	if ncfg.InChannels, ncfg.ImageSize, ncfg.Classes, err = e.shape(ctx, spec); err != nil {
 		return nil, p, err
 	}
@@ -368,19 +354,19 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	if n := orDefault(spec.Subset, p.TrainImages); n > 0 && n < trainDS.Len() {
+	if n := cmp.Or(spec.Subset, p.TrainImages); n > 0 && n < trainDS.Len() {
 		trainDS = data.Subset(trainDS, firstN(n))
 	}
-	dname := orString(spec.Dataset, "mnist")
+	dname := cmp.Or(spec.Dataset, "mnist")
 	tcfg := p.Train
-	tcfg.Epochs = orDefault(spec.Epochs, tcfg.Epochs)
-	tcfg.BatchSize = orDefault(spec.BatchSize, tcfg.BatchSize)
-	tcfg.LR = orDefault(float32(spec.LR), tcfg.LR)
+	tcfg.Epochs = cmp.Or(spec.Epochs, tcfg.Epochs)
+	tcfg.BatchSize = cmp.Or(spec.BatchSize, tcfg.BatchSize)
+	tcfg.LR = cmp.Or(float32(spec.LR), tcfg.LR)
 	tcfg.Augment, tcfg.Norm, tcfg.Seed = data.DefaultAugment(dname, p.TrainCutout), data.DefaultNorm(dname), spec.Seed
 	if p.TestImages > 0 {
 		tcfg.EvalLimit = p.TestImages
 	}
-	tcfg.Workers = orDefault(e.opts.Workers, tcfg.Workers)
+	tcfg.Workers = cmp.Or(e.opts.Workers, tcfg.Workers)
 	ckpt := filepath.Join(j.Dir, DirCheckpoint)
 	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit = ckpt, j.Resume && search.HasCheckpoint(ckpt), emitter(j)
 	tcfg.Device = e.opts.Device

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -118,33 +119,33 @@ func NewPlan(method Method, p Preset, o Overrides, h Hooks) (Plan, error) {
 			cfg = p.PCDARTS
 		}
 		cfg.Supernet = overrideSupernet(cfg.Supernet, space, o)
-		cfg.Epochs = pick(o.Epochs, cfg.Epochs)
-		cfg.BatchSize = pick(o.BatchSize, cfg.BatchSize)
-		cfg.LR = pick(o.LR, cfg.LR)
+		cfg.Epochs = cmp.Or(o.Epochs, cfg.Epochs)
+		cfg.BatchSize = cmp.Or(o.BatchSize, cfg.BatchSize)
+		cfg.LR = cmp.Or(o.LR, cfg.LR)
 		cfg.Augment, cfg.Norm, cfg.Seed = o.Augment, o.Norm, o.Seed
 		cfg.RunControl = h.control(cfg.RunControl)
 		pl.DARTS = &cfg
 	case MethodEGNAS:
 		cfg := p.EGNAS
 		cfg.Supernet = overrideSupernet(cfg.Supernet, space, o)
-		cfg.Epochs = pick(o.Epochs, cfg.Epochs)
-		cfg.BatchSize = pick(o.BatchSize, cfg.BatchSize)
-		cfg.LR = pick(o.LR, cfg.LR)
+		cfg.Epochs = cmp.Or(o.Epochs, cfg.Epochs)
+		cfg.BatchSize = cmp.Or(o.BatchSize, cfg.BatchSize)
+		cfg.LR = cmp.Or(o.LR, cfg.LR)
 		cfg.Augment, cfg.Norm, cfg.Seed = o.Augment, o.Norm, o.Seed
 		cfg.RunControl = h.control(cfg.RunControl)
 		pl.EGNAS = &cfg
 	case MethodRandom:
 		cfg := p.Random
 		cfg.Space = space
-		cfg.Samples = pick(o.Epochs, cfg.Samples)
-		cfg.Network.C = pick(o.C, cfg.Network.C)
-		cfg.Network.Layers = pick(o.Cells, cfg.Network.Layers)
-		cfg.Train.BatchSize = pick(o.BatchSize, cfg.Train.BatchSize)
-		cfg.Train.LR = pick(o.LR, cfg.Train.LR)
+		cfg.Samples = cmp.Or(o.Epochs, cfg.Samples)
+		cfg.Network.C = cmp.Or(o.C, cfg.Network.C)
+		cfg.Network.Layers = cmp.Or(o.Cells, cfg.Network.Layers)
+		cfg.Train.BatchSize = cmp.Or(o.BatchSize, cfg.Train.BatchSize)
+		cfg.Train.LR = cmp.Or(o.LR, cfg.Train.LR)
 		cfg.Train.Augment, cfg.Train.Norm, cfg.Seed = o.Augment, o.Norm, o.Seed
 		// Random search checkpoints after each sample itself; each sample's
 		// training runs on the device with the hooks' workers.
-		cfg.Train.Workers = pick(h.Workers, cfg.Train.Workers)
+		cfg.Train.Workers = cmp.Or(h.Workers, cfg.Train.Workers)
 		cfg.Train.Device = h.Device
 		cfg.CheckpointDir, cfg.Resume, cfg.Emit = h.CheckpointDir, h.Resume, h.Emit
 		pl.Random = &cfg
@@ -158,7 +159,7 @@ func NewPlan(method Method, p Preset, o Overrides, h Hooks) (Plan, error) {
 // control is a run control block connected by h: its events, checkpoints
 // and device, and its workers when h names a number.
 func (h Hooks) control(rc RunControl) RunControl {
-	rc.Workers = pick(h.Workers, rc.Workers)
+	rc.Workers = cmp.Or(h.Workers, rc.Workers)
 	rc.CheckpointDir, rc.Resume, rc.Emit, rc.Device = h.CheckpointDir, h.Resume, h.Emit, h.Device
 	return rc
 }
@@ -166,18 +167,10 @@ func (h Hooks) control(rc RunControl) RunControl {
 // overrideSupernet applies the space, size and recomputation of o.
 func overrideSupernet(s SupernetConfig, space Space, o Overrides) SupernetConfig {
 	s.Space = space
-	s.C = pick(o.C, s.C)
-	s.Cells = pick(o.Cells, s.Cells)
+	s.C = cmp.Or(o.C, s.C)
+	s.Cells = cmp.Or(o.Cells, s.Cells)
 	s.Recompute = s.Recompute || o.Recompute
 	return s
-}
-
-// pick returns v when it is set (not zero), else the default d.
-func pick[T int | float32](v, d T) T {
-	if v != 0 {
-		return v
-	}
-	return d
 }
 
 // Config is the plan's configuration as the JSON of a run's config.json:

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,15 +186,15 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func searchEpochs(method string, p search.Preset, flag int) int {
 	switch method {
 	case "darts2":
-		return pick(flag, p.DARTS2.Epochs)
+		return cmp.Or(flag, p.DARTS2.Epochs)
 	case "pcdarts":
-		return pick(flag, p.PCDARTS.Epochs)
+		return cmp.Or(flag, p.PCDARTS.Epochs)
 	case "egnas":
-		return pick(flag, p.EGNAS.Epochs)
+		return cmp.Or(flag, p.EGNAS.Epochs)
 	case "random":
-		return pick(flag, p.Random.Samples)
+		return cmp.Or(flag, p.Random.Samples)
 	}
-	return pick(flag, p.DARTS.Epochs)
+	return cmp.Or(flag, p.DARTS.Epochs)
 }
 
 // buildSpace returns the named space, or with --ops/--rules the custom space
@@ -262,14 +263,6 @@ func opList(ops []search.Op) string {
 		s[i] = string(o)
 	}
 	return strings.Join(s, ",")
-}
-
-// pick returns v if it is set (> 0), else def.
-func pick(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 func firstN(n int) []int {

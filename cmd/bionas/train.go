@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -159,8 +160,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ncfg := p.Network
 	ncfg.Genotype = geno
-	ncfg.C = pick(*channels, ncfg.C)
-	ncfg.Layers = pick(*layers, ncfg.Layers)
+	ncfg.C = cmp.Or(*channels, ncfg.C)
+	ncfg.Layers = cmp.Or(*layers, ncfg.Layers)
 	ncfg.Classes = trainDS.Classes()
 	ncfg.InChannels, ncfg.ImageSize, _ = trainDS.Shape()
 	ncfg.Seed = *seed
@@ -180,8 +181,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	tcfg := p.Train
-	tcfg.Epochs = pick(*epochs, tcfg.Epochs)
-	tcfg.BatchSize = pick(*batch, tcfg.BatchSize)
+	tcfg.Epochs = cmp.Or(*epochs, tcfg.Epochs)
+	tcfg.BatchSize = cmp.Or(*batch, tcfg.BatchSize)
 	if *lr > 0 {
 		tcfg.LR = float32(*lr)
 	}
