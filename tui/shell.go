@@ -175,6 +175,17 @@ func (m *Shell) Init() tea.Cmd { return m.waitEvents() }
 // them, then to the global bindings, then to the focused pane; mouse
 // events to the pane under the pointer; everything else to every pane.
 func (m *Shell) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok && k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste {
+		// Several keys that arrived in one read (fast typing, key repeat
+		// over a slow SSH link) are several keys: "jjj" moves three rows.
+		cmds := make([]tea.Cmd, 0, len(k.Runes)+1)
+		for _, r := range k.Runes {
+			one := k
+			one.Runes = []rune{r}
+			cmds = append(cmds, m.route(one))
+		}
+		return m, tea.Batch(append(cmds, m.syncPanes())...)
+	}
 	cmd := m.route(msg)
 	return m, tea.Batch(cmd, m.syncPanes())
 }

@@ -198,3 +198,23 @@ func TestFormStartShowsCharts(t *testing.T) {
 		t.Fatalf("after starting from the form: focus %d, want the charts (%d)", m.focus, paneCharts)
 	}
 }
+
+// TestMultiRuneKeysAreSplit: keys that arrive in one read ("kkk", as fast
+// typing or key repeat over SSH delivers them) act as that many key
+// presses, not as one unknown key.
+func TestMultiRuneKeysAreSplit(t *testing.T) {
+	l := fixtureLab(t)
+	one := New(l, Options{Now: fixedNow, Width: 80, Height: 24})
+	defer one.Close()
+	three := New(l, Options{Now: fixedNow, Width: 80, Height: 24})
+	defer three.Close()
+	start := one.s.sel
+	drive(t, one, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("kkk")})
+	drive(t, three, keys("k", "k", "k")...)
+	if one.s.sel == start {
+		t.Fatalf("\"kkk\" in one message left the selection on %s", start)
+	}
+	if one.s.sel != three.s.sel {
+		t.Errorf("\"kkk\" in one message selected %s, three k presses %s", one.s.sel, three.s.sel)
+	}
+}
