@@ -341,11 +341,18 @@ func TestSearchOutLock(t *testing.T) {
 	// kill -9: the kernel drops the lock with the process.
 	first.Process.Signal(syscall.SIGKILL)
 	first.Wait()
+	// The first search died before its first checkpoint: --resume says
+	// there is nothing to continue (not that the folder is in use), and a
+	// plain run takes the folder.
+	err = runSearch(context.Background(), append(long, "--resume"), &so, &se)
+	if err == nil || strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "holds no checkpoint to continue") {
+		t.Fatalf("--resume after kill -9 of the holder, before any checkpoint: %v, want the no-checkpoint error", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err = runSearch(ctx, append(long, "--resume"), &so, &se)
+	err = runSearch(ctx, long, &so, &se)
 	if err == nil || strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "interrupted") {
-		t.Fatalf("resume after kill -9 of the holder: %v, want it to run (and be interrupted by the test)", err)
+		t.Fatalf("search after kill -9 of the holder: %v, want it to run (and be interrupted by the test)", err)
 	}
 }
 

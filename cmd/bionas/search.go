@@ -118,6 +118,9 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !*resume && search.HasCheckpoint(ckptDir) {
 		return fmt.Errorf("search: --out %s holds the checkpoint of an earlier search: pass --resume to continue it, or choose another folder", *out)
 	}
+	if *resume && !search.HasCheckpoint(ckptDir) {
+		return fmt.Errorf("search: --resume: --out %s holds no checkpoint to continue (run without --resume to start a search there)", *out)
+	}
 
 	full, err := data.Open(ctx, *dataset, *dataDir, true)
 	if err != nil {

@@ -225,3 +225,30 @@ func mustRead(v []byte, err error) []byte {
 	}
 	return v
 }
+
+// TestSearchOutFolderHygiene: --resume on a folder with no checkpoint is
+// refused (not silently started afresh), and a search that fails before
+// writing anything (an unknown dataset) leaves no empty --out folder.
+func TestSearchOutFolderHygiene(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "fresh")
+	var stdout, stderr bytes.Buffer
+	err := runSearch(context.Background(), append(tinySearchArgs(out), "--resume"), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "holds no checkpoint to continue") || !strings.Contains(err.Error(), out) {
+		t.Errorf("--resume without a checkpoint: %v, want an error naming %s", err, out)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("--resume refused, but the --out folder was left behind (%v)", err)
+	}
+	args := tinySearchArgs(out)
+	for i, a := range args {
+		if a == "--dataset" {
+			args[i+1] = "foo"
+		}
+	}
+	if err := runSearch(context.Background(), args, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), `"foo"`) {
+		t.Fatalf("--dataset foo: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a search that failed on its dataset left the --out folder %s (%v)", out, err)
+	}
+}

@@ -209,6 +209,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !*resume && search.HasCheckpoint(ckptDir) {
 		return fmt.Errorf("train: --out %s holds the checkpoint of an earlier training: pass --resume to continue it, or choose another folder", *out)
 	}
+	if *resume && !search.HasCheckpoint(ckptDir) {
+		return fmt.Errorf("train: --resume: --out %s holds no checkpoint to continue (run without --resume to start a training there)", *out)
+	}
 	sink, err := openEventSink("train", *resume, ckptDir, *out, tcfg.Epochs, stdout, stderr, *asJSON, "train")
 	if err != nil {
 		return err
