@@ -34,14 +34,11 @@ func (e *engine) attackModel(ctx context.Context, model RunInfo, dir string) (at
 			return nil, err
 		}
 	}
-	d := e.opts.Device
-	if d == nil {
-		return m, nil
+	dm, err := nn.Drive(m, e.opts.Device)
+	if err != nil {
+		return nil, fmt.Errorf("move the model of run %s to %s: %w", model.ID, e.opts.Device.Name(), err)
 	}
-	if err := nn.MoveModule(m, d); err != nil {
-		return nil, fmt.Errorf("move the model of run %s to %s: %w", model.ID, d.Name(), err)
-	}
-	return nn.OnDevice(m, d), nil
+	return dm, nil
 }
 
 // attackSpecs builds the named attacks ("all" for every one) with budget

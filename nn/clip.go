@@ -12,17 +12,7 @@ import "math"
 // so the caller can detect it and skip the step (PyTorch would scale by
 // NaN or 0 instead).
 func ClipGradNorm(params []*Tensor, maxNorm float32) float32 {
-	var dev Device
-	live := make([]*Tensor, 0, len(params))
-	for _, p := range params {
-		if p != nil {
-			live = append(live, p)
-			if d := p.Device(); d != nil {
-				dev = d
-			}
-		}
-	}
-	sum := GradSumSquares(live) // summed where the gradients live
+	sum := GradSumSquares(params) // summed where the gradients live
 	norm := math.Sqrt(sum)
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
 		return float32(norm)
@@ -35,7 +25,8 @@ func ClipGradNorm(params []*Tensor, maxNorm float32) float32 {
 				continue
 			}
 			if p.gstore != nil {
-				mustDev(dev, "nn.ClipGradNorm", dev.Axpby(0, nil, coef, p.gstore.buf, p.Len()))
+				d := p.store.dev
+				mustDev(d, "nn.ClipGradNorm", d.Axpby(0, nil, coef, p.gstore.buf, p.Len()))
 				continue
 			}
 			for i := range p.Grad {

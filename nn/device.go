@@ -425,6 +425,22 @@ func (g *Graph) ToDevice(x *Tensor, d Device) *Tensor {
 // ToHost is ToDevice(x, nil).
 func (g *Graph) ToHost(x *Tensor) *Tensor { return g.ToDevice(x, nil) }
 
+// Drive moves the parameters and buffers of m to d and returns m wrapped
+// by OnDevice, so that code working on host tensors (attacks) drives it
+// there; with d nil it returns m itself.
+func Drive(m interface {
+	Layer
+	Module
+}, d Device) (Layer, error) {
+	if d == nil {
+		return m, nil
+	}
+	if err := MoveModule(m, d); err != nil {
+		return nil, err
+	}
+	return OnDevice(m, d), nil
+}
+
 // OnDevice wraps a layer whose parameters live on d so that it takes and
 // returns host tensors: the input goes to d, the output comes back, and
 // gradients follow both ways. Attacks drive device models through it. The

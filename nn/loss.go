@@ -55,11 +55,7 @@ func (g *Graph) Softmax(x *Tensor) *Tensor {
 	y := g.Alloc(x.Shape...)
 	parRows(rows, 4*k, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			row := y.Data[r*k : (r+1)*k]
-			LogSoftmaxRow(row, x.Data[r*k:(r+1)*k])
-			for i, v := range row {
-				row[i] = float32(math.Exp(float64(v)))
-			}
+			SoftmaxRow(y.Data[r*k:(r+1)*k], x.Data[r*k:(r+1)*k])
 		}
 	})
 	if g.Records(x) {

@@ -94,13 +94,17 @@ func Axpby(a float32, x *Tensor, b float32, y *Tensor) {
 	}
 }
 
-// GradSumSquares returns Σ g² over the gradients of ts (tensors without
-// one count 0): summed where they live, one value read back from a device.
+// GradSumSquares returns Σ g² over the gradients of ts (nil tensors and
+// tensors without a gradient count 0): summed where they live, one value
+// read back from a device.
 func GradSumSquares(ts []*Tensor) float64 {
 	var sum float64
 	var dev Device
 	var onDev []*Tensor
 	for _, t := range ts {
+		if t == nil {
+			continue
+		}
 		if d := t.Device(); d != nil {
 			dev = d
 			onDev = append(onDev, t)

@@ -58,19 +58,6 @@ func (l *searchLoop) parts() checkpointParts {
 	return checkpointParts{model: l.t.net, alphas: l.t.alphas, wOpt: l.t.wOpt, aOpt: l.t.aOpt, extraTen: l.extraTen}
 }
 
-// move puts the supernet and its alphas on d (nil: the host).
-func (l *searchLoop) move(d nn.Device) error {
-	if err := nn.MoveModule(l.t.net, d); err != nil {
-		return err
-	}
-	for _, a := range l.t.alphas {
-		if err := a.T.MoveTo(d); err != nil {
-			return fmt.Errorf("%s: %w", a.Name, err)
-		}
-	}
-	return nil
-}
-
 func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 	start := time.Now()
 	steps := l.train.Len() / l.batch
@@ -99,10 +86,10 @@ func (l *searchLoop) run(ctx context.Context) (*Result, error) {
 		}
 		// After the resume: the checkpoint was read into host tensors, and
 		// the optimizers' loaded state goes up on first use.
-		if err := l.move(d); err != nil {
+		if err := l.t.net.MoveTo(d); err != nil {
 			return nil, fmt.Errorf("%s: move the supernet to %s: %w", l.method, d.Name(), err)
 		}
-		defer func() { _ = l.move(nil) }()
+		defer func() { _ = l.t.net.MoveTo(nil) }()
 		forward = forwardOn(l.t.net, d, l.norm)
 	}
 	total := steps * l.epochs

@@ -454,8 +454,7 @@ func (m *MixedOp) mixRecomputeDevice(g *nn.Graph, x, w *nn.Tensor, row int) *nn.
 		dout := out.GradTensor()
 		var wg *nn.Tensor
 		if w.NeedsGrad {
-			w.Alias(true)
-			wg = w.GradTensor()
+			wg = w.Alias(true).GradTensor()
 		}
 		xl := x.Alias(x.NeedsGrad)
 		// Identity units first, then the others in reverse (the order of a

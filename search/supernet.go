@@ -357,13 +357,27 @@ func (s *Supernet) Genotype() Genotype {
 // computed on the host (a device supernet's α come down once), so that a
 // genotype is derived by the same code wherever the search ran.
 func softmaxRows(t *nn.Tensor) [][]float32 {
-	y := (*nn.Graph)(nil).Softmax(nn.FromSlice(t.Values(), t.Shape...))
-	k := t.Shape[1]
+	vals, k := t.Values(), t.Shape[1]
 	out := make([][]float32, t.Shape[0])
 	for i := range out {
-		out[i] = append([]float32(nil), y.Data[i*k:(i+1)*k]...)
+		out[i] = make([]float32, k)
+		nn.SoftmaxRow(out[i], vals[i*k:(i+1)*k])
 	}
 	return out
+}
+
+// MoveTo puts the supernet's weights, buffers and architecture parameters
+// (α, β) on d (nil: the host): where a device-resident search keeps them.
+func (s *Supernet) MoveTo(d nn.Device) error {
+	if err := nn.MoveModule(s, d); err != nil {
+		return err
+	}
+	for _, a := range s.Alphas() {
+		if err := a.T.MoveTo(d); err != nil {
+			return fmt.Errorf("%s: %w", a.Name, err)
+		}
+	}
+	return nil
 }
 
 // ApplyEdgeNormalization multiplies each edge's row of w by softmax(beta)

@@ -291,13 +291,10 @@ func forwardOn(l nn.Layer, d nn.Device, norm *data.Norm) func(x *nn.Tensor) *nn.
 	}
 }
 
-// noDeviceKernels reports whether layers of rule r have no device kernels
-// (hebb and pc: their own local updates run on the CPU only).
-func noDeviceKernels(r rule.Rule) bool { return r == rule.Hebb || r == rule.PC }
-
 // networkOnDevice refuses to put a network with hebb or pc edges on d
 // (nil: the host, always fine): a run would otherwise fail in the middle
-// of its first step.
+// of its first step. Only the feedback rules have device kernels; hebb
+// and pc layers run their own local updates on the CPU.
 func networkOnDevice(d nn.Device, g Genotype) error {
 	if d == nil {
 		return nil
@@ -307,7 +304,7 @@ func networkOnDevice(d nn.Device, g Genotype) error {
 		cell CellGenotype
 	}{{"normal", g.Normal}, {"reduce", g.Reduce}} {
 		for _, e := range c.cell.Edges {
-			if noDeviceKernels(e.Rule) {
+			if !e.Rule.IsFeedback() {
 				return fmt.Errorf("the %s cell's edge %d→%d %s:%s (rule %s) has no kernels for %s; run this model on the cpu (--device cpu)",
 					c.name, e.From, e.To, e.Op, e.Rule, e.Rule, d.Name())
 			}
@@ -322,7 +319,7 @@ func supernetOnDevice(d nn.Device, space Space) error {
 		return nil
 	}
 	for _, p := range space.Pairs {
-		if noDeviceKernels(p.Rule) {
+		if !p.Rule.IsFeedback() {
 			return fmt.Errorf("the space's pair %s (rule %s) has no kernels for %s; run this search on the cpu (--device cpu)", p, p.Rule, d.Name())
 		}
 	}

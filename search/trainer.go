@@ -263,10 +263,17 @@ func (t *supernetTrainer) archStepUnrolledDev(xt *nn.Tensor, yt []int, xv *nn.Te
 		}
 		return out
 	}
+	// gradClones copies the gradients (zeros where none reached a tensor,
+	// without giving it one: as namedGrads on the host).
 	gradClones := func(ns []nn.Named) []*nn.Tensor {
 		out := make([]*nn.Tensor, len(ns))
 		for i, n := range ns {
-			out[i] = nn.CloneOn(keep, gradOrZero(n.T))
+			if g := n.T.GradTensor(); g != nil {
+				out[i] = nn.CloneOn(keep, g)
+			} else {
+				out[i] = nn.CloneOn(keep, n.T)
+				nn.Axpby(0, nil, 0, out[i])
+			}
 		}
 		return out
 	}
@@ -333,23 +340,15 @@ func (t *supernetTrainer) archStepUnrolledDev(xt *nn.Tensor, yt []int, xv *nn.Te
 			run(uint64(3+k), xt, yt)
 			namedSetNeedsGrad(t.weights, true)
 			for i, a := range t.alphas {
-				nn.Axpby(-sgn*scale, gradOrZero(a.T), 1, dAlpha[i])
+				if g := a.T.GradTensor(); g != nil {
+					nn.Axpby(-sgn*scale, g, 1, dAlpha[i])
+				}
 			}
 		}
 	}
 	for i, a := range t.alphas {
-		a.T.Alias(true) // makes sure the gradient exists
-		nn.CopyValues(a.T.GradTensor(), dAlpha[i])
+		nn.CopyValues(a.T.Alias(true).GradTensor(), dAlpha[i]) // Alias(true) gives α a gradient, as GradBuf on the host
 	}
 	t.aOpt.Step()
 	return nil
-}
-
-// gradOrZero is t's gradient as a tensor, zeros where none reached it.
-func gradOrZero(t *nn.Tensor) *nn.Tensor {
-	if g := t.GradTensor(); g != nil {
-		return g
-	}
-	t.Alias(true)
-	return t.GradTensor()
 }

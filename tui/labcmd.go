@@ -48,7 +48,7 @@ type labDoneMsg struct {
 	say string
 }
 
-// apply is the shell's handling of a lab call's outcome.
+// applyLabRun is the shell's handling of a lab call's outcome.
 func (m *Shell) applyLabRun(msg labRunMsg) {
 	if msg.err != nil {
 		err := msg.err

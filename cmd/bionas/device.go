@@ -129,13 +129,7 @@ func (d *deviceSpec) engineOptions(dataDir string) lab.EngineOptions {
 // an attack, which works on host images, drives it there; on the CPU it
 // returns m itself.
 func (d *deviceSpec) onDevice(m attacks.Network) (attacks.Model, error) {
-	if d.resident == nil {
-		return m, nil
-	}
-	if err := nn.MoveModule(m, d.resident); err != nil {
-		return nil, err
-	}
-	return nn.OnDevice(m, d.resident), nil
+	return nn.Drive(m, d.resident)
 }
 
 // runDevice is `bionas device`: info, check and bench of the CUDA backend.

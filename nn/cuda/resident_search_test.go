@@ -156,13 +156,8 @@ func deviceSupernet(t *testing.T, d nn.Device, recompute bool) *search.Supernet 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nn.MoveModule(s, d); err != nil {
+	if err := s.MoveTo(d); err != nil {
 		t.Fatal(err)
-	}
-	for _, a := range s.Alphas() {
-		if err := a.T.MoveTo(d); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return s
 }

@@ -211,13 +211,8 @@ func TestResidentSupernetStepMatchesCPU(t *testing.T) {
 		return s
 	}
 	cpuNet, devNet := build(), build()
-	if err := nn.MoveModule(devNet, d); err != nil {
+	if err := devNet.MoveTo(d); err != nil {
 		t.Fatal(err)
-	}
-	for _, a := range devNet.Alphas() {
-		if err := a.T.MoveTo(d); err != nil {
-			t.Fatal(err)
-		}
 	}
 	x, y := batch(4, 4, 3, 8, 8, 10)
 	run := func(s *search.Supernet, dev nn.Device) (float32, map[string][]float32) {
