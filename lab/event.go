@@ -18,6 +18,7 @@ const (
 	EventLayers   EventKind = "layers"   // Layers: the discrete network's rule layers
 	EventAttack   EventKind = "attack"   // Attack: an attack run's report so far
 	EventLog      EventKind = "log"      // Message: a line for the run's log
+	EventDeleted  EventKind = "deleted"  // the run was deleted (moved to the lab's trash)
 )
 
 // Event is what a job reports and what viewers receive. Run and Seq are set

@@ -22,9 +22,19 @@ type Options struct {
 	// Backend does the work. A zero Backend can list and show runs but
 	// starts none.
 	Backend Backend
-	// MaxConcurrent is how many jobs run at once (default 1: one job
-	// already keeps a 2-core CPU busy). Others wait in a queue.
+	// MaxConcurrent is how many jobs of the main lane run at once
+	// (default 1: one job already keeps a 2-core CPU busy). Others wait in
+	// a queue.
 	MaxConcurrent int
+	// MaxLight is how many jobs of the light lane run at once (default
+	// 1): short jobs (robustness reports on at most LightImages images)
+	// that a researcher waits for at the screen, and that must not queue
+	// behind a ten-minute retraining. They share the CPU with the main
+	// lane's job for their few seconds.
+	MaxLight int
+	// LightImages is the largest robustness report (images attacked)
+	// that takes the light lane (default 1000).
+	LightImages int
 	// FlushInterval is how often the writer persists a running run's
 	// metrics and snapshots (default 1 s).
 	FlushInterval time.Duration
@@ -44,15 +54,17 @@ type Lab struct {
 	bus     *Bus
 	release func()
 
-	mu      sync.Mutex
-	runs    map[string]*run
-	order   []string // IDs in creation order
-	queue   []string
-	running int
-	nextID  int
-	closed  bool
-	changed chan struct{} // closed (and replaced) at every status change
-	jobs    sync.WaitGroup
+	mu           sync.Mutex
+	runs         map[string]*run
+	order        []string // IDs in creation order
+	queue        []string // the main lane's queue
+	light        []string // the light lane's queue
+	running      int      // main-lane jobs running
+	runningLight int
+	nextID       int
+	closed       bool
+	changed      chan struct{} // closed (and replaced) at every status change
+	jobs         sync.WaitGroup
 
 	writerStop chan struct{}
 	writerDone chan struct{}
@@ -104,6 +116,12 @@ func Open(opts Options) (*Lab, error) {
 	}
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 1
+	}
+	if opts.MaxLight <= 0 {
+		opts.MaxLight = 1
+	}
+	if opts.LightImages <= 0 {
+		opts.LightImages = 1000
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = time.Second
@@ -163,6 +181,15 @@ func (l *Lab) load() error {
 		l.order = append(l.order, name)
 		if n, ok := idNumber(name); ok && n >= l.nextID {
 			l.nextID = n + 1
+		}
+	}
+	// Deleted runs keep their ids: a new run never takes one.
+	if trash, err := os.ReadDir(filepath.Join(l.opts.Dir, DirTrash)); err == nil {
+		for _, e := range trash {
+			id, _, _ := strings.Cut(e.Name(), "-")
+			if n, ok := idNumber(id); ok && n >= l.nextID {
+				l.nextID = n + 1
+			}
 		}
 	}
 	slices.SortFunc(l.order, func(a, b string) int {
@@ -285,8 +312,37 @@ func (l *Lab) CanRun(k Kind) bool { return l.opts.Backend.Jobs[k] != nil }
 // CanStep reports whether the backend has an attack stepper.
 func (l *Lab) CanStep() bool { return l.opts.Backend.Stepper != nil }
 
-// MaxConcurrent returns the concurrency limit.
+// MaxConcurrent returns the main lane's concurrency limit.
 func (l *Lab) MaxConcurrent() int { return l.opts.MaxConcurrent }
+
+// MaxLight returns the light lane's concurrency limit.
+func (l *Lab) MaxLight() int { return l.opts.MaxLight }
+
+// LaneLight names the light lane (RunInfo.Lane).
+const LaneLight = "light"
+
+// laneOf is the lane a new run of spec waits in: robustness reports small
+// enough to finish in moments take the light lane; everything else the
+// main one.
+func (l *Lab) laneOf(spec Spec) string {
+	if spec.Kind == KindAttack && spec.Attack != nil && spec.Attack.N > 0 && spec.Attack.N <= l.opts.LightImages {
+		return LaneLight
+	}
+	return ""
+}
+
+// Ahead returns how many runs wait before run id in its lane's queue
+// (0 when it is not queued).
+func (l *Lab) Ahead(id string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, q := range [][]string{l.queue, l.light} {
+		if i := slices.Index(q, id); i >= 0 {
+			return i
+		}
+	}
+	return 0
+}
 
 // Subscribe returns a subscription to every run's events (see Bus). Close
 // it when the viewer goes away.
@@ -472,7 +528,7 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	l.nextID++
 	l.mu.Unlock()
 
-	info := RunInfo{ID: id, Kind: spec.Kind, Spec: spec, Status: StatusQueued, Parent: spec.Parent, Edits: edits, Created: l.opts.Now()}
+	info := RunInfo{ID: id, Kind: spec.Kind, Spec: spec, Status: StatusQueued, Parent: spec.Parent, Edits: edits, Created: l.opts.Now(), Lane: l.laneOf(spec)}
 	// Create the folder under a temporary name and rename it once run.json
 	// is in it: a run folder always has its record.
 	dir := l.RunDir(id)
@@ -493,11 +549,25 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	l.mu.Lock()
 	l.runs[id] = r
 	l.order = append(l.order, id)
-	l.queue = append(l.queue, id)
+	l.enqueueLocked(id, info.Lane)
 	l.mu.Unlock()
 	l.publishStatus(r)
 	l.schedule()
+	// The record as it is now: running if a slot was free, else queued
+	// (the caller says which, with Ahead, instead of "started").
+	if now, ok := l.Run(id); ok {
+		return now, nil
+	}
 	return info.Clone(), nil
+}
+
+// enqueueLocked appends run id to its lane's queue; l.mu must be held.
+func (l *Lab) enqueueLocked(id, lane string) {
+	if lane == LaneLight {
+		l.light = append(l.light, id)
+		return
+	}
+	l.queue = append(l.queue, id)
 }
 
 // Stop interrupts a queued or running run. A running job's context is
@@ -509,11 +579,13 @@ func (l *Lab) Stop(id string) error {
 		l.mu.Unlock()
 		return fmt.Errorf("no run %q", id)
 	}
-	if i := slices.Index(l.queue, id); i >= 0 {
-		l.queue = slices.Delete(l.queue, i, i+1)
-		l.mu.Unlock()
-		l.finish(r, StatusInterrupted, "stopped before it started")
-		return nil
+	for _, q := range []*[]string{&l.queue, &l.light} {
+		if i := slices.Index(*q, id); i >= 0 {
+			*q = slices.Delete(*q, i, i+1)
+			l.mu.Unlock()
+			l.finish(r, StatusInterrupted, "stopped before it started")
+			return nil
+		}
 	}
 	l.mu.Unlock()
 	r.mu.Lock()
@@ -575,7 +647,7 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 	}
 	info := r.info.Clone()
 	r.mu.Unlock()
-	l.queue = append(l.queue, id)
+	l.enqueueLocked(id, info.Lane)
 	l.notifyLocked()
 	l.mu.Unlock()
 	if moved != "" {
@@ -587,13 +659,20 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 	return info, nil
 }
 
-// schedule starts queued runs while there are free slots.
+// schedule starts queued runs while their lanes have free slots.
 func (l *Lab) schedule() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for !l.closed && l.running < l.opts.MaxConcurrent && len(l.queue) > 0 {
-		id := l.queue[0]
-		l.queue = l.queue[1:]
+	for !l.closed {
+		var id string
+		switch {
+		case l.runningLight < l.opts.MaxLight && len(l.light) > 0:
+			id, l.light = l.light[0], l.light[1:]
+		case l.running < l.opts.MaxConcurrent && len(l.queue) > 0:
+			id, l.queue = l.queue[0], l.queue[1:]
+		default:
+			return
+		}
 		r := l.runs[id]
 		ctx, cancel := context.WithCancel(context.Background())
 		r.mu.Lock()
@@ -612,7 +691,11 @@ func (l *Lab) schedule() {
 		info := r.info.Clone()
 		r.dirty |= dirtyInfo
 		r.mu.Unlock()
-		l.running++
+		if info.Lane == LaneLight {
+			l.runningLight++
+		} else {
+			l.running++
+		}
 		l.jobs.Add(1)
 		l.notifyLocked()
 		go l.execute(ctx, cancel, r, info, resume)
@@ -645,7 +728,11 @@ func (l *Lab) execute(ctx context.Context, cancel context.CancelFunc, r *run, in
 		status, msg = StatusFailed, err.Error()
 	}
 	l.mu.Lock()
-	l.running--
+	if info.Lane == LaneLight {
+		l.runningLight--
+	} else {
+		l.running--
+	}
 	l.mu.Unlock()
 	l.finish(r, status, msg)
 	l.schedule()
@@ -727,8 +814,8 @@ func (l *Lab) Close() error {
 		return nil
 	}
 	l.closed = true
-	queued := l.queue
-	l.queue = nil
+	queued := append(l.queue, l.light...)
+	l.queue, l.light = nil, nil
 	var cancels []context.CancelFunc
 	for _, r := range l.runs {
 		r.mu.Lock()

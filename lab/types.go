@@ -139,10 +139,27 @@ type RunInfo struct {
 	Resumes int `json:"resumes,omitempty"`
 
 	Last Metrics `json:"last"`
+
+	// Name is the user's name for the run (Rename); empty shows Title's
+	// generated one.
+	Name string `json:"name,omitempty"`
+	// Note is the user's free-text note on the run (SetNote).
+	Note string `json:"note,omitempty"`
+	// Archived runs are kept with all their files but hidden from the
+	// runs list unless the viewer asks for them (Archive).
+	Archived bool `json:"archived,omitempty"`
+	// Lane is the queue the run waits in: "" for the main lane (searches,
+	// trainings, large reports), LaneLight for short jobs that must not
+	// wait behind a training (small robustness reports).
+	Lane string `json:"lane,omitempty"`
 }
 
-// Title is a short human name: "search mnist darts", "retrain of r0003".
+// Title is a short human name: the user's Name if the run has one, else
+// "search mnist darts", "retrain of r0003".
 func (r RunInfo) Title() string {
+	if r.Name != "" {
+		return r.Name
+	}
 	switch r.Kind {
 	case KindRetrain:
 		return "retrain of " + r.Parent
