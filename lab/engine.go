@@ -303,13 +303,25 @@ func (e *engine) network(ctx context.Context, spec Spec, g Genotype) (*search.Ne
 	return net, p, nil
 }
 
-// layerInfos lists a network's layers for the rule editor.
+// layerInfos lists a network's layers for the rule editor: names and
+// selectors as search.Network.OverrideRule reads them (cells and edges
+// counted from 0), with each edge's place in the genotype and each cell's
+// kind.
 func layerInfos(net *search.Network) []LayerInfo {
 	var out []LayerInfo
 	for _, l := range net.Layers() {
 		li := LayerInfo{Name: l.Name, Cell: l.Cell, Op: string(l.Op), Rule: l.Rule, Shape: l.Shape}
-		if l.Cell >= 0 && l.Edge >= 0 {
-			li.Edge = fmt.Sprintf("cell%d.edge%d", l.Cell, l.Edge)
+		if l.Cell >= 0 {
+			li.Reduce = l.Reduce
+			prefix := fmt.Sprintf("cells.%d.", l.Cell)
+			if l.Edge >= 0 {
+				li.Edge = fmt.Sprintf("cell%d.edge%d", l.Cell, l.Edge)
+				li.FromTo = fmt.Sprintf("%d→%d", l.From, l.To)
+				prefix += fmt.Sprintf("edge%d.op.", l.Edge)
+			}
+			if part, ok := strings.CutPrefix(l.Name, prefix); ok {
+				li.Part = part
+			}
 		}
 		if li.Op == "" {
 			li.Op = "conv"

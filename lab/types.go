@@ -238,11 +238,23 @@ type CellGenotype = search.CellGenotype
 type GenotypeEdge = search.Edge
 
 // LayerInfo is one rule-carrying layer of a discrete network, as the rule
-// editor lists it.
+// editor lists it. Cells count from 0 in every form: Cell 3 is layer name
+// "cells.3.…" and selector "cell3"; edges count from 0 in the order of the
+// genotype's cell ("cell3.edge2" is the third edge of the reduce cell's
+// genotype when cell 3 is a reduction cell).
 type LayerInfo struct {
-	Name  string    `json:"name"`           // full layer name, usable as a RuleEdit selector
-	Cell  int       `json:"cell"`           // −1 for the stem and the classifier
-	Edge  string    `json:"edge,omitempty"` // "cell3.edge2", the selector of the whole edge
+	Name string `json:"name"` // full layer name, usable as a RuleEdit selector
+	Cell int    `json:"cell"` // −1 for the stem and the classifier
+	// Reduce marks the layers of a reduction cell.
+	Reduce bool   `json:"reduce,omitempty"`
+	Edge   string `json:"edge,omitempty"` // "cell3.edge2", the selector of the whole edge
+	// FromTo is the edge as the genotype draws it, "0→2": from state 0
+	// (0 and 1 are the cell's inputs, 2… its nodes) into node 2.
+	FromTo string `json:"from_to,omitempty"`
+	// Part is where the layer sits inside its edge's op ("dw1", "pw2",
+	// "conv_1", "hebb") or its cell ("pre0.conv"); empty for the stem and
+	// the heads, whose Name says it.
+	Part  string    `json:"part,omitempty"`
 	Op    string    `json:"op,omitempty"`
 	Rule  rule.Rule `json:"rule"`
 	Shape []int     `json:"shape,omitempty"`

@@ -35,6 +35,12 @@ func (s SGDSettings) sgd(lr float32) nn.SGDConfig {
 type RunControl struct {
 	// EmitEvery [10] is the number of steps between "step" events.
 	EmitEvery int `json:"-"`
+	// AlphasEvery [EmitEvery] is the number of steps between the
+	// "alphas" events a gradient search (DARTS, PC-DARTS) sends within an
+	// epoch while its α move; negative: none within epochs (they still
+	// come at each epoch's start and at the end). Reading α for an event
+	// changes nothing the search computes.
+	AlphasEvery int `json:"-"`
 	// Workers [1] is the number of goroutines making batches.
 	Workers int `json:"-"`
 	// CheckpointDir, if set, receives a checkpoint after every epoch (or
@@ -53,6 +59,7 @@ type RunControl struct {
 
 func (r RunControl) withDefaults() RunControl {
 	r.EmitEvery = orDefault(r.EmitEvery, 10)
+	r.AlphasEvery = orDefault(r.AlphasEvery, r.EmitEvery)
 	r.Workers = orDefault(r.Workers, 1)
 	return r
 }

@@ -134,7 +134,13 @@ func DARTS(ctx context.Context, cfg DARTSConfig, train, val data.Dataset) (*Resu
 		ckptDir: cfg.CheckpointDir, resume: cfg.Resume, config: conf,
 	}
 	var vl *data.Loader
-	loop.beginEpoch = func(ctx context.Context, epoch int) error {
+	if cfg.Emit != nil {
+		// α move with every step from the warm-up's end: viewers see them
+		// move within the epoch, not only at its start.
+		loop.alphasEvery = cfg.AlphasEvery
+		loop.alphasMove = func(epoch int) bool { return epoch >= cfg.ArchWarmup }
+	}
+	loop.beginEpoch = func(ctx context.Context, epoch, _ int) error {
 		if epoch >= cfg.ArchWarmup {
 			vl = loop.loader(val, streamValLoader, epoch)
 		}

@@ -131,14 +131,17 @@ func EGNAS(ctx context.Context, cfg EGNASConfig, train, val data.Dataset) (*Resu
 		extraTen: []nn.Named{{Name: "egnas/prev", T: prev}},
 	}
 	ex := &explorer{cfg: cfg, t: t, val: val, prev: prev, edges: edges, pairs: pairs}
-	loop.beginEpoch = func(ctx context.Context, epoch int) error {
+	// α move only in the explorations (at epoch starts): no "alphas"
+	// events within an epoch.
+	loop.beginEpoch = func(ctx context.Context, epoch, step int) error {
 		if epoch < cfg.Warmup {
 			return nil
 		}
 		if err := ex.explore(ctx, epoch); err != nil {
 			return err
 		}
-		emit(Event{Kind: EventAlphas, Epoch: epoch, Epochs: cfg.Epochs, Alphas: snapshotAlphas(net, t.space)})
+		emit(Event{Kind: EventAlphas, Epoch: epoch, Epochs: cfg.Epochs, Step: step, TotalSteps: cfg.Epochs * (train.Len() / cfg.BatchSize),
+			Alphas: snapshotAlphas(net, t.space)})
 		return nil
 	}
 	loop.step = func(ctx context.Context, epoch, step int, x *nn.Tensor, y []int) (float64, int, error) {

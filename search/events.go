@@ -10,7 +10,7 @@ import (
 const (
 	EventStep     = "step"     // every EmitEvery optimizer steps: Loss, Acc, LR, ImagesPerSec
 	EventEpoch    = "epoch"    // end of an epoch (or of a random-search sample): ValLoss, ValAcc / TestLoss, TestAcc
-	EventAlphas   = "alphas"   // start of each search epoch and at the end: Alphas
+	EventAlphas   = "alphas"   // start of each search epoch, every AlphasEvery steps while α move (DARTS, PC-DARTS), after each EG-NAS exploration, and at the end: Alphas
 	EventGenotype = "genotype" // start of each search epoch (derived before that epoch's training) and at the end
 	EventDone     = "done"     // the run finished: the final numbers
 	EventError    = "error"    // the run failed: Err

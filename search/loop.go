@@ -27,12 +27,19 @@ type searchLoop struct {
 	norm         *data.Norm
 	workers      int
 	emitEvery    int
-	ckptDir      string
-	resume       bool
-	config       json.RawMessage
-	extraTen     []nn.Named
+	// alphasEvery > 0 emits an "alphas" event every that many steps
+	// within an epoch in which alphasMove says α moves with the steps
+	// (nil: every epoch); 0 emits them only at epoch starts and the end.
+	alphasEvery int
+	alphasMove  func(epoch int) bool
+	ckptDir     string
+	resume      bool
+	config      json.RawMessage
+	extraTen    []nn.Named
 
-	beginEpoch func(ctx context.Context, epoch int) error
+	// beginEpoch runs before an epoch's steps; step is the number of
+	// steps done before it.
+	beginEpoch func(ctx context.Context, epoch, step int) error
 	step       func(ctx context.Context, epoch, step int, x *nn.Tensor, y []int) (loss float64, correct int, err error)
 	endEpoch   func()
 }
@@ -149,7 +156,7 @@ func (l *searchLoop) runEpoch(ctx context.Context, epoch int, step *int, total i
 		defer l.endEpoch()
 	}
 	if l.beginEpoch != nil {
-		if err := l.beginEpoch(ctx, epoch); err != nil {
+		if err := l.beginEpoch(ctx, epoch, *step); err != nil {
 			return EpochStats{}, err
 		}
 	}
@@ -182,6 +189,12 @@ func (l *searchLoop) runEpoch(ctx context.Context, epoch int, step *int, total i
 		win.add(loss, c, b.N)
 		if *step%l.emitEvery == 0 {
 			l.emit(win.event(epoch, l.epochs, *step, total, float64(l.t.wOpt.LR()), start))
+		}
+		if l.alphasEvery > 0 && *step%l.alphasEvery == 0 && (l.alphasMove == nil || l.alphasMove(epoch)) {
+			// A copy of α as they are after this step: reading them
+			// changes nothing the search computes.
+			l.emit(Event{Kind: EventAlphas, Epoch: epoch, Epochs: l.epochs, Step: *step, TotalSteps: total,
+				Alphas: snapshotAlphas(l.t.net, l.t.space)})
 		}
 	}
 	if seen == 0 {

@@ -323,11 +323,17 @@ var _ nn.Model = (*Network)(nil)
 
 // LayerInfo describes one layer for the rule editor.
 type LayerInfo struct {
-	Name string    // e.g. "cells.3.edge2.op.dw1"
-	Cell int       // cell index, −1 outside the cells (stem, heads)
-	Edge int       // edge index in the cell, −1 for the preprocessing and outside cells
-	Op   Op        // the edge's operation ("" outside edges)
-	Rule rule.Rule // the layer's current rule (hebb or pc for those kinds)
+	Name string // e.g. "cells.3.edge2.op.dw1"
+	Cell int    // cell index, −1 outside the cells (stem, heads)
+	// Reduce is set for the layers of a reduction cell (whose edges come
+	// from the genotype's reduce cell).
+	Reduce bool
+	Edge   int // edge index in the cell's genotype, −1 for the preprocessing and outside cells
+	// From and To are the edge's states (0 and 1 the cell's inputs, 2… its
+	// nodes), as the genotype names the edge; −1 outside edges.
+	From, To int
+	Op       Op        // the edge's operation ("" outside edges)
+	Rule     rule.Rule // the layer's current rule (hebb or pc for those kinds)
 	// Shape is the weight's shape.
 	Shape []int
 	// Editable is false for Hebbian and predictive-coding layers, whose
@@ -339,15 +345,25 @@ type LayerInfo struct {
 // predictive-coding layers) in order, with where they sit.
 func (n *Network) Layers() []LayerInfo {
 	var out []LayerInfo
-	add := func(cell, edge int, op Op, m nn.Module, fixed rule.Rule) {
+	// where is a layer's place: its cell and edge (−1s outside them).
+	type where struct {
+		cell, edge, from, to int
+		reduce               bool
+		op                   Op
+	}
+	outside := where{cell: -1, edge: -1, from: -1, to: -1}
+	add := func(at where, m nn.Module, fixed rule.Rule) {
+		li := func(name string, r rule.Rule, shape []int, editable bool) LayerInfo {
+			return LayerInfo{Name: name, Cell: at.cell, Reduce: at.reduce, Edge: at.edge, From: at.from, To: at.to, Op: at.op,
+				Rule: r, Shape: append([]int(nil), shape...), Editable: editable}
+		}
 		if fixed != "" {
 			// A Hebbian or predictive-coding layer: "<op>.hebb" or "<op>.pc",
 			// described by its (main) weight.
 			for _, w := range append(m.Params(), m.Buffers()...) {
 				for _, suffix := range []string{".hebb.weight", ".pc.conv.weight"} {
 					if base, ok := strings.CutSuffix(w.Name, suffix); ok {
-						out = append(out, LayerInfo{Name: base + "." + string(fixed), Cell: cell, Edge: edge, Op: op, Rule: fixed,
-							Shape: append([]int(nil), w.T.Shape...)})
+						out = append(out, li(base+"."+string(fixed), fixed, w.T.Shape, false))
 						return
 					}
 				}
@@ -362,28 +378,28 @@ func (n *Network) Layers() []LayerInfo {
 			rls = v.RuleLayers()
 		}
 		for _, l := range rls {
-			out = append(out, LayerInfo{Name: l.LayerName(), Cell: cell, Edge: edge, Op: op, Rule: l.Rule(),
-				Shape: append([]int(nil), l.Params()[0].T.Shape...), Editable: true})
+			out = append(out, li(l.LayerName(), l.Rule(), l.Params()[0].T.Shape, true))
 		}
 	}
-	add(-1, -1, "", n.stemConv, "")
+	add(outside, n.stemConv, "")
 	for i, c := range n.cells {
-		add(i, -1, "", c.pre0, "")
-		add(i, -1, "", c.pre1, "")
+		pre := where{cell: i, edge: -1, from: -1, to: -1, reduce: c.reduce}
+		add(pre, c.pre0, "")
+		add(pre, c.pre1, "")
 		for j, e := range c.edges {
 			var fixed rule.Rule
 			if e.Rule == rule.Hebb || e.Rule == rule.PC {
 				fixed = e.Rule
 			}
-			add(i, j, e.Op, e.op, fixed)
+			add(where{cell: i, edge: j, from: e.From, to: e.To, reduce: c.reduce, op: e.Op}, e.op, fixed)
 		}
 	}
 	if n.aux != nil {
 		for _, m := range n.aux.modules() {
-			add(-1, -1, "", m, "")
+			add(outside, m, "")
 		}
 	}
-	add(-1, -1, "", n.classifier, "")
+	add(outside, n.classifier, "")
 	return out
 }
 
