@@ -75,6 +75,16 @@ func canonicalName(name string) (string, int, error) {
 	return "", 0, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(Names(), ", "))
 }
 
+// CanonicalName returns the canonical spelling (one of Names, or
+// "imagenet16-N", "imagenet16") of a dataset name in any spelling Open
+// accepts: "fashion", "Fashion_MNIST" and "fashionmnist" are all
+// "fashion-mnist", "cifar-10" is "cifar10". Commands and the lab store and
+// show this spelling, so that one dataset has one name everywhere.
+func CanonicalName(name string) (string, error) {
+	canon, _, err := canonicalName(name)
+	return canon, err
+}
+
 // Description is what a dataset is, known from its name alone (no file is
 // read): its canonical name, image shape and number of classes.
 type Description struct {

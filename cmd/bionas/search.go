@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bionaslab/bionas/data"
+	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/nn"
 	"github.com/bionaslab/bionas/nn/rule"
 	"github.com/bionaslab/bionas/search"
@@ -30,6 +31,10 @@ func searchMethodNames() string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// datasetUsage is the help of --dataset (search and train): the canonical
+// names, which the output shows whatever spelling was given.
+var datasetUsage = "dataset: " + strings.Join(data.Names(), ", ") + " (also accepted: fashion, cifar-10, cifar-100, imagenet16-N)"
 
 // searchSummary is the last JSON line of `bionas search --json`.
 type searchSummary struct {
@@ -59,7 +64,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	method := fs.String("method", "darts", "search method: "+searchMethodNames()+" (darts = first order, darts2 = second order)")
 	spaceName := fs.String("space", "bio", "search space: "+strings.Join(search.SpaceNames(), ", "))
-	dataset := fs.String("dataset", "mnist", "dataset: "+strings.Join(data.Names(), ", "))
+	dataset := fs.String("dataset", lab.DefaultDataset, datasetUsage)
 	dataDir := fs.String("data-dir", "", "dataset folder (default: the dataset's default place)")
 	preset := fs.String("preset", "quick", "settings: "+strings.Join(search.PresetNames(), ", ")+" (quick fits ≈10 min on 2 cores)")
 	epochs := fs.Int("epochs", 0, "epochs (random: samples); 0 = the preset's")
@@ -68,7 +73,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := fs.String("out", "", "output folder (default runs/search-<method>-<space>-<dataset>-s<seed>)")
 	resume := fs.Bool("resume", false, "continue the search whose checkpoint is in --out")
 	asJSON := fs.Bool("json", false, "print one JSON object per line on stdout: the events, then a summary")
-	seed := fs.Uint64("seed", 2, "random seed (the same seed gives the same search)")
+	seed := fs.Uint64("seed", lab.DefaultSeed, "random seed (the same seed gives the same search; the TUI's presets use the same default)")
 	ops := fs.String("ops", "", "comma-separated operations of a custom space (default DARTS' eight: "+opList(search.DARTSOps())+")")
 	rules := fs.String("rules", "", "comma-separated rules of a custom space (default: the conv rules of --space)")
 	recompute := fs.Bool("recompute", false, "recompute mixed ops in the backward pass (less memory, about a third more time)")
@@ -83,6 +88,9 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer release()
 	if fs.NArg() > 0 {
 		return fmt.Errorf("search: unexpected argument %q (all settings are flags; see bionas search --help)", fs.Arg(0))
+	}
+	if c, err := data.CanonicalName(*dataset); err == nil {
+		*dataset = c // one spelling in --out, config.json and the summary
 	}
 	if _, err := search.ParseMethod(*method); err != nil {
 		return fmt.Errorf("search: --method %q: want one of %s", *method, searchMethodNames())

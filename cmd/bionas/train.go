@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bionaslab/bionas/data"
+	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/nn"
 	"github.com/bionaslab/bionas/nn/rule"
 	"github.com/bionaslab/bionas/search"
@@ -82,7 +83,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var overrides ruleOverrides
 	fs.Var(&overrides, "rule-override", "SELECTOR=RULE: train the layers of SELECTOR (cellN.edgeM, cellN, all, or a layer name) with RULE; repeatable, applied in order after --rules-all")
 	rulesAll := fs.String("rules-all", "", "train every rule layer of the cells with this one rule (the single-rule baseline: fa, usf, brsf, frsf, bp, …)")
-	dataset := fs.String("dataset", "mnist", "dataset: "+strings.Join(data.Names(), ", "))
+	dataset := fs.String("dataset", lab.DefaultDataset, datasetUsage)
 	dataDir := fs.String("data-dir", "", "dataset folder (default: the dataset's default place)")
 	preset := fs.String("preset", "quick", "settings: "+strings.Join(search.PresetNames(), ", ")+" (quick: MNIST in ≈20 min on 2 cores)")
 	epochs := fs.Int("epochs", 0, "epochs; 0 = the preset's")
@@ -95,7 +96,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "output folder (default runs/train-<dataset>-s<seed>)")
 	resume := fs.Bool("resume", false, "continue the training whose checkpoint is in --out")
 	asJSON := fs.Bool("json", false, "print one JSON object per line on stdout: the events, then a summary")
-	seed := fs.Uint64("seed", 0, "random seed (the same seed gives the same run)")
+	seed := fs.Uint64("seed", lab.DefaultSeed, "random seed (the same seed gives the same run; the lab trains with its search's seed)")
 	dev := deviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,6 +108,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer release()
 	if fs.NArg() > 0 {
 		return fmt.Errorf("train: unexpected argument %q (all settings are flags; see bionas train --help)", fs.Arg(0))
+	}
+	if c, err := data.CanonicalName(*dataset); err == nil {
+		*dataset = c // one spelling in --out, config.json and the summary
 	}
 	if *genoArg == "" {
 		return fmt.Errorf("train: --genotype is required: a file, a search output folder or the genotype text")
