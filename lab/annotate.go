@@ -149,7 +149,13 @@ func (l *Lab) Delete(id string) (string, error) {
 	if i := slices.Index(l.order, id); i >= 0 {
 		l.order = slices.Delete(l.order, i, i+1)
 	}
-	l.bus.Publish(Event{Run: id, Kind: EventDeleted})
+	// The last of the run's events: viewers sort a batch by Seq, so no
+	// status event of it can come after and list it again.
+	r.mu.Lock()
+	r.seq++
+	seq := r.seq
+	r.mu.Unlock()
+	l.bus.Publish(Event{Run: id, Seq: seq, Kind: EventDeleted, Time: l.opts.Now()})
 	l.notifyLocked()
 	return dst, nil
 }

@@ -39,6 +39,13 @@ func (p *chartsPane) Capturing() bool     { return false }
 func (p *chartsPane) Keys() []key.Binding { return []key.Binding{p.kEMA} }
 
 func (p *chartsPane) Title() string {
+	if runs := p.s.compared(); len(runs) >= 2 {
+		ids := make([]string, len(runs))
+		for i, r := range runs {
+			ids[i] = r.ID
+		}
+		return "Charts · comparing " + strings.Join(ids, ", ")
+	}
 	if c := p.s.cur; c != nil {
 		return "Charts · " + c.Info.ID + " " + c.Info.Title()
 	}
@@ -57,7 +64,19 @@ func (p *chartsPane) View(bool) string {
 	if c == nil {
 		return fit("No run selected. Start one from the Runs pane (s).", p.w, p.h)
 	}
-	k := fmt.Sprint(c.Info.ID, c.ver.points, c.ver.info, p.w, p.h, p.ema)
+	if runs := p.s.compared(); len(runs) >= 2 {
+		// The compared runs' records move with their status events; their
+		// points are read from the lab when one of them changed.
+		k := fmt.Sprint("cmp", c.ver.points, p.w, p.h, p.ema)
+		for _, r := range runs {
+			k += fmt.Sprint(r.ID, r.Status, r.Last.Step, r.Last.Epoch)
+		}
+		if k != p.key {
+			p.key, p.cache = k, p.renderCompare(runs)
+		}
+		return p.cache
+	}
+	k := fmt.Sprint(c.Info.ID, c.ver.points, c.ver.info, c.ver.attack, p.w, p.h, p.ema)
 	if k != p.key {
 		p.key, p.cache = k, p.render(c)
 	}
@@ -70,13 +89,13 @@ type series struct {
 	pts     []canvas.Float64Point
 	style   lipgloss.Style
 	markers bool // draw a dot per point (epoch series: few points)
+	glyph   rune // the marker (default ●): compared runs differ without colour
 }
 
 func (p *chartsPane) render(c *runData) string {
 	st := p.s.st
 	m := c.Info.Last
-	head := fmt.Sprintf("%s · step %d/%d · epoch %d/%d", st.Status(c.Info.Status).Render(string(c.Info.Status)),
-		m.Step, m.TotalSteps, min(m.Epoch+1, max(m.Epochs, 1)), m.Epochs)
+	head := joinDot(progressParts(st, c.Info))
 	var trainLoss, trainAcc, valLoss, valAcc []canvas.Float64Point
 	var ips []float64
 	maxStep, maxLoss := float64(m.TotalSteps), 0.0
@@ -123,6 +142,9 @@ func (p *chartsPane) render(c *runData) string {
 		spark = st.Dim.Render("img/s ") + sparkline(ips, max(p.w-16, 4))
 	}
 	chartH := p.h - 2
+	if c.Info.Kind == lab.KindAttack {
+		return fit(p.attackSummary(c), p.w, p.h)
+	}
 	if len(c.Points) == 0 {
 		msg := "waiting for the first step…"
 		if !c.Info.Status.Active() {
@@ -196,14 +218,18 @@ func lineChart(st *Styles, title string, w, h int, ss []series, xmax, ymin, ymax
 		}
 		graph.DrawBraillePatterns(&lc.Canvas, canvas.Point{X: lc.Origin().X + 1, Y: 0}, g.BraillePatterns(), s.style)
 		if s.markers {
+			g := s.glyph
+			if g == 0 {
+				g = '●'
+			}
 			for _, q := range pts {
-				lc.DrawRuneWithStyle(clampPt(q, xmax, ymin, ymax), '●', s.style)
+				lc.DrawRuneWithStyle(clampPt(q, xmax, ymin, ymax), g, s.style)
 			}
 		}
 	}
 	var legend []string
 	for _, s := range ss {
-		if len(s.pts) == 0 {
+		if len(s.pts) == 0 || s.name == "" { // unnamed: the caller prints its own legend
 			continue
 		}
 		glyph := "⠤⠤"
@@ -262,3 +288,118 @@ func niceCeil(v float64) float64 {
 
 func num2(v float64) string { return fmt.Sprintf("%.2f", v) }
 func pct0(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+
+// attackSummary is the Charts pane of an attack run, which has no curves:
+// its progress and headline numbers, and where the table is.
+func (p *chartsPane) attackSummary(c *runData) string {
+	st := p.s.st
+	var lines []string
+	add := func(s string) { lines = append(lines, wrap(s, p.w)) }
+	add(joinDot(progressParts(st, c.Info)))
+	add(joinDot(numberParts(c.Info, c.Attack)))
+	if m := c.Info.Last; m.TotalSteps > 0 {
+		add(progressBar(m.Progress(), max(min(p.w-8, 40), 4)) + fmt.Sprintf(" %3.0f%%", 100*m.Progress()))
+	}
+	add("")
+	add("A robustness report has no training curves: its table (every attack × gradient mode, n per cell, worst case) is in the Attack pane (6), and in runs/" + c.Info.ID + "/attack.json.")
+	return strings.Join(lines, "\n")
+}
+
+// renderCompare overlays the compared runs' curves against the epoch
+// (runs of different lengths and batch counts line up): training loss on
+// the left, validation (or test) accuracy on the right, one colour per
+// run. A run that has not finished is marked so in the legend: its last
+// number is not its result.
+func (p *chartsPane) renderCompare(runs []lab.RunInfo) string {
+	st := p.s.st
+	var lossS, accS []series
+	maxX, maxLoss := 1.0, 0.0
+	var notes []string
+	for i, r := range runs {
+		snap, err := p.s.lab.Snapshot(r.ID)
+		if err != nil {
+			continue
+		}
+		sty := st.Series[i%len(st.Series)]
+		per := 0.0
+		if m := snap.Info.Last; m.Epochs > 0 && m.TotalSteps > 0 {
+			per = float64(m.TotalSteps) / float64(m.Epochs)
+		}
+		var loss, acc []canvas.Float64Point
+		which := ""
+		for _, e := range snap.Points {
+			x := float64(e.Epoch)
+			if per > 0 && e.Step > 0 {
+				x = float64(e.Step) / per
+			} else if e.Kind == lab.EventEpoch {
+				x = float64(e.Epoch + 1)
+			}
+			maxX = max(maxX, x)
+			switch e.Kind {
+			case lab.EventStep:
+				if e.Loss > 0 {
+					loss = append(loss, canvas.Float64Point{X: x, Y: e.Loss})
+					maxLoss = max(maxLoss, e.Loss)
+				}
+			case lab.EventEpoch:
+				a, w := e.ValAcc, "val"
+				if a == 0 {
+					a, w = e.TestAcc, "test"
+				}
+				if a > 0 {
+					acc = append(acc, canvas.Float64Point{X: x, Y: a})
+					which = w
+				}
+			}
+		}
+		if p.ema {
+			loss = smooth(loss, 0.9)
+		}
+		glyph := seriesGlyphs[i%len(seriesGlyphs)]
+		lossS = append(lossS, series{pts: loss, style: sty})
+		accS = append(accS, series{pts: acc, style: sty, markers: true, glyph: glyph})
+		g := string(glyph)
+		note := sty.Render(g) + " " + snap.Info.ID + " " + snap.Info.Title()
+		if which != "" {
+			note += " · " + which + " " + pct(acc[len(acc)-1].Y)
+		}
+		if mark := provisional(snap.Info); mark != "" {
+			note += " " + st.Warn.Render(mark)
+		}
+		notes = append(notes, note)
+	}
+	head := fmt.Sprintf("%d runs against the epoch · c marks, C clears", len(runs))
+	legendH := len(notes)
+	chartH := max(p.h-2-legendH, 6)
+	lossTop := niceCeil(maxLoss * 1.05)
+	xmax := math.Ceil(maxX)
+	var body string
+	if p.w >= 60 {
+		lw := p.w / 2
+		body = joinH(0,
+			lineChart(st, "training loss", lw-1, chartH, lossS, xmax, 0, lossTop, num2),
+			" ",
+			lineChart(st, "held-out accuracy", p.w-lw, chartH, accS, xmax, 0, 1, pct0))
+	} else {
+		h1 := chartH / 2
+		body = lineChart(st, "training loss", p.w, h1, lossS, xmax, 0, lossTop, num2) + "\n" +
+			lineChart(st, "held-out accuracy", p.w, chartH-h1, accS, xmax, 0, 1, pct0)
+	}
+	for i := range notes {
+		notes[i] = trunc(notes[i], p.w)
+	}
+	return fit(trunc(head, p.w)+"\n"+body+"\n"+strings.Join(notes, "\n"), p.w, p.h)
+}
+
+// provisional marks the numbers of a run that has not finished: "(running
+// 2/5)", "(queued)", "(interrupted 1/3)"; "" for a finished run.
+func provisional(r lab.RunInfo) string {
+	if r.Status == lab.StatusDone {
+		return ""
+	}
+	m := r.Last
+	if m.Epochs > 0 && r.Status != lab.StatusQueued {
+		return fmt.Sprintf("(%s, epoch %d/%d)", r.Status, min(m.Epoch+1, m.Epochs), m.Epochs)
+	}
+	return "(" + string(r.Status) + ")"
+}

@@ -72,3 +72,17 @@ func (m *Shell) applyLabRun(msg labRunMsg) {
 		m.s.say(msg.say(msg.info))
 	}
 }
+
+// startedSay is the status line for a run just started: "started" only of
+// a run that did; a run that waits says so, in which lane and behind how
+// many.
+func startedSay(l *lab.Lab, info lab.RunInfo, what string) string {
+	if info.Status == lab.StatusQueued {
+		lane := "the queue"
+		if info.Lane == lab.LaneLight {
+			lane = "the light lane"
+		}
+		return fmt.Sprintf("queued %s: %s (%d ahead in %s)", info.ID, what, l.Ahead(info.ID), lane)
+	}
+	return fmt.Sprintf("started %s: %s", info.ID, what)
+}

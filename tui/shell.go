@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -76,17 +75,18 @@ type Shell struct {
 	sub   *lab.Subscription
 	panes [numPanes]pane
 	keys  globalKeys
-	help  help.Model
 
 	focus    int
 	view     int // the pane shown beside the runs list in the wide layout
 	showHelp bool
-	w, h     int
-	wide     bool
-	runsW    int // wide layout: width of the runs box
-	bodyY    int // first line of the body
-	lastPull time.Time
-	closed   bool
+	// helpScroll is the first line of the key map shown (↑/↓ scroll it).
+	helpScroll int
+	w, h       int
+	wide       bool
+	runsW      int // wide layout: width of the runs box
+	bodyY      int // first line of the body
+	lastPull   time.Time
+	closed     bool
 }
 
 // New returns a shell over the lab. Close it when the program ends.
@@ -106,8 +106,7 @@ func New(l *lab.Lab, opts Options) *Shell {
 	st := NewStyles(opts.Renderer)
 	s := &state{lab: l, st: st, now: opts.Now, ctx: opts.Context}
 	s.reloadRuns()
-	sh := &Shell{opts: opts, s: s, sub: l.Subscribe(), keys: newGlobalKeys(), help: help.New(), view: paneCharts}
-	sh.help.Styles = st.Help
+	sh := &Shell{opts: opts, s: s, sub: l.Subscribe(), keys: newGlobalKeys(), view: paneCharts}
 	sh.panes = [numPanes]pane{
 		paneRuns:     newRunsPane(s),
 		paneCharts:   newChartsPane(s),
@@ -250,11 +249,22 @@ func (m *Shell) key(msg tea.KeyMsg) tea.Cmd {
 		m.resize(m.w, m.h)
 		return nil
 	}
+	if m.showHelp {
+		switch {
+		case key.Matches(msg, keyUp):
+			m.helpScroll = max(m.helpScroll-1, 0)
+			return nil
+		case key.Matches(msg, keyDown):
+			m.helpScroll++
+			return nil
+		}
+	}
 	switch {
 	case key.Matches(msg, m.keys.Quit):
 		return tea.Quit
 	case key.Matches(msg, m.keys.Help):
 		m.showHelp = true
+		m.helpScroll = 0
 		m.resize(m.w, m.h)
 		return nil
 	case key.Matches(msg, m.keys.Next):
@@ -325,12 +335,13 @@ type paneMouse struct {
 // resize lays the panes out for a w×h terminal.
 func (m *Shell) resize(w, h int) {
 	m.w, m.h = w, h
-	m.help.Width = w
 	bodyH := max(h-3, 3)
 	m.bodyY = 1
 	m.wide = w >= 100 && bodyH >= 16
 	if m.wide {
-		m.runsW = min(max(w/4, 28), 40)
+		// Wide enough for a compact row with its figures (id, kind, status,
+		// progress and key number: 32 columns inside the border).
+		m.runsW = min(max(w*3/10, 34), 46)
 		m.panes[paneRuns].SetSize(m.runsW-2, bodyH-2)
 		for i := paneCharts; i < numPanes; i++ {
 			m.panes[i].SetSize(w-m.runsW-2, bodyH-2)
@@ -382,9 +393,22 @@ func (m *Shell) View() string {
 	var body string
 	switch {
 	case m.showHelp:
-		m.help.ShowAll = true
-		body = box(st, "Help", m.help.View(m.keyMap())+"\n\n"+helpText, m.w, bodyH, true)
-		m.help.ShowAll = false
+		lines := m.keyMapLines(m.w - 2)
+		inner := bodyH - 2
+		m.helpScroll = min(m.helpScroll, max(len(lines)-inner, 0))
+		shown := lines[m.helpScroll:]
+		title := "Keys · every pane"
+		if len(lines) > inner {
+			title += fmt.Sprintf(" · ↑/↓ scroll (%d–%d of %d)", m.helpScroll+1, min(m.helpScroll+inner, len(lines)), len(lines))
+		}
+		body = box(st, title, strings.Join(shown, "\n"), m.w, bodyH, true)
+	case m.wide && m.focus == paneRuns && m.runsExpanded():
+		// A form, a run's details, a text field or a menu of the Runs pane
+		// takes the whole width while it is open.
+		rp := m.panes[paneRuns]
+		rp.SetSize(m.w-2, bodyH-2)
+		body = box(st, rp.Title(), rp.View(true), m.w, bodyH, true)
+		rp.SetSize(m.runsW-2, bodyH-2)
 	case m.wide:
 		left := box(st, m.panes[paneRuns].Title(), m.panes[paneRuns].View(m.focus == paneRuns), m.runsW, bodyH, m.focus == paneRuns)
 		p := m.panes[m.view]
@@ -404,8 +428,15 @@ func (m *Shell) View() string {
 	}
 	right = st.Dim.Render(right)
 	status = padRight(status, max(m.w-ansi.StringWidth(right)-1, 0)) + " " + right
-	helpLine := m.help.View(m.keyMap())
+	helpLine := m.shortHelp(m.w)
 	return fit(tabs, m.w, 1) + "\n" + fit(body, m.w, bodyH) + "\n" + fit(status, m.w, 1) + "\n" + fit(helpLine, m.w, 1)
+}
+
+// runsExpanded reports whether the Runs pane shows a form or a mode
+// (details, text field, menu) rather than its list.
+func (m *Shell) runsExpanded() bool {
+	rp, ok := m.panes[paneRuns].(*runsPane)
+	return ok && (rp.form != nil || rp.mode != nil)
 }
 
 // device is where the lab's work runs, as the status bar shows it: the
@@ -417,8 +448,89 @@ func (m *Shell) device() string {
 	return m.opts.Device
 }
 
-func (m *Shell) keyMap() keyMap {
-	return keyMap{pane: m.panes[m.focus].Keys(), global: m.keys}
+// shortHelp is the help line: as many of the focused pane's enabled keys
+// as fit, then always "? all keys" and "q quit", so that the way to the
+// whole key map is never cut off.
+func (m *Shell) shortHelp(w int) string {
+	st := m.s.st
+	item := func(b key.Binding) string {
+		h := b.Help()
+		return st.Help.ShortKey.Render(h.Key) + " " + st.Help.ShortDesc.Render(h.Desc)
+	}
+	sep := st.Help.ShortSeparator.Render(" • ")
+	if m.showHelp {
+		return item(bind([]string{"esc"}, "esc/?", "close")) + sep + item(m.keys.Quit)
+	}
+	tail := item(bind([]string{"?"}, "?", "all keys")) + sep + item(m.keys.Quit)
+	if m.panes[m.focus].Capturing() {
+		tail = "" // a form or field takes every key: its own keys say how to leave
+	}
+	var parts []string
+	used := ansi.StringWidth(tail)
+	for _, b := range m.panes[m.focus].Keys() {
+		if !b.Enabled() || b.Help().Key == "" {
+			continue
+		}
+		s := item(b)
+		if used+ansi.StringWidth(s)+3 > w {
+			continue // a shorter one further on may fit
+		}
+		parts = append(parts, s)
+		used += ansi.StringWidth(s) + 3
+	}
+	if tail != "" {
+		parts = append(parts, tail)
+	}
+	return strings.Join(parts, sep)
+}
+
+// keyMapLines is the global key map, w wide: the keys that work
+// everywhere, then every pane's keys under its name (the focused pane
+// first and marked), then what the rules mean.
+func (m *Shell) keyMapLines(w int) []string {
+	st := m.s.st
+	var lines []string
+	add := func(s string) { lines = append(lines, strings.Split(wrap(s, w), "\n")...) }
+	pairs := func(bs []key.Binding) string {
+		var out []string
+		seen := map[string]bool{}
+		for _, b := range bs {
+			h := b.Help()
+			if h.Key == "" || seen[h.Key+h.Desc] {
+				continue
+			}
+			seen[h.Key+h.Desc] = true
+			k := st.Key.Render(h.Key)
+			if !b.Enabled() {
+				k = st.Dim.Render(h.Key)
+			}
+			out = append(out, k+" "+h.Desc)
+		}
+		return strings.Join(out, " · ")
+	}
+	g := m.keys
+	add(st.Bold.Render("Everywhere") + "  " + pairs([]key.Binding{g.Next, g.Prev, g.Jump, g.Help, g.Quit,
+		bind([]string{"ctrl+c"}, "ctrl+c", "quit, even in a form")}))
+	order := []int{m.focus}
+	for i := range numPanes {
+		if i != m.focus {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		p := m.panes[i]
+		name := fmt.Sprintf("%d %s", i+1, p.Name())
+		if i == m.focus {
+			name += " (here)"
+		}
+		add(st.Bold.Render(name) + "  " + pairs(p.Keys()))
+	}
+	add(st.Dim.Render("Dim keys do nothing for the current selection. In a text field or form every key goes to it; esc leaves."))
+	lines = append(lines, "")
+	for _, l := range strings.Split(helpText, "\n") {
+		add(l)
+	}
+	return lines
 }
 
 func plural(n int) string {

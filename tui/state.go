@@ -23,6 +23,12 @@ type state struct {
 	sel  string
 	cur  *runData // the selected run; nil when there is none
 
+	// compare are the runs marked for comparison (Runs pane, c): the
+	// Charts pane overlays their curves with the selected run's.
+	compare []string
+	// showArchived lists archived runs too (Runs pane, A).
+	showArchived bool
+
 	msg    string // the status line
 	msgErr bool
 }
@@ -62,6 +68,69 @@ func (s *state) fail(err error) {
 // reloadRuns replaces the runs list from the lab.
 func (s *state) reloadRuns() { s.runs = s.lab.Runs() }
 
+// visible is the runs list as the Runs pane shows it: archived runs only
+// when asked for (the selected run always, so that the selection never
+// points at a hidden row).
+func (s *state) visible() []lab.RunInfo {
+	if s.showArchived {
+		return s.runs
+	}
+	out := make([]lab.RunInfo, 0, len(s.runs))
+	for _, r := range s.runs {
+		if !r.Archived || r.ID == s.sel {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// marked reports whether run id is marked for comparison.
+func (s *state) marked(id string) bool { return slices.Contains(s.compare, id) }
+
+// toggleCompare marks or unmarks run id for comparison.
+func (s *state) toggleCompare(id string) {
+	if i := slices.Index(s.compare, id); i >= 0 {
+		s.compare = slices.Delete(s.compare, i, i+1)
+		return
+	}
+	s.compare = append(s.compare, id)
+}
+
+// compared is the runs the Charts pane overlays: the marked ones and the
+// selected one, in creation order; empty unless there are at least two.
+func (s *state) compared() []lab.RunInfo {
+	var out []lab.RunInfo
+	for _, r := range s.runs {
+		if r.ID == s.sel || s.marked(r.ID) {
+			out = append(out, r)
+		}
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
+}
+
+// remove drops a deleted run from the list, the marks and the selection
+// (which moves to the run after it, or the one before).
+func (s *state) remove(id string) {
+	i := slices.IndexFunc(s.runs, func(r lab.RunInfo) bool { return r.ID == id })
+	if i < 0 {
+		return
+	}
+	s.runs = slices.Delete(s.runs, i, i+1)
+	if j := slices.Index(s.compare, id); j >= 0 {
+		s.compare = slices.Delete(s.compare, j, j+1)
+	}
+	if s.sel == id {
+		next := ""
+		if len(s.runs) > 0 {
+			next = s.runs[min(i, len(s.runs)-1)].ID
+		}
+		s.load(next)
+	}
+}
+
 // load makes id the selected run, from a fresh snapshot.
 func (s *state) load(id string) {
 	s.sel = id
@@ -99,6 +168,10 @@ func (s *state) apply(b lab.Batch) {
 	for _, e := range b.Events {
 		if e.Kind == lab.EventStatus && e.Info != nil {
 			s.upsertRun(*e.Info)
+		}
+		if e.Kind == lab.EventDeleted {
+			s.remove(e.Run)
+			continue
 		}
 		c := s.cur
 		if c == nil || e.Run != c.Info.ID || e.Seq <= c.Seq {

@@ -31,6 +31,9 @@ type Styles struct {
 	Heat []lipgloss.Style
 	// Train and Val colour the chart series.
 	Train, Val lipgloss.Style
+	// Series colour the runs of a comparison, one each, in order; Glyphs
+	// tell them apart on a monochrome terminal.
+	Series []lipgloss.Style
 	// Help styles the bubbles help line.
 	Help help.Styles
 }
@@ -46,6 +49,12 @@ var ruleColors = map[rule.Rule]lipgloss.Color{
 	"hebb": "#FF8700",
 	"pc":   "#FF5F87",
 }
+
+// seriesColors are the runs of a comparison (Okabe–Ito, colour-blind safe).
+var seriesColors = []lipgloss.Color{"#56B4E9", "#E69F00", "#009E73", "#F0E442", "#CC79A7", "#D55E00", "#0072B2", "#FFFFFF"}
+
+// seriesGlyphs mark the runs of a comparison where colour does not show.
+var seriesGlyphs = []rune("●■▲◆✚✖★◉")
 
 // heatColors is viridis in ten steps.
 var heatColors = []lipgloss.Color{"#440154", "#482878", "#3E4A89", "#31688E", "#26828E", "#1F9E89", "#35B779", "#6DCD59", "#B4DE2C", "#FDE725"}
@@ -87,6 +96,9 @@ func NewStyles(r *lipgloss.Renderer) *Styles {
 	}
 	s.Train = n().Foreground(lipgloss.Color("#5FAFFF"))
 	s.Val = n().Foreground(lipgloss.Color("#FF875F"))
+	for _, c := range seriesColors {
+		s.Series = append(s.Series, n().Foreground(c))
+	}
 	s.Help = help.Styles{
 		ShortKey:       s.Key,
 		ShortDesc:      s.Dim,
