@@ -229,10 +229,20 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	res, err := search.Run(ctx, method, p, search.Overrides{
+	plan, err := search.NewPlan(method, p, search.Overrides{
 		Space: space, Epochs: spec.Epochs, BatchSize: spec.BatchSize, LR: float32(spec.LR), C: spec.C, Cells: spec.Cells,
 		Seed: spec.Seed, Augment: data.DefaultAugment(dname, p.SearchCutout), Norm: data.DefaultNorm(dname),
-	}, halves, search.Hooks{Emit: emit, CheckpointDir: ckpt, Resume: resume, Device: e.opts.Device, Workers: e.opts.Workers})
+	}, search.Hooks{Emit: emit, CheckpointDir: ckpt, Resume: resume, Device: e.opts.Device, Workers: e.opts.Workers})
+	if err != nil {
+		return err
+	}
+	// The configuration the search runs with, every default filled in, as
+	// bionas search writes it: the run's details show it.
+	key, cfg := plan.Config()
+	if err := writeConfig(j, map[string]any{"method": method, "dataset": dname, "preset": p.Name, "images": halves.Train.Len() + halves.Val.Len(), key: cfg}); err != nil {
+		return err
+	}
+	res, err := plan.Run(ctx, halves)
 	if err != nil {
 		return err
 	}
@@ -248,6 +258,15 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 		return err
 	}
 	return j.WriteFile("result.json", append(out, '\n'))
+}
+
+// writeConfig writes config.json, the configuration a job runs with.
+func writeConfig(j *Job, cfg map[string]any) error {
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("config.json: %w", err)
+	}
+	return j.WriteFile("config.json", append(b, '\n'))
 }
 
 // shape is the image shape and classes of the dataset a spec names: known
@@ -382,6 +401,15 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	ckpt := filepath.Join(j.Dir, DirCheckpoint)
 	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit = ckpt, j.Resume && search.HasCheckpoint(ckpt), emitter(j)
 	tcfg.Device = e.opts.Device
+	params := 0
+	for _, q := range net.Params() {
+		params += q.T.Len()
+	}
+	if err := writeConfig(j, map[string]any{"dataset": dname, "preset": p.Name, "images": trainDS.Len(), "genotype": net.Cfg.Genotype,
+		"rule_edits": spec.Edits, "network": map[string]any{"c": net.Cfg.C, "layers": net.Cfg.Layers, "auxiliary": net.Cfg.Auxiliary,
+			"seed": net.Cfg.Seed, "params": params}, "train": tcfg}); err != nil {
+		return err
+	}
 	res, err := search.Train(ctx, net, tcfg, trainDS, testDS)
 	if err != nil {
 		return err

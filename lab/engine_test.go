@@ -2,6 +2,9 @@ package lab_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +47,19 @@ func TestEngineTinySynthetic(t *testing.T) {
 	if snap.Genotype == nil || snap.Alphas == nil || len(snap.Alphas.Normal) != len(snap.Alphas.Edges) || len(snap.Points) == 0 {
 		t.Fatalf("search snapshot: genotype %v, alphas %v, %d points", snap.Genotype != nil, snap.Alphas != nil, len(snap.Points))
 	}
+	// The job records the configuration it ran with, defaults filled in
+	// (the run details show it).
+	for id, want := range map[string][]string{s.ID: {`"method": "darts"`, `"darts": {`, `"seed": 3`}} {
+		b, err := os.ReadFile(filepath.Join(l.RunDir(id), "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s config.json lacks %s:\n%s", id, w, b)
+			}
+		}
+	}
 	layers, err := l.Layers(ctx, s.ID)
 	if err != nil || len(layers) == 0 {
 		t.Fatalf("layers of the search's genotype: %v", err)
@@ -55,6 +71,9 @@ func TestEngineTinySynthetic(t *testing.T) {
 	t.Logf("train: %v", time.Since(start))
 	if tr.Last.TestAcc == 0 {
 		t.Fatalf("train run reported no test accuracy: %+v", tr.Last)
+	}
+	if b, err := os.ReadFile(filepath.Join(l.RunDir(tr.ID), "config.json")); err != nil || !strings.Contains(string(b), `"train": {`) || !strings.Contains(string(b), `"params":`) {
+		t.Errorf("train config.json: %v\n%s", err, b)
 	}
 	ch := run(l.Retrain(tr.ID, []lab.RuleEdit{{Selector: "all", Rule: "fa"}}))
 	cl, _ := l.Layers(ctx, ch.ID)

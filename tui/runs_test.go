@@ -275,3 +275,45 @@ func TestGlobalKeyMapListsEveryPane(t *testing.T) {
 
 var _ = context.Background
 var _ = time.Second
+
+// TestExportFromTheRunsPane: E opens the menu; enter writes the export
+// into the run's folder and says where; with runs marked, the menu offers
+// the comparison's charts.
+func TestExportFromTheRunsPane(t *testing.T) {
+	l := fixtureLab(t)
+	m := New(l, Options{Now: fixedNow, Width: 120, Height: 40})
+	defer m.Close()
+	drive(t, m, keys("1", "up", "up", "up", "E")...) // r0001, the search
+	view := stripStyles(m.View())
+	for _, want := range lab.ExportNames() {
+		if !strings.Contains(view, want) {
+			t.Errorf("the export menu lacks %s:\n%s", want, view)
+		}
+	}
+	drive(t, m, keys("down", "enter")...) // genotype.txt
+	path := filepath.Join(l.RunDir("r0001"), "exports", "genotype.txt")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no export (status %q): %v", m.s.msg, err)
+	}
+	if !strings.HasPrefix(string(b), "Genotype(") || !strings.Contains(m.s.msg, path) {
+		t.Errorf("export %q, status %q", b, m.s.msg)
+	}
+	drive(t, m, keys("esc", "down", "c", "down", "E")...) // compare r0002 with r0003
+	view = stripStyles(m.View())
+	if !strings.Contains(view, "compare loss.svg") {
+		t.Fatalf("no comparison exports offered:\n%s", view)
+	}
+	for range len(lab.ExportNames()) - 1 + 2 { // past the run's own, to "compare loss.svg"
+		drive(t, m, keys("down")...)
+	}
+	drive(t, m, keys("enter")...)
+	cmp := filepath.Join(l.Dir(), "exports", "compare-r0002-r0003-loss.svg")
+	svg, err := os.ReadFile(cmp)
+	if err != nil {
+		t.Fatalf("no comparison chart (status %q): %v", m.s.msg, err)
+	}
+	if !strings.Contains(string(svg), "r0002") || !strings.Contains(string(svg), "r0003") {
+		t.Errorf("the comparison chart does not name both runs")
+	}
+}
