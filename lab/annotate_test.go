@@ -56,6 +56,11 @@ func TestLightJobsDoNotWaitBehindTraining(t *testing.T) {
 		t.Fatal(err)
 	}
 	big, _ := l.Attack(lab.AttackSpec{Model: model.ID, Attack: "fgsm", Eps: 0.1, N: 5000})
+	if byDefault, _ := l.Attack(lab.AttackSpec{Model: model.ID, Attack: "fgsm", Eps: 0.1}); byDefault.Lane != lab.LaneLight {
+		t.Errorf("a report on the default %d images takes lane %q", lab.DefaultReportImages, byDefault.Lane)
+	} else {
+		defer l.Stop(byDefault.ID)
+	}
 	if small.Lane != lab.LaneLight || big.Lane != "" || long.Lane != "" {
 		t.Fatalf("lanes: small %q big %q long %q", small.Lane, big.Lane, long.Lane)
 	}

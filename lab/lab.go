@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -325,11 +326,18 @@ const LaneLight = "light"
 // enough to finish in moments take the light lane; everything else the
 // main one.
 func (l *Lab) laneOf(spec Spec) string {
-	if spec.Kind == KindAttack && spec.Attack != nil && spec.Attack.N > 0 && spec.Attack.N <= l.opts.LightImages {
+	if spec.Kind != KindAttack || spec.Attack == nil {
+		return ""
+	}
+	if n := cmp.Or(spec.Attack.N, DefaultReportImages); n <= l.opts.LightImages {
 		return LaneLight
 	}
 	return ""
 }
+
+// DefaultReportImages is how many test images a robustness report attacks
+// when its spec does not say (AttackSpec.N = 0).
+const DefaultReportImages = 100
 
 // Ahead returns how many runs wait before run id in its lane's queue
 // (0 when it is not queued).
