@@ -114,8 +114,12 @@ type ServerConfig struct {
 	// (default 64) and MaxUnauthenticatedPerSource those from one address
 	// (default 16); more are closed at once, each with a log line.
 	MaxUnauthenticated, MaxUnauthenticatedPerSource int
-	// Log receives one line per connection, refused attempt (with the key
-	// fingerprint it offered) and error (default io.Discard).
+	// Log receives a line for every refused attempt — a key not in the
+	// allowlist (with its SHA256 fingerprint), a password, a connection
+	// over the caps or past the handshake deadline, a client that gave up
+	// — with the remote address, the user and the reason; one for every
+	// key that authenticates (user, address, fingerprint) and every
+	// session it opens; and errors (default io.Discard).
 	Log io.Writer
 	// Device is shown in every session's status bar when the lab's
 	// backend names no device of its own (see Options.Device).
@@ -186,6 +190,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 				return true
 			}
 			s.logger.Printf("refused key %s from %s (user %q): not in the allowlist", fingerprint(key), ctx.RemoteAddr(), ctx.User())
+			keyRefused(ctx)
 			return false
 		}),
 		s.gateOption,
@@ -214,6 +219,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) gateOption(srv *ssh.Server) error {
 	srv.ConnCallback = s.gate.accept
 	srv.ConnectionFailedCallback = s.gate.failed
+	// Every authentication attempt is logged (authAttempt), and so is the
+	// key of every connection that authenticates (acceptedKey).
+	srv.ServerConfigCallback = func(ctx ssh.Context) *gossh.ServerConfig {
+		return &gossh.ServerConfig{
+			AuthLogCallback: func(conn gossh.ConnMetadata, method string, err error) {
+				s.gate.authAttempt(ctx, conn, method, err)
+			},
+			VerifiedPublicKeyCallback: func(conn gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
+				return s.gate.acceptedKey(ctx, s.cfg.AuthorizedKeys, conn, key, perms)
+			},
+		}
+	}
 	srv.ChannelHandlers = map[string]ssh.ChannelHandler{
 		"session": func(srv *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
 			markAuthenticated(ctx)
