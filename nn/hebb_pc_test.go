@@ -117,3 +117,34 @@ func TestPredictiveCodingConv(t *testing.T) {
 	x := randTensor(2, 1, 1, 2, 5, 5)
 	assertClose(t, "one step with e=1", p.Forward(nil, x).Data, x.Data, 1e-5)
 }
+
+// TestPCConvGateLearnsAtInit: at initialisation (e = 1) the convolution of
+// an ungated predictive-coding conv gets exactly zero gradient (its output
+// is x̃ whatever the weights, for any number of steps); with the gate it
+// gets a gradient from the first step.
+func TestPCConvGateLearnsAtInit(t *testing.T) {
+	for _, cfg := range []PCConfig{
+		{Name: "same", In: 3, Out: 3, Kernel: 3, Padding: 1},
+		{Name: "steps", In: 3, Out: 3, Kernel: 3, Padding: 1, Steps: 3},
+		{Name: "proj", In: 2, Out: 3, Kernel: 3, Padding: 1, Stride: 2},
+	} {
+		for _, gate := range []bool{false, true} {
+			cfg.Gate = gate
+			p, err := NewPCConv2d(cfg, rand.New(rand.NewPCG(7, 7)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := randTensor(4, 1, 2, cfg.In, 6, 6)
+			g := NewGraph(true, nil)
+			y := p.Forward(g, x)
+			g.BackwardFrom(y, randTensor(5, 1, y.Shape...).Data)
+			var n float64
+			for _, v := range p.Conv.W.Grad {
+				n += float64(v) * float64(v)
+			}
+			if gate != (n > 0) {
+				t.Errorf("%s, gate %v: conv weight gradient squared norm %g", cfg.Name, gate, n)
+			}
+		}
+	}
+}

@@ -30,9 +30,12 @@ type PCConfig struct {
 //	output = BN(pred) with Normalize, else pred
 //
 // Every part is differentiable and trained by back-propagation; the "rule"
-// is the inner error-correcting dynamics. Note that with e = 1, no gate and
-// matching shapes, one step gives pred = x̃: the layer starts close to an
-// identity and learns e away from it.
+// is the inner error-correcting dynamics. Note that with e = 1 and no gate,
+// any number of steps gives pred = x̃ exactly (pred − x̃ is multiplied by
+// 1 − e at each step): the layer starts as x̃ and its convolution gets
+// exactly zero gradient until e moves away from 1. With the gate the update
+// is scaled by σ(·) ∈ (0, 1) and the convolution learns from the first
+// step; search's conv_3x3:pc pair turns the gate on for that reason.
 type PCConv2d struct {
 	Cfg  PCConfig
 	Conv *Conv2d

@@ -50,9 +50,9 @@ type OpConfig struct {
 //     pw, bn;
 //   - conv_3x3 with a feedback rule: ReLU → conv 3×3 → BN (conv, bn);
 //     with hebb: ReLU → Hebbian conv 3×3 (learning rate 1e-4) → BN (hebb,
-//     bn); with pc: ReLU → predictive-coding conv 3×3 (one step, no gate) →
-//     BN (pc, bn). Hebbian and predictive-coding layers are not rule layers:
-//     their rule is their kind.
+//     bn); with pc: ReLU → predictive-coding conv 3×3 (one step, e = 1,
+//     gated; see pcGate) → BN (pc, bn). Hebbian and predictive-coding
+//     layers are not rule layers: their rule is their kind.
 //
 // Convolutions have no bias and use the xavier init of biotorch for every
 // rule, bp included, so that two pairs differ by their rule only. One
@@ -155,7 +155,7 @@ func buildPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
 			}
 			return newReluChain([]nn.Layer{h, bn("bn")}), nil
 		case rule.PC:
-			p, err := nn.NewPCConv2d(nn.PCConfig{Name: nn.Join(name, "pc"), In: c, Out: c, Kernel: 3, Stride: s, Padding: 1, Init: nn.Xavier}, rng)
+			p, err := nn.NewPCConv2d(nn.PCConfig{Name: nn.Join(name, "pc"), In: c, Out: c, Kernel: 3, Stride: s, Padding: 1, Gate: pcGate, Init: nn.Xavier}, rng)
 			if err != nil {
 				return nil, err
 			}
@@ -169,6 +169,24 @@ func buildPairOp(cfg OpConfig, rng *rand.Rand) (PairOp, error) {
 	}
 	return nil, fmt.Errorf("operation %q has no builder", cfg.Pair.Op)
 }
+
+// pcGate turns on the gate of the conv_3x3:pc pair's predictive-coding
+// convolution (nn.PCConv2d).
+//
+// Decision (REFERENCE.md "How to use it", predictive-coding convolution):
+// REFERENCE fixes the error weights' initialisation at e = 1 (the paper's
+// listing: torch.ones) and leaves the number of steps and the gate open.
+// With e = 1 and no gate every step sets pred to x̃ exactly, whatever the
+// number of steps (pred_s − x̃ = (1−e)^s·(conv(x) − x̃)), so the op starts
+// as a skip (or a 1×1 projection) and its 3×3 weights get exactly zero
+// gradient until e drifts from 1: the search would rank a skip-like op,
+// not predictive coding. More steps do not help; e below 1 would, but
+// departs from REFERENCE's e = 1. The gate, which REFERENCE allows, does:
+// with it one step gives pred = conv(x) + σ(G·conv(x)) ⊙ (x̃ − conv(x)),
+// σ ∈ (0, 1), a learned blend of prediction and target in which the 3×3
+// conv, the gate and e all learn from the first step (TestPCConvLearnsAtInit).
+// We keep one step (the cost of one 1×1 conv, a sigmoid and a product).
+const pcGate = true
 
 // reluFirst is implemented by ops that start with ReLU of their input: a
 // mixed op computes ReLU(x) once and hands it to all of them (with 16

@@ -163,3 +163,40 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// TestPCConvLearnsAtInit: the predictive-coding pair, as the hlpc space
+// builds it, gives its 3×3 convolution a gradient from the first step, at
+// both strides. (With e = 1, one step and no gate the prediction is
+// exactly x̃ — the input or its projection — so the conv weight's gradient
+// would be exactly zero until e drifted: a skip-like op, not predictive
+// coding.)
+func TestPCConvLearnsAtInit(t *testing.T) {
+	for _, stride := range []int{1, 2} {
+		t.Run(fmt.Sprintf("s%d", stride), func(t *testing.T) {
+			op, err := NewPairOp(OpConfig{Name: "e", Pair: Pair{OpConv3, rule.PC}, C: 4, Stride: stride}, rand.New(rand.NewPCG(3, 4)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var w *nn.Tensor
+			for _, p := range op.Params() {
+				if p.Name == "e.pc.conv.weight" {
+					w = p.T
+				}
+			}
+			if w == nil {
+				t.Fatalf("no e.pc.conv.weight among %v", op.Params())
+			}
+			x := testInput(5, 2, 4, 6, 6)
+			g := nn.NewGraph(true, nil)
+			y := op.Forward(g, x)
+			g.BackwardFrom(y, testSeed(y.Len(), 6))
+			var n float64
+			for _, v := range w.Grad {
+				n += float64(v) * float64(v)
+			}
+			if !(n > 1e-12) {
+				t.Fatalf("the conv weight's gradient at initialisation has squared norm %g: the op does not learn its conv", n)
+			}
+		})
+	}
+}
