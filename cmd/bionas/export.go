@@ -35,7 +35,8 @@ Export a run's genotype or charts. WHAT is one of:
   loss.png, loss.svg   training, validation and test loss against the epoch
   acc.png, acc.svg     training, validation and test accuracy against the epoch
 Files go to <lab>/runs/RUN/exports/WHAT, with --compare to
-<lab>/exports/<metric>-RUN-RUN.<ext>; --out names the file instead.
+<lab>/exports/compare-RUN-RUN-WHAT (as the TUI's export menu writes them);
+--out names the file instead.
 The run folders are read as they are on disk: this works while the TUI or
 bionas serve has the lab open.
 
@@ -138,12 +139,12 @@ func exportOne(labDir, out, what string, snaps []lab.Snapshot, stdout io.Writer)
 		if len(snaps) == 1 {
 			return lab.ExportDir(labDir, snaps[0].Info.ID, what)
 		}
-		metric, ext, _ := strings.Cut(what, ".")
+		// As the TUI's export menu names a comparison.
 		var ids []string
 		for _, s := range snaps {
 			ids = append(ids, s.Info.ID)
 		}
-		path = filepath.Join(labDir, lab.DirExports, metric+"-"+strings.Join(ids, "-")+"."+ext)
+		path = filepath.Join(labDir, lab.DirExports, "compare-"+strings.Join(ids, "-")+"-"+what)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return "", fmt.Errorf("export: %w", err)
 		}

@@ -113,9 +113,9 @@ func TestExportCommand(t *testing.T) {
 				}
 			}},
 		{name: "compare", args: []string{"--lab", dir, "--compare", "r0001,r0002", "loss.svg", "acc.png"},
-			lines: []string{"r0001,r0002 loss.svg: " + filepath.Join(dir, "exports", "loss-r0001-r0002.svg"),
-				"r0001,r0002 acc.png: " + filepath.Join(dir, "exports", "acc-r0001-r0002.png")},
-			file: "exports/loss-r0001-r0002.svg",
+			lines: []string{"r0001,r0002 loss.svg: " + filepath.Join(dir, "exports", "compare-r0001-r0002-loss.svg"),
+				"r0001,r0002 acc.png: " + filepath.Join(dir, "exports", "compare-r0001-r0002-acc.png")},
+			file: "exports/compare-r0001-r0002-loss.svg",
 			check: func(t *testing.T, b []byte) {
 				for _, w := range []string{"Loss · r0001 vs r0002", "r0001 search mnist darts: train", "r0001 search mnist darts: val",
 					"r0002 train mnist: train", "r0002 train mnist: test"} {
