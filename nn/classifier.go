@@ -3,9 +3,13 @@ package nn
 // TrainBatch runs one training step of a classifier on a batch: forward on
 // a training graph (the logits are marked as the output, so dfa layers get
 // their error), cross-entropy with label smoothing, backward. The caller
-// zeroes gradients and steps its optimizer. It returns the mean loss and the
+// zeroes gradients and steps its optimizer: TrainBatch marks g as a weight
+// step's graph (Graph.WeightStep), so Hebbian layers learn in it. It returns the mean loss and the
 // number of correct predictions.
 func TrainBatch(model Layer, x *Tensor, labels []int, smoothing float32, g *Graph) (loss float32, correct int) {
+	if g != nil {
+		g.WeightStep = true // the caller's optimizer step follows: local rules learn
+	}
 	logits := model.Forward(g, x)
 	g.SetOutput(logits)
 	l := g.CrossEntropy(logits, labels, smoothing)

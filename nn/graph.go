@@ -13,8 +13,17 @@ import (
 // recording, layers in evaluation mode.
 type Graph struct {
 	// Train selects training behaviour: batch statistics in BatchNorm,
-	// dropout and drop-path active, brSF feedback redrawn, Hebbian updates.
+	// dropout and drop-path active, brSF feedback redrawn.
 	Train bool
+	// WeightStep marks the forward of a weight step: a training forward
+	// whose backward is followed by the weights' optimizer step. Layers
+	// with a local learning rule (Hebbian convolutions) change their
+	// weights only then (see LocalUpdates), not in every training-mode
+	// forward: an architecture step on the validation half, an
+	// evaluation or a candidate's scoring leaves them as they were.
+	// nn.TrainBatch sets it; other training loops set it on the graph of
+	// their weight steps.
+	WeightStep bool
 	// TrueGradient makes every layer send its error down through Wᵀ,
 	// whatever its rule: the exact gradient of the forward function. The
 	// attacks' "true" mode sets it; training never does.
@@ -48,6 +57,11 @@ func NewInference() *Graph { return &Graph{inference: true} }
 
 // Training reports whether g is in training mode (false for a nil graph).
 func (g *Graph) Training() bool { return g != nil && g.Train }
+
+// LocalUpdates reports whether layers with a local learning rule update
+// their weights in this forward: g is a training graph of a weight step
+// (Train and WeightStep).
+func (g *Graph) LocalUpdates() bool { return g != nil && g.Train && g.WeightStep }
 
 // Records reports whether an op on these inputs must be recorded: g is not
 // nil and some input needs a gradient.

@@ -22,7 +22,8 @@ type HebbConfig struct {
 }
 
 // HebbConv2d is the paper's Hebbian convolution (appendix 7.3.1) in the
-// intended form of REFERENCE.md: in every training forward, with patches P
+// intended form of REFERENCE.md: in every forward of a weight step
+// (Graph.LocalUpdates: a training graph marked WeightStep), with patches P
 // (one row per output position, C·k² columns) and responses Y = conv(x)
 // (one row per position, Out columns), both L2-normalised row by row, the
 // weights move by ΔW = LR·(Pᵀ·Y)ᵀ — laid out as (Out, C, k, k), i.e.
@@ -30,6 +31,12 @@ type HebbConfig struct {
 // [−1, 1]. The output is the convolution with the updated weights. It
 // starts from its initialised weights (not zeros), never learns from
 // gradients, and passes the error down to its input exactly (through Wᵀ).
+//
+// REFERENCE.md updates "only in training forwards"; we narrow that to the
+// forwards of weight steps, so that a search's architecture step (a
+// training-mode forward on the validation half), evaluations and EG-NAS'
+// candidate scoring never move the Hebbian weights: only the data the
+// weights are trained on does, as for every other weight.
 type HebbConv2d struct {
 	Cfg HebbConfig
 	W   *Tensor
@@ -71,7 +78,8 @@ func (h *HebbConv2d) Params() []Named { return nil }
 // Buffers hold the Hebbian weights, which a checkpoint must keep.
 func (h *HebbConv2d) Buffers() []Named { return []Named{{Join(h.Cfg.Name, "weight"), h.W}} }
 
-// Forward applies the Hebbian update (training only) then the convolution.
+// Forward applies the Hebbian update (weight steps only, see
+// Graph.LocalUpdates) then the convolution.
 func (h *HebbConv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	noDevice("HebbConv2d "+h.Cfg.Name+" (rule hebb)", x, h.W)
 	gm, err := newConvGeom(x.Shape, h.W.Shape, h.Cfg.Stride, h.Cfg.Padding, h.Cfg.Dilation, 1)
@@ -79,7 +87,7 @@ func (h *HebbConv2d) Forward(g *Graph, x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn.HebbConv2d %q: %v", h.Cfg.Name, err))
 	}
 	out := g.Alloc(gm.N, gm.O, gm.Ho, gm.Wo)
-	if g.Training() {
+	if g.LocalUpdates() {
 		convForward(gm, x.Data, h.W.Data, out.Data)
 		h.update(gm, x.Data, out.Data)
 	}

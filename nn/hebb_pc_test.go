@@ -52,7 +52,13 @@ func TestHebbianUpdate(t *testing.T) {
 			}
 		}
 	}
-	out := h.Forward(NewGraph(true, nil), x)
+	// A training forward that is not a weight step's (an architecture
+	// step, say) leaves the weights alone.
+	h.Forward(NewGraph(true, nil), x)
+	if !slices.Equal(w0, h.W.Data) {
+		t.Fatal("a training forward outside a weight step changed the Hebbian weights")
+	}
+	out := h.Forward(weightStepGraph(), x)
 	for i := range want {
 		exp := math.Min(1, math.Max(-1, float64(w0[i])+0.5*want[i]))
 		if math.Abs(float64(h.W.Data[i])-exp) > 1e-4 {
@@ -61,19 +67,30 @@ func TestHebbianUpdate(t *testing.T) {
 	}
 	assertClose(t, "output uses the updated weights", out.Data, naiveConv(gm, x.Data, h.W.Data), 1e-4)
 
-	// Evaluation forwards never change the weights.
+	// Evaluation forwards never change the weights, even marked WeightStep.
 	w1 := slices.Clone(h.W.Data)
 	h.Forward(nil, x)
 	h.Forward(NewGraph(false, nil), x)
+	ev := NewGraph(false, nil)
+	ev.WeightStep = true
+	h.Forward(ev, x)
 	if !slices.Equal(w1, h.W.Data) {
 		t.Fatal("an evaluation forward changed the Hebbian weights")
 	}
 }
 
+// weightStepGraph is the training graph of a weight step, in which
+// Hebbian layers learn.
+func weightStepGraph() *Graph {
+	g := NewGraph(true, nil)
+	g.WeightStep = true
+	return g
+}
+
 func TestHebbianNormalizeAndGradient(t *testing.T) {
 	h, _ := NewHebbConv2d(HebbConfig{Name: "hebb", In: 2, Out: 3, Kernel: 3, Padding: 1, Normalize: true}, rand.New(rand.NewPCG(1, 1)))
 	x := randTensor(3, 1, 2, 2, 4, 5)
-	h.Forward(NewGraph(true, nil), x)
+	h.Forward(weightStepGraph(), x)
 	for o := 0; o < 3; o++ {
 		var s float64
 		for _, v := range h.W.Data[o*18 : (o+1)*18] {

@@ -68,8 +68,9 @@ type MixedOpConfig struct {
 //     the recomputation, which then repeats the same update from the same
 //     starting point: the state ends as after one forward, and the
 //     recomputed outputs equal the first ones bit for bit.
-//   - The recomputation keeps the outer graph's mode, TrueGradient and
-//     random source, and hands dfa layers the outer graph's output error.
+//   - The recomputation keeps the outer graph's mode, TrueGradient,
+//     WeightStep and random source, and hands dfa layers the outer graph's
+//     output error.
 //
 // Outputs, weight gradients and alpha gradients are identical with and
 // without Recompute (tested). A forward whose backward never runs leaves
@@ -313,7 +314,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 	// tensors lent by an arena per unit and given back once mixed.
 	quiet := func(a *nn.Arena) *nn.Graph {
 		q := nn.NewGraph(train, g.Rand)
-		q.TrueGradient, q.Arena = g.TrueGradient, a
+		q.TrueGradient, q.WeightStep, q.Arena = g.TrueGradient, g.WeightStep, a
 		return q
 	}
 	rd := m.reluOf(quiet(nil), xd)
@@ -359,7 +360,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		}
 		local := func() *nn.Graph {
 			lg := nn.NewGraph(train, g.Rand)
-			lg.TrueGradient = g.TrueGradient
+			lg.TrueGradient, lg.WeightStep = g.TrueGradient, g.WeightStep
 			if e := g.OutputError(); e != nil {
 				// dfa layers read the network's output error from their graph.
 				lg.SetOutput(&nn.Tensor{Shape: e.Shape, Data: e.Data, Grad: e.Data})
@@ -426,7 +427,7 @@ func (m *MixedOp) mixRecomputeDevice(g *nn.Graph, x, w *nn.Tensor, row int) *nn.
 	saved := make([][]*nn.Tensor, len(m.units))
 	newGraph := func() *nn.Graph {
 		q := nn.NewGraph(train, g.Rand)
-		q.TrueGradient = g.TrueGradient
+		q.TrueGradient, q.WeightStep = g.TrueGradient, g.WeightStep
 		return q
 	}
 	// The untaped pass: nothing needs a gradient (a detached input,

@@ -34,7 +34,7 @@ func testMixedOp(t *testing.T, space Space, c, stride, k int, recompute bool) *M
 
 // The mixed op's output is Σ_k w_k·pair_k(x), each pair computed on its
 // own (in training mode for the feedback spaces; in evaluation for hlpc,
-// whose Hebbian layer changes its weights in every training forward).
+// whose Hebbian layer would change its weights in a weight step's forward).
 func TestMixedOpIsWeightedSumOfPairs(t *testing.T) {
 	for _, tc := range []struct {
 		space  Space
@@ -200,6 +200,7 @@ func TestRecomputeMatchesTapedForward(t *testing.T) {
 						p.T.ZeroGrad()
 					}
 					g := nn.NewGraph(true, rand.New(rand.NewPCG(1, 1)))
+					g.WeightStep = true // Hebbian weights learn: their recomputation is checked too
 					logits[i] = s.Forward(g, x)
 					g.SetOutput(logits[i])
 					g.Backward(g.CrossEntropy(logits[i], labels, 0))

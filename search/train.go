@@ -232,6 +232,7 @@ func trainEpoch(ctx context.Context, net *Network, opt *nn.SGD, tensors []*nn.Te
 			t.ZeroGrad()
 		}
 		g := nn.NewGraph(true, graphRand(cfg.Seed, streamGraph, epoch, *step))
+		g.WeightStep = true // Hebbian layers learn in weight steps
 		if cfg.Device != nil {
 			x = g.ToDevice(x, cfg.Device) // the batch: the step's one upload of data
 		}

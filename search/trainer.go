@@ -62,6 +62,8 @@ func (t *supernetTrainer) weightStep(x *nn.Tensor, y []int, epoch, step int) (fl
 	defer namedSetNeedsGrad(t.alphas, true)
 	g := t.graph(graphRand(t.seed, streamGraph, epoch, step))
 	defer g.Release() // after the loss and accuracy are read
+	// The one forward of a search in which Hebbian weights learn.
+	g.WeightStep = true
 	logits, loss := t.forwardLoss(g, x, y)
 	g.Backward(loss)
 	if t.clip > 0 {
@@ -75,7 +77,10 @@ func (t *supernetTrainer) weightStep(x *nn.Tensor, y []int, epoch, step int) (fl
 }
 
 // archStep is DARTS' first-order architecture step: ∇α L_val(w, α) on a
-// batch of the arch half (weights frozen meanwhile), then Adam.
+// batch of the arch half (weights frozen meanwhile), then Adam. Its graph
+// is not a weight step's: Hebbian weights do not learn from the arch half
+// (BatchNorm's running statistics do, as in DARTS, whose model is in
+// training mode there).
 func (t *supernetTrainer) archStep(x *nn.Tensor, y []int, epoch, step int) {
 	namedZeroGrad(t.alphas)
 	namedSetNeedsGrad(t.weights, false)
