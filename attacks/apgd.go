@@ -134,6 +134,7 @@ func NewAPGD(m Model, x *nn.Tensor, y []int, cfg APGDConfig, opt Options) (*APGD
 		return nil, fmt.Errorf("apgd: the dlr loss needs at least 3 classes, the model has %d", clean.Shape[1])
 	}
 	a := &APGD{base: b, cfg: cfg, robust: make([]bool, b.n)}
+	b.keepIterate()
 	a.p1 = max(int(0.22*float64(cfg.Steps)), 1)
 	a.kMin = max(int(0.06*float64(cfg.Steps)), 1)
 	a.kDecr = max(int(0.03*float64(cfg.Steps)), 1)
@@ -249,6 +250,7 @@ func (a *APGD) record(r *apgdRun, logits *nn.Tensor, loss []float32) {
 	for j, i := range r.idx {
 		a.st.Loss[i] = loss[j]
 		a.st.BestLoss[i] = r.lossBest[j]
+		copy(a.image(a.st.Iterate, i), r.adv.Data[j*a.per:(j+1)*a.per])
 		if pred[j] != r.y[j] {
 			a.robust[i] = false
 			copy(a.image(a.st.Adv, i), r.adv.Data[j*a.per:(j+1)*a.per])

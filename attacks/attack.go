@@ -125,6 +125,13 @@ type State struct {
 	// Adv is the current adversarial batch: what Run would return if the
 	// attack stopped now.
 	Adv *nn.Tensor
+	// Iterate is where the attack's search stands, image by image: the
+	// point it evaluates and moves from. For most attacks it is Adv
+	// itself; APGD and Square return the clean image wherever they have
+	// not (yet) fooled the model, so their Adv stays clean while their
+	// Iterate already moves (Square's first step puts it at x ± ε on
+	// stripes). A stepper shows Iterate.
+	Iterate *nn.Tensor
 	// Loss is the per-sample value of the objective the attack is driving
 	// (ascended by gradient attacks, the DE energy or Square loss for the
 	// black-box ones) at the attack's current iterate; nil before the first
@@ -133,8 +140,10 @@ type State struct {
 	Loss, BestLoss []float32
 	// Pred is the model's prediction on Adv.
 	Pred []int
-	// LInf and L2 are the per-sample norms of Adv − x in pixel units.
+	// LInf and L2 are the per-sample norms of Adv − x in pixel units;
+	// IterLInf that of Iterate − x.
 	LInf, L2 []float32
+	IterLInf []float32
 	// Queries counts, per image, the model evaluations made so far (a
 	// gradient pass counts as one).
 	Queries []int
@@ -238,6 +247,9 @@ type base struct {
 	rng    *rand.Rand
 	st     State
 	clean  *nn.Tensor // logits on x, once evaluated (cleanLogits)
+	// ownIterate: the attack keeps st.Iterate apart from st.Adv (APGD,
+	// Square); otherwise Iterate follows Adv.
+	ownIterate bool
 }
 
 // newBase validates (x, y), copies them and sets up the oracle and state.
@@ -276,9 +288,11 @@ func newBase(name string, m Model, x *nn.Tensor, y []int, opt Options) (*base, e
 	b.x.NeedsGrad = false
 	b.o = &oracle{m: m, mode: grad, queries: make([]int, n), rng: rand.New(rand.NewPCG(opt.Seed, 0x6772616468))}
 	b.st.Adv = b.x.Clone()
+	b.st.Iterate = b.st.Adv
 	b.st.Queries = b.o.queries
 	b.st.LInf = make([]float32, n)
 	b.st.L2 = make([]float32, n)
+	b.st.IterLInf = make([]float32, n)
 	return b, nil
 }
 
@@ -321,8 +335,18 @@ func (b *base) setAdv(adv *nn.Tensor, logits *nn.Tensor) {
 	b.norms()
 }
 
-// norms recomputes LInf and L2 of Adv − x.
+// keepIterate gives the attack an Iterate of its own, starting clean.
+func (b *base) keepIterate() {
+	b.ownIterate = true
+	b.st.Iterate = b.x.Clone()
+}
+
+// norms recomputes LInf and L2 of Adv − x and IterLInf of Iterate − x
+// (Iterate following Adv unless the attack keeps its own).
 func (b *base) norms() {
+	if !b.ownIterate {
+		b.st.Iterate = b.st.Adv
+	}
 	for i := range b.n {
 		xa, xc := b.image(b.st.Adv, i), b.image(b.x, i)
 		var li float32
@@ -333,6 +357,15 @@ func (b *base) norms() {
 			l2 += float64(d) * float64(d)
 		}
 		b.st.LInf[i], b.st.L2[i] = li, float32(math.Sqrt(l2))
+		if !b.ownIterate {
+			b.st.IterLInf[i] = li
+			continue
+		}
+		li = 0
+		for j, v := range b.image(b.st.Iterate, i) {
+			li = max(li, float32(math.Abs(float64(v-xc[j]))))
+		}
+		b.st.IterLInf[i] = li
 	}
 }
 

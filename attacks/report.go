@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bionaslab/bionas/data"
 	"github.com/bionaslab/bionas/nn"
 )
 
-// ReportModel is one row of a robustness report.
+// ReportModel is one model of a robustness report.
 type ReportModel struct {
-	Name  string // row label
+	Name  string // column label
 	Rule  string // learning rule, or "mixed"
 	Model Model
 }
@@ -34,22 +36,43 @@ type ReportConfig struct {
 	// Dataset names the images in the report ("mnist test").
 	Dataset string
 	// BatchSize is the number of images attacked at once (default 100).
+	// It is part of what a report's numbers depend on: the attacks draw
+	// their random numbers batch by batch.
 	BatchSize int
 	// Seed seeds every attack; batch b gets a seed derived from (Seed, b),
 	// the same for every model and mode, so rows differ only by model.
 	Seed uint64
-	// Progress, if set, is called after each attacked batch.
+	// Progress, if set, is called after each attacked batch and, while a
+	// long batch runs, about every ProgressEvery.
 	Progress func(ReportProgress)
+	// ProgressEvery is the most time between two Progress calls while a
+	// batch runs (default 500 ms).
+	ProgressEvery time.Duration
 	// OnCell, if set, is called with each finished cell.
 	OnCell func(Cell)
+	// OnUpdate, if set, is called with the report so far whenever Progress
+	// is: the cells finished, the models' clean accuracies and worst cases
+	// so far, and Running. The report belongs to RunReport: read it (or
+	// copy what you keep) during the call only.
+	OnUpdate func(*Report)
 }
 
 // ReportProgress tells where a report run is.
 type ReportProgress struct {
-	Model, Attack string
-	Grad          GradMode
-	// Done and Total count (model, attack, mode, batch) units.
-	Done, Total int
+	Model  string   `json:"model"`
+	Attack string   `json:"attack"`
+	Grad   GradMode `json:"grad,omitempty"` // empty for black-box attacks
+	// Done and Total count image units: one image attacked by one attack
+	// in one mode on one model. A batch under way counts in proportion to
+	// the iterations it has done.
+	Done  int `json:"done"`
+	Total int `json:"total"`
+	// CellDone counts the images of the cell under way whose batches are
+	// finished, CellN its images, CellCorrect those of the CellDone the
+	// model still classifies correctly.
+	CellDone    int `json:"cell_done"`
+	CellN       int `json:"cell_n"`
+	CellCorrect int `json:"cell_correct"`
 }
 
 // Cell is the robust accuracy of one model under one attack in one mode.
@@ -59,9 +82,17 @@ type Cell struct {
 	Attack string   `json:"attack"`
 	Label  string   `json:"label"`
 	Grad   GradMode `json:"grad,omitempty"` // empty for black-box attacks
-	// Eps is the L∞ budget in pixels (0 for One-Pixel).
-	Eps float64 `json:"eps"`
-	N   int     `json:"n"`
+	// BlackBox marks the attacks that take no gradient of the model
+	// (One-Pixel, Square, transfer).
+	BlackBox bool `json:"black_box,omitempty"`
+	// Eps is the L∞ budget in pixels (0 for One-Pixel); Budget says it in
+	// words ("ε 0.3", "1 pixel").
+	Eps    float64 `json:"eps"`
+	Budget string  `json:"budget,omitempty"`
+	// Warning is the attack's BudgetWarning, if any.
+	Warning string `json:"warning,omitempty"`
+	// N is the number of images attacked.
+	N int `json:"n"`
 	// CleanAcc and RobustAcc are fractions of the N images classified
 	// correctly, clean and adversarial; robust accuracy is measured on the
 	// adversarial images only.
@@ -78,32 +109,47 @@ type Cell struct {
 	Seconds     float64 `json:"seconds"`
 }
 
-// AttackInfo describes one column group of a report.
+// AttackInfo describes one attack of a report.
 type AttackInfo struct {
 	Name     string  `json:"name"`
 	Label    string  `json:"label"`
 	Eps      float64 `json:"eps"`
 	WhiteBox bool    `json:"white_box"`
+	Budget   string  `json:"budget,omitempty"`  // see Budget
+	Warning  string  `json:"warning,omitempty"` // see BudgetWarning
 }
 
-// ModelInfo describes one row of a report.
+// ModelInfo describes one model of a report.
 type ModelInfo struct {
 	Name     string  `json:"name"`
 	Rule     string  `json:"rule,omitempty"`
 	CleanAcc float64 `json:"clean_accuracy"`
+	// WorstCase is the pointwise worst case over the model's cells: the
+	// fraction of the images it classifies correctly clean and under every
+	// attack in every mode. In a report under way, over the cells so far.
+	WorstCase float64 `json:"worst_case"`
 }
 
-// Report is a models × attacks table of robust accuracies, like the
-// paper's Table 4.
+// Report is a robustness report: robust accuracies of models under
+// attacks, like the paper's Table 4.
 type Report struct {
-	Dataset string       `json:"dataset,omitempty"`
-	N       int          `json:"n"`
-	Seed    uint64       `json:"seed"`
-	Modes   []GradMode   `json:"modes"`
-	Models  []ModelInfo  `json:"models"`
-	Attacks []AttackInfo `json:"attacks"`
-	Cells   []Cell       `json:"cells"`
-	Seconds float64      `json:"seconds"`
+	Dataset   string       `json:"dataset,omitempty"`
+	N         int          `json:"n"`
+	Seed      uint64       `json:"seed"`
+	BatchSize int          `json:"batch_size,omitempty"`
+	Modes     []GradMode   `json:"modes"`
+	Models    []ModelInfo  `json:"models"`
+	Attacks   []AttackInfo `json:"attacks"`
+	Cells     []Cell       `json:"cells"`
+	// Running is the cell under way in a report that is not finished
+	// (those OnUpdate sees), nil in a finished one.
+	Running *ReportProgress `json:"running,omitempty"`
+	Seconds float64         `json:"seconds"`
+}
+
+// Info describes attack s as reports do.
+func Info(s Spec) AttackInfo {
+	return AttackInfo{Name: s.Name(), Label: s.Label(), Eps: s.Epsilon(), WhiteBox: s.WhiteBox(), Budget: Budget(s), Warning: BudgetWarning(s)}
 }
 
 // RunReport attacks every model with every attack (white-box ones in every
@@ -116,49 +162,41 @@ func RunReport(ctx context.Context, cfg ReportConfig) (*Report, error) {
 	if cfg.X == nil || len(cfg.X.Shape) != 4 || cfg.X.Shape[0] == 0 || cfg.X.Shape[0] != len(cfg.Y) {
 		return nil, fmt.Errorf("robustness report: want N images (N, C, H, W) and N labels, got shape %v and %d labels", shapeOf(cfg.X), len(cfg.Y))
 	}
-	if len(cfg.Modes) == 0 {
-		cfg.Modes = []GradMode{Own}
+	modes := slices.Clone(cfg.Modes)
+	if len(modes) == 0 {
+		modes = []GradMode{Own}
 	}
-	for i, m := range cfg.Modes {
+	for i, m := range modes {
 		pm, err := ParseGradMode(string(m))
 		if err != nil {
 			return nil, fmt.Errorf("robustness report: %w", err)
 		}
-		cfg.Modes[i] = pm
+		modes[i] = pm
 	}
+	cfg.Modes = modes
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 100
 	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 500 * time.Millisecond
+	}
 	n := cfg.X.Shape[0]
-	batches := (n + cfg.BatchSize - 1) / cfg.BatchSize
 	start := time.Now()
-	rep := &Report{Dataset: cfg.Dataset, N: n, Seed: cfg.Seed, Modes: cfg.Modes}
+	rep := &Report{Dataset: cfg.Dataset, N: n, Seed: cfg.Seed, BatchSize: cfg.BatchSize, Modes: cfg.Modes}
 	units := 0
 	for _, a := range cfg.Attacks {
-		rep.Attacks = append(rep.Attacks, AttackInfo{Name: a.Name(), Label: a.Label(), Eps: a.Epsilon(), WhiteBox: a.WhiteBox()})
-		if a.WhiteBox() {
-			units += len(cfg.Modes)
-		} else {
-			units++
-		}
+		rep.Attacks = append(rep.Attacks, Info(a))
+		units += len(reportModes(a, cfg.Modes))
 	}
-	prog := ReportProgress{Total: units * batches * len(cfg.Models)}
+	r := &reportRun{cfg: cfg, rep: rep, prog: ReportProgress{Total: units * n * len(cfg.Models)}}
 	for _, m := range cfg.Models {
-		clean := accuracyOn(m.Model, cfg.X, cfg.Y, cfg.BatchSize)
-		rep.Models = append(rep.Models, ModelInfo{Name: m.Name, Rule: m.Rule, CleanAcc: clean})
+		r.robust = make([]bool, n)
+		clean := accuracyOn(m.Model, cfg.X, cfg.Y, cfg.BatchSize, r.robust)
+		rep.Models = append(rep.Models, ModelInfo{Name: m.Name, Rule: m.Rule, CleanAcc: clean, WorstCase: clean})
+		r.model = &rep.Models[len(rep.Models)-1]
 		for _, a := range cfg.Attacks {
-			modes := cfg.Modes
-			if !a.WhiteBox() {
-				modes = []GradMode{""}
-			}
-			for _, mode := range modes {
-				prog.Model, prog.Attack, prog.Grad = m.Name, a.Name(), mode
-				cell, err := attackCell(ctx, cfg, m, a, mode, batches, func() {
-					prog.Done++
-					if cfg.Progress != nil {
-						cfg.Progress(prog)
-					}
-				})
+			for _, mode := range reportModes(a, cfg.Modes) {
+				cell, err := r.attackCell(ctx, m, a, mode)
 				if err != nil {
 					return nil, err
 				}
@@ -170,18 +208,69 @@ func RunReport(ctx context.Context, cfg ReportConfig) (*Report, error) {
 			}
 		}
 	}
+	rep.Running = nil
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
 }
 
+// reportModes are the modes attack a runs in: every mode for a white-box
+// attack, one empty mode for a black-box one.
+func reportModes(a Spec, modes []GradMode) []GradMode {
+	if a.WhiteBox() {
+		return modes
+	}
+	return []GradMode{""}
+}
+
+// reportRun is RunReport's state: the report so far, the progress, and
+// the current model's per-image robustness (clean and under every cell so
+// far), from which its worst case comes.
+type reportRun struct {
+	cfg    ReportConfig
+	rep    *Report
+	prog   ReportProgress
+	robust []bool
+	model  *ModelInfo
+	done   int // image units of finished batches
+}
+
+// tick reports progress; partial is the image units of the batch under way
+// counted so far.
+func (r *reportRun) tick(partial int) {
+	r.prog.Done = r.done + partial
+	k := 0
+	for _, b := range r.robust {
+		if b {
+			k++
+		}
+	}
+	r.model.WorstCase = float64(k) / float64(len(r.robust))
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(r.prog)
+	}
+	if r.cfg.OnUpdate != nil {
+		p := r.prog
+		r.rep.Running = &p
+		r.rep.Seconds = 0
+		r.cfg.OnUpdate(r.rep)
+		r.rep.Running = nil
+	}
+}
+
 // attackCell runs one attack in one mode on one model over all batches.
-func attackCell(ctx context.Context, cfg ReportConfig, m ReportModel, a Spec, mode GradMode, batches int, tick func()) (Cell, error) {
+func (r *reportRun) attackCell(ctx context.Context, m ReportModel, a Spec, mode GradMode) (Cell, error) {
+	cfg := r.cfg
 	n := cfg.X.Shape[0]
-	cell := Cell{Model: m.Name, Rule: m.Rule, Attack: a.Name(), Label: a.Label(), Grad: mode, Eps: a.Epsilon(), N: n}
+	info := Info(a)
+	cell := Cell{Model: m.Name, Rule: m.Rule, Attack: a.Name(), Label: info.Label, Grad: mode, BlackBox: !a.WhiteBox(),
+		Eps: info.Eps, Budget: info.Budget, Warning: info.Warning, N: n}
+	r.prog.Model, r.prog.Attack, r.prog.Grad = m.Name, a.Name(), mode
+	r.prog.CellDone, r.prog.CellN, r.prog.CellCorrect = 0, n, 0
 	start := time.Now()
 	correct, hits, queries := 0, 0, 0
 	targeted := false
 	var l2 float64
+	batches := (n + cfg.BatchSize - 1) / cfg.BatchSize
 	for b := range batches {
 		lo, hi := b*cfg.BatchSize, min((b+1)*cfg.BatchSize, n)
 		idx := make([]int, hi-lo)
@@ -193,15 +282,33 @@ func attackCell(ctx context.Context, cfg ReportConfig, m ReportModel, a Spec, mo
 		if err != nil {
 			return Cell{}, fmt.Errorf("robustness report: model %s: %w", m.Name, err)
 		}
-		adv, err := run.Run(ctx)
-		if err != nil {
-			return Cell{}, fmt.Errorf("robustness report: model %s: %w", m.Name, err)
+		// Run, step by step, telling the progress of a long batch.
+		last := time.Now()
+		for {
+			done, err := run.Step(ctx)
+			if err != nil {
+				return Cell{}, fmt.Errorf("robustness report: model %s: %w", m.Name, err)
+			}
+			if done {
+				break
+			}
+			if time.Since(last) >= cfg.ProgressEvery {
+				last = time.Now()
+				st := run.State()
+				if st.Iters > 0 {
+					r.tick(min((hi-lo)*st.Iter/st.Iters, hi-lo-1))
+				}
+			}
 		}
-		pred := nn.Argmax(m.Model.Forward(nil, adv))
 		st := run.State()
+		adv := st.Adv
+		pred := nn.Argmax(m.Model.Forward(nil, adv))
 		for i, p := range pred {
 			if p == y[i] {
 				correct++
+				r.prog.CellCorrect++
+			} else {
+				r.robust[lo+i] = false
 			}
 			if st.Targets != nil && p == st.Targets[i] {
 				hits++
@@ -220,7 +327,9 @@ func attackCell(ctx context.Context, cfg ReportConfig, m ReportModel, a Spec, mo
 			queries += st.Queries[i]
 			cell.MaxQueries = max(cell.MaxQueries, st.Queries[i])
 		}
-		tick()
+		r.done += hi - lo
+		r.prog.CellDone = hi
+		r.tick(0)
 	}
 	cell.RobustAcc = float64(correct) / float64(n)
 	cell.MeanL2 = l2 / float64(n)
@@ -241,8 +350,9 @@ func batchSeed(seed uint64, b int) uint64 {
 	return z ^ (z >> 31)
 }
 
-// accuracyOn is the clean accuracy of m on (x, y).
-func accuracyOn(m Model, x *nn.Tensor, y []int, batch int) float64 {
+// accuracyOn is the clean accuracy of m on (x, y); it marks in right the
+// images classified correctly.
+func accuracyOn(m Model, x *nn.Tensor, y []int, batch int, right []bool) float64 {
 	n := x.Shape[0]
 	correct := 0
 	for lo := 0; lo < n; lo += batch {
@@ -251,7 +361,12 @@ func accuracyOn(m Model, x *nn.Tensor, y []int, batch int) float64 {
 		for i := range idx {
 			idx[i] = lo + i
 		}
-		correct += nn.Accuracy(m.Forward(nil, gatherRows(x, idx)), y[lo:hi])
+		for i, p := range nn.Argmax(m.Forward(nil, gatherRows(x, idx))) {
+			right[lo+i] = p == y[lo+i]
+			if right[lo+i] {
+				correct++
+			}
+		}
 	}
 	return float64(correct) / float64(n)
 }
@@ -282,49 +397,204 @@ func (r *Report) cell(model, attack string, mode GradMode) (Cell, bool) {
 	return Cell{}, false
 }
 
-// WriteTable writes the report as a text table: one row per model, the
-// clean accuracy, then per attack one column per gradient mode (one for
-// black-box attacks), in percent; a legend gives each attack's parameters.
-func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head1, head2 := []string{"model", "clean"}, []string{"", ""}
-	for _, a := range r.Attacks {
-		if a.WhiteBox {
-			for _, m := range r.Modes {
-				head1, head2 = append(head1, a.Name), append(head2, string(m))
-			}
-		} else {
-			head1, head2 = append(head1, a.Name), append(head2, "-")
-		}
+// Table is a robustness report laid out for reading, the one layout every
+// view of a report shares (the CLI's text, the TUI's report view): a row
+// for the clean accuracy, a row per attack and gradient mode, a row for
+// the pointwise worst case; a column of robust accuracies per model.
+// Every number is a cell; a cell with no number says why ("not run",
+// "running 40/100").
+type Table struct {
+	// Head names the columns: attack, gradient, budget, n, then the
+	// models.
+	Head []string
+	Rows [][]string
+	// Notes are the footnotes marked ¹, ², … after an attack's name: the
+	// budget warnings.
+	Notes []string
+	// Legend gives each attack's parameters, Caption what the numbers are.
+	Legend  []string
+	Caption string
+}
+
+// The first columns of a Table.
+const (
+	ColAttack = iota
+	ColGradient
+	ColBudget
+	ColN
+	ColFirstModel
+)
+
+// superscripts mark footnotes.
+var superscripts = []string{"¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"}
+
+func footMark(k int) string {
+	if k <= len(superscripts) {
+		return superscripts[k-1]
 	}
-	fmt.Fprintln(tw, strings.Join(head1, "\t")+"\t")
-	fmt.Fprintln(tw, strings.Join(head2, "\t")+"\t")
+	return fmt.Sprintf("(%d)", k)
+}
+
+// Table lays the report out (see Table).
+func (r *Report) Table() Table {
+	t := Table{Head: []string{"attack", "gradient", "budget", "n"}}
 	for _, m := range r.Models {
-		row := []string{m.Name, pct(m.CleanAcc)}
-		for _, a := range r.Attacks {
-			modes := r.Modes
+		t.Head = append(t.Head, m.Name)
+	}
+	n := strconv.Itoa(r.N)
+	row := []string{"clean", "", "", n}
+	for _, m := range r.Models {
+		row = append(row, Percent(m.CleanAcc))
+	}
+	t.Rows = append(t.Rows, row)
+	complete := true
+	for _, a := range r.Attacks {
+		name := a.Name
+		if a.Warning != "" {
+			mark := footMark(len(t.Notes) + 1)
+			name += " " + mark
+			t.Notes = append(t.Notes, mark+" "+a.Warning)
+		}
+		budget := a.Budget
+		if budget == "" && a.Eps > 0 {
+			budget = "ε " + fmtEps(a.Eps)
+		}
+		modes := r.Modes
+		if !a.WhiteBox {
+			modes = []GradMode{""}
+		}
+		for _, mode := range modes {
+			grad := string(mode)
 			if !a.WhiteBox {
-				modes = []GradMode{""}
+				grad = BlackBoxLabel
 			}
-			for _, mode := range modes {
-				if c, ok := r.cell(m.Name, a.Name, mode); ok {
-					row = append(row, pct(c.RobustAcc))
-				} else {
-					row = append(row, "—")
+			cn := r.N
+			row := []string{name, grad, budget, ""}
+			for _, m := range r.Models {
+				c, ok := r.cell(m.Name, a.Name, mode)
+				switch run := r.Running; {
+				case ok:
+					row = append(row, Percent(c.RobustAcc))
+					cn = c.N
+				case run != nil && run.Model == m.Name && run.Attack == a.Name && run.Grad == mode:
+					row = append(row, fmt.Sprintf("running %d/%d", run.CellDone, run.CellN))
+					complete = false
+				default:
+					row = append(row, "not run")
+					complete = false
 				}
 			}
+			row[ColN] = strconv.Itoa(cn)
+			t.Rows = append(t.Rows, row)
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		t.Legend = append(t.Legend, a.Name+": "+a.Label)
 	}
-	if err := tw.Flush(); err != nil {
+	row = []string{"worst case", "all rows", "", n}
+	for _, m := range r.Models {
+		v := Percent(m.WorstCase)
+		if !complete {
+			v += " so far"
+		}
+		row = append(row, v)
+	}
+	t.Rows = append(t.Rows, row)
+	t.Caption = fmt.Sprintf("Robust accuracy on %d %s images (pixels in [0,1], normalisation inside the models; seed %d",
+		r.N, orDefault(r.Dataset, "test"), r.Seed)
+	if r.BatchSize > 0 {
+		t.Caption += fmt.Sprintf(", batches of %d", r.BatchSize)
+	}
+	t.Caption += "). Gradient: own = the model's own feedback path, true = the exact gradient, " +
+		BlackBoxLabel + " = the model's outputs only. Worst case: the images classified correctly clean and under every attack."
+	return t
+}
+
+// Percent writes a fraction as a percentage with one decimal: "63.0%",
+// and "0.0%" for 0 (a number, not a missing one).
+func Percent(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
+
+// Lines lays out the head and the rows: text columns (attack, gradient,
+// budget) flush left, numbers flush right, two spaces apart.
+func (t Table) Lines() []string {
+	width := make([]int, len(t.Head))
+	for _, r := range append([][]string{t.Head}, t.Rows...) {
+		for i, c := range r {
+			if i < len(width) {
+				width[i] = max(width[i], utf8.RuneCountInString(c))
+			}
+		}
+	}
+	line := func(r []string) string {
+		var b strings.Builder
+		for i, c := range r {
+			if i >= len(width) {
+				break
+			}
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if i < ColN {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString(pad + c)
+			}
+		}
+		return strings.TrimRight(b.String(), " ")
+	}
+	out := []string{line(t.Head)}
+	for _, r := range t.Rows {
+		out = append(out, line(r))
+	}
+	return out
+}
+
+// WriteTable writes the report's Table as text: the table, its footnotes
+// (budget warnings), the caption, and each attack's parameters.
+func (r *Report) WriteTable(w io.Writer) error {
+	t := r.Table()
+	var b strings.Builder
+	for _, l := range t.Lines() {
+		b.WriteString(l + "\n")
+	}
+	if len(t.Notes) > 0 {
+		b.WriteString("\n")
+		for _, l := range t.Notes {
+			b.WriteString(l + "\n")
+		}
+	}
+	b.WriteString("\n")
+	for _, l := range wrapWords(t.Caption+fmt.Sprintf(" Took %.1f s.", r.Seconds), 100) {
+		b.WriteString(l + "\n")
+	}
+	for _, l := range t.Legend {
+		b.WriteString("  " + l + "\n")
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write report table: %w", err)
 	}
-	fmt.Fprintf(w, "\nRobust accuracy (%%) on %d %s images, pixels in [0,1], normalisation inside the models; ", r.N, orDefault(r.Dataset, "test"))
-	fmt.Fprintf(w, "own = each model's feedback path, true = exact gradient, - = black-box. Seed %d, %.0f s.\n", r.Seed, r.Seconds)
-	for _, a := range r.Attacks {
-		fmt.Fprintf(w, "  %-9s %s\n", a.Name, a.Label)
-	}
 	return nil
+}
+
+// wrapWords breaks s into lines of at most w runes at spaces (a longer
+// word gets a line of its own).
+func wrapWords(s string, w int) []string {
+	var out []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= w:
+			line += " " + word
+		default:
+			out = append(out, line)
+			line = word
+		}
+	}
+	if line != "" {
+		out = append(out, line)
+	}
+	return out
 }
 
 // WriteJSON writes the report as one JSON object and a newline.
@@ -336,8 +606,6 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	_, err = fmt.Fprintln(w, string(b))
 	return err
 }
-
-func pct(f float64) string { return fmt.Sprintf("%.1f", 100*f) }
 
 func orDefault(s, d string) string {
 	if s == "" {

@@ -145,6 +145,7 @@ func NewSquare(m Model, x *nn.Tensor, y []int, cfg SquareConfig, opt Options) (*
 	}
 	_, c, h, w := x.NCHW("square")
 	a := &Square{base: b, cfg: cfg, c: c, h: h, w: w, robust: make([]bool, b.n)}
+	b.keepIterate()
 	b.st.Pred = nn.Argmax(b.cleanLogits())
 	for i, p := range b.st.Pred {
 		a.robust[i] = !b.success(i, p)
@@ -300,6 +301,7 @@ func (a *Square) accept(r *squareRun, only []int) {
 	publish := func(j int) {
 		i := r.idx[j]
 		a.st.BestLoss[i] = r.lossMin[j]
+		copy(a.image(a.st.Iterate, i), r.best.Data[j*a.per:(j+1)*a.per])
 		if r.marginV[j] <= 0 {
 			a.robust[i] = false
 			copy(a.image(a.st.Adv, i), r.best.Data[j*a.per:(j+1)*a.per])

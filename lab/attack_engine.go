@@ -3,12 +3,13 @@ package lab
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/bionaslab/bionas/attacks"
-
 	"github.com/bionaslab/bionas/nn"
 )
 
@@ -41,8 +42,12 @@ func (e *engine) attackModel(ctx context.Context, model RunInfo, dir string) (at
 	return dm, nil
 }
 
-// attackSpecs builds the named attacks ("all" for every one) with budget
-// eps and, where the attack has them, steps iterations.
+// attackSpecs builds the named attacks ("all" for every one) from the
+// "default" preset (torchattacks v3.5.1) with every L∞ budget set to eps
+// (if > 0) and, if steps > 0, the iterations of every iterative attack set
+// to steps: PGD, TPGD and APGD steps, One-Pixel generations, and Square
+// queries (a Square iteration is one query). `bionas attack --preset
+// default --eps E --set pgd.steps=S,…,square.queries=S` builds the same.
 func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error) {
 	suite, err := attacks.Preset("default")
 	if err != nil {
@@ -59,8 +64,11 @@ func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error)
 	if steps > 0 {
 		for _, n := range names {
 			key := n + ".steps"
+			if n == "square" {
+				key = "square.queries"
+			}
 			if !slices.Contains(attacks.SettableKeys(), key) {
-				continue // an attack without steps (FGSM, Square's queries) keeps its own
+				continue // FGSM takes one step
 			}
 			if err := suite.Set(key, fmt.Sprint(steps)); err != nil {
 				return nil, err
@@ -68,6 +76,18 @@ func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error)
 		}
 	}
 	return suite.Specs(names)
+}
+
+// modes are the gradient modes of a report's white-box attacks.
+func (a AttackSpec) modes() ([]attacks.GradMode, error) {
+	if a.BothModes {
+		return []attacks.GradMode{attacks.Own, attacks.True}, nil
+	}
+	m, err := attacks.ParseGradMode(string(a.Mode))
+	if err != nil {
+		return nil, err
+	}
+	return []attacks.GradMode{m}, nil
 }
 
 // softmax of one row of logits.
@@ -120,7 +140,8 @@ func (e *engine) stepper(ctx context.Context, model RunInfo, dir string, spec At
 		return nil, err
 	}
 	x := nn.FromSlice(slices.Clone(pix), 1, c, h, w)
-	a, err := specs[0].Start(m, x, []int{label}, attacks.Options{Grad: mode, Seed: spec.Seed})
+	sp := specs[0]
+	a, err := sp.Start(m, x, []int{label}, attacks.Options{Grad: mode, Seed: spec.Seed})
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +151,8 @@ func (e *engine) stepper(ctx context.Context, model RunInfo, dir string, spec At
 		Spec: spec, Steps: a.State().Iters, Label: label, Pred: argmax(clean), Classes: test.ClassNames(),
 		Probs: clean, Clean: slices.Clone(clean), Losses: []float64{-math.Log(max(clean[label], 1e-12))},
 		CleanIm: im, AdvIm: im.Clone(),
+		Desc: sp.Label(), BlackBox: !sp.WhiteBox(), Budget: sp.Epsilon(), PixelBudget: attacks.PixelBudget(sp),
+		Warning: attacks.BudgetWarning(sp), Queries: a.State().MaxQueries(),
 	}}
 	s.st.Success = s.st.Pred != label
 	return s, nil
@@ -137,6 +160,9 @@ func (e *engine) stepper(ctx context.Context, model RunInfo, dir string, spec At
 
 func (s *engineStepper) State() AttackState { return *s.st.Clone() }
 
+// Step advances the attack one iteration and shows where its search
+// stands (attacks.State.Iterate): the image, the model's probabilities on
+// it, the loss −log p(label), ‖δ‖∞ and the pixels changed.
 func (s *engineStepper) Step(ctx context.Context) (out AttackState, err error) {
 	if s.st.Done {
 		return s.State(), nil
@@ -154,32 +180,59 @@ func (s *engineStepper) Step(ctx context.Context) (out AttackState, err error) {
 	as := s.atk.State()
 	st := &s.st
 	st.Step, st.Steps, st.Done = as.Iter, max(as.Iters, as.Iter), done
-	if as.Adv != nil {
-		st.AdvIm.Pix = slices.Clone(as.Adv.Data[:len(st.CleanIm.Pix)])
-		st.Probs = softmax(s.model.Forward(nil, as.Adv).Data)
+	img := as.Iterate
+	if img == nil {
+		img = as.Adv
+	}
+	if img != nil {
+		st.AdvIm.Pix = slices.Clone(img.Data[:len(st.CleanIm.Pix)])
+		st.Probs = softmax(s.model.Forward(nil, img).Data)
 	}
 	st.Pred = argmax(st.Probs)
 	st.Success = st.Pred != st.Label
 	st.Losses = append(st.Losses, -math.Log(max(st.Probs[st.Label], 1e-12)))
-	if len(as.LInf) > 0 {
-		st.LInf = float64(as.LInf[0])
-	}
+	st.LInf, st.Changed = perturbed(st.CleanIm, st.AdvIm)
+	st.Queries = as.MaxQueries()
 	return s.State(), nil
+}
+
+// perturbed measures adv − clean: its L∞ norm and the pixel positions
+// changed in any channel.
+func perturbed(clean, adv Image) (linf float64, changed int) {
+	plane := clean.H * clean.W
+	if len(adv.Pix) != len(clean.Pix) || plane == 0 {
+		return 0, 0
+	}
+	for q := range plane {
+		moved := false
+		for c := range clean.C {
+			i := c*plane + q
+			d := math.Abs(float64(adv.Pix[i] - clean.Pix[i]))
+			linf = max(linf, d)
+			moved = moved || d > 0
+		}
+		if moved {
+			changed++
+		}
+	}
+	return linf, changed
 }
 
 func (s *engineStepper) Close() error { return nil }
 
-// attackBatch is the batch size of attack runs.
-const attackBatch = 50
-
 // attackRun is the robustness report of an attack run: every attack asked
-// for, on the first N test images, and the pointwise worst case (an image
-// counts as robust only if the model classifies it correctly under every
-// attack).
+// for (white-box ones in each gradient mode asked for) on the first N test
+// images, with the model's clean accuracy and the pointwise worst case.
+// It is attacks.RunReport, the very function `bionas attack` runs, with
+// the same batch size and seed, so that the two report identical numbers
+// for the same model, images, attacks and seed. While it runs it emits the
+// report so far (EventAttack) and a progress point (EventStep: Step and
+// TotalSteps count image units, one image attacked by one row;
+// ImagesPerSec is units per second; Acc is the worst case so far).
 func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	a := j.Spec.Attack
-	if j.Parent == nil {
-		return fmt.Errorf("attack run %s: no model run", j.ID)
+	if j.Parent == nil || a == nil {
+		return fmt.Errorf("attack run %s: no model run or no attack spec", j.ID)
 	}
 	m, err := e.attackModel(ctx, *j.Parent, j.ParentDir)
 	if err != nil {
@@ -190,76 +243,163 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 		return err
 	}
 	n := min(cmp.Or(a.N, 100), test.Len())
-	c, h, w := test.Shape()
-	per := c * h * w
-	xs := make([]float32, n*per)
-	ys := make([]int, n)
-	for i := range n {
-		ys[i] = test.Image(i, xs[i*per:(i+1)*per])
-	}
+	x, y := attacks.LoadImages(test, n)
 	specs, err := attackSpecs([]string{cmp.Or(a.Attack, "all")}, a.Eps, a.Steps)
 	if err != nil {
 		return err
 	}
-	mode, err := attacks.ParseGradMode(string(a.Mode))
+	modes, err := a.modes()
 	if err != nil {
 		return err
 	}
-	batch := func(lo, hi int) (*nn.Tensor, []int) {
-		return nn.FromSlice(slices.Clone(xs[lo*per:hi*per]), hi-lo, c, h, w), ys[lo:hi]
-	}
-	robust := make([]bool, n)
-	correct := 0
-	for lo := 0; lo < n; lo += attackBatch {
-		hi := min(lo+attackBatch, n)
-		x, y := batch(lo, hi)
-		for i, p := range nn.Argmax(m.Forward(nil, x)) {
-			robust[lo+i] = p == y[i]
-			if robust[lo+i] {
-				correct++
-			}
+	start := time.Now()
+	emit := func(r *attacks.Report) {
+		rep := reportOf(j.Parent.ID, r)
+		j.Emit(Event{Kind: EventAttack, Attack: rep})
+		ev := Event{Kind: EventStep, Step: rep.Done, TotalSteps: rep.Total, Acc: rep.WorstCase}
+		if s := time.Since(start).Seconds(); s > 0 {
+			ev.ImagesPerSec = float64(rep.Done) / s
 		}
+		j.Emit(ev)
 	}
-	rep := &AttackReport{Model: j.Parent.ID, N: n * len(specs), CleanAcc: float64(correct) / float64(n)}
-	worst := func() float64 {
-		k := 0
-		for _, r := range robust {
-			if r {
-				k++
+	final, err := attacks.RunReport(ctx, attacks.ReportConfig{
+		Models:  []attacks.ReportModel{{Name: j.Parent.ID, Model: m}},
+		Attacks: specs,
+		Modes:   modes,
+		X:       x,
+		Y:       y,
+		Dataset: cmp.Or(j.Parent.Spec.Dataset, "mnist") + " test",
+		Seed:    a.Seed,
+		OnUpdate: func(r *attacks.Report) {
+			if r.Running != nil && r.Running.Done > 0 {
+				emit(r)
 			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	emit(final)
+	return nil
+}
+
+// reportOf turns a report of the attacks package on one model (finished,
+// or under way with its Running cell) into the lab's.
+func reportOf(model string, r *attacks.Report) *AttackReport {
+	rep := &AttackReport{Model: model, Dataset: r.Dataset, N: r.N, Seed: r.Seed, BatchSize: r.BatchSize}
+	if len(r.Models) > 0 {
+		rep.CleanAcc, rep.WorstCase = r.Models[0].CleanAcc, r.Models[0].WorstCase
+	}
+	for _, a := range r.Attacks {
+		modes := r.Modes
+		if !a.WhiteBox {
+			modes = []attacks.GradMode{""}
 		}
-		return float64(k) / float64(n)
-	}
-	for _, sp := range specs {
-		held := 0
-		for lo := 0; lo < n; lo += attackBatch {
-			hi := min(lo+attackBatch, n)
-			x, y := batch(lo, hi)
-			run, err := sp.Start(m, x, y, attacks.Options{Grad: mode, Seed: a.Seed + uint64(lo)})
-			if err != nil {
-				return err
+		for _, mode := range modes {
+			row := AttackRow{Attack: a.Name, Label: a.Label, Mode: string(mode), BlackBox: !a.WhiteBox, Eps: a.Eps,
+				Budget: a.Budget, N: r.N, Warning: a.Warning}
+			if !a.WhiteBox {
+				row.Mode = attacks.BlackBoxLabel
 			}
-			adv, err := run.Run(ctx)
-			if err != nil {
-				return err
-			}
-			for i, p := range nn.Argmax(m.Forward(nil, adv)) {
-				if p == y[i] {
-					held++
-				} else {
-					robust[lo+i] = false
+			rep.Total += r.N
+			done := false
+			for _, c := range r.Cells {
+				if c.Model == model && c.Attack == a.Name && c.Grad == mode {
+					row.N, row.RobustAcc, row.MaxLInf, row.MeanQueries = c.N, c.RobustAcc, c.MaxLInf, c.MeanQueries
+					done = true
+					break
 				}
 			}
-			rep.Done += hi - lo
-			rep.WorstCase = worst()
-			j.Emit(Event{Kind: EventAttack, Attack: rep})
+			if done {
+				rep.Rows = append(rep.Rows, row)
+				continue
+			}
+			if run := r.Running; run != nil && run.Model == model && run.Attack == a.Name && run.Grad == mode {
+				row.Done = run.CellDone
+			}
+			rep.Pending = append(rep.Pending, row)
 		}
-		md := string(mode)
-		if !sp.WhiteBox() {
-			md = "black-box"
-		}
-		rep.Rows = append(rep.Rows, AttackRow{Attack: sp.Name(), Mode: md, Eps: sp.Epsilon(), RobustAcc: float64(held) / float64(n)})
-		j.Emit(Event{Kind: EventAttack, Attack: rep})
 	}
+	rep.Done = rep.Total
+	if r.Running != nil {
+		rep.Done = min(r.Running.Done, rep.Total)
+	}
+	return rep
+}
+
+// Table lays the report out as every view of it shows it (the TUI's report
+// view; `bionas attack` prints the same table for its reports): the clean
+// accuracy, a row per attack and gradient mode with its n and robust
+// accuracy, and the worst case. running says whether the run is still
+// going: then the first pending row is "running k/n", else "not run".
+func (r *AttackReport) Table(running bool) attacks.Table {
+	ar := &attacks.Report{Dataset: r.Dataset, N: r.N, Seed: r.Seed, BatchSize: r.BatchSize,
+		Models: []attacks.ModelInfo{{Name: r.Model, CleanAcc: r.CleanAcc, WorstCase: r.WorstCase}}}
+	seen := map[string]bool{}
+	add := func(row AttackRow) (attacks.GradMode, bool) {
+		bb := row.BlackBox || row.Mode == attacks.BlackBoxLabel
+		if !seen[row.Attack] {
+			seen[row.Attack] = true
+			budget := row.Budget
+			if budget == "" && row.Attack == "onepixel" {
+				// A report from before rows had a budget: the lab has only
+				// ever run One-Pixel with its default of one pixel.
+				budget = attacks.Budget(attacks.OnePixelConfig{})
+			}
+			ar.Attacks = append(ar.Attacks, attacks.AttackInfo{Name: row.Attack, Label: cmp.Or(row.Label, row.Attack), Eps: row.Eps,
+				WhiteBox: !bb, Budget: budget, Warning: row.Warning})
+		}
+		if bb {
+			return "", true
+		}
+		mode := attacks.GradMode(cmp.Or(row.Mode, string(attacks.Own)))
+		if !slices.Contains(ar.Modes, mode) {
+			ar.Modes = append(ar.Modes, mode)
+		}
+		return mode, false
+	}
+	for _, row := range r.Rows {
+		mode, bb := add(row)
+		ar.Cells = append(ar.Cells, attacks.Cell{Model: r.Model, Attack: row.Attack, Grad: mode, BlackBox: bb,
+			N: cmp.Or(row.N, r.N), RobustAcc: row.RobustAcc})
+	}
+	for i, row := range r.Pending {
+		mode, _ := add(row)
+		if i == 0 && running {
+			ar.Running = &attacks.ReportProgress{Model: r.Model, Attack: row.Attack, Grad: mode, CellDone: row.Done, CellN: cmp.Or(row.N, r.N)}
+		}
+	}
+	return ar.Table()
+}
+
+// UnmarshalJSON reads an attack.json, also one written before rows had N
+// and reports had Total: then N held the total of image units (images ×
+// rows), which becomes Total, and N is worked out from the rows of a
+// finished report (left 0, unknown, for an unfinished one); rows of mode
+// black-box are marked BlackBox.
+func (r *AttackReport) UnmarshalJSON(b []byte) error {
+	type plain AttackReport
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	if _, ok := keys["total"]; !ok && p.N > 0 {
+		p.Total = p.N
+		p.N = 0
+		if k := len(p.Rows); k > 0 && p.Done >= p.Total && p.Total%k == 0 {
+			p.N = p.Total / k
+		}
+		for i := range p.Rows {
+			p.Rows[i].N = p.N
+		}
+	}
+	for i := range p.Rows {
+		p.Rows[i].BlackBox = p.Rows[i].BlackBox || p.Rows[i].Mode == attacks.BlackBoxLabel
+	}
+	*r = AttackReport(p)
 	return nil
 }

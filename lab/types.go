@@ -261,19 +261,25 @@ type LayerInfo struct {
 }
 
 // AttackSpec configures an attack: against the model of run Model, attack
-// Attack ("fgsm", "pgd", …) with budget Eps (in pixel units of [0,1]
-// images), gradients from Mode ("own": the model's own feedback path,
-// "true": the true gradient), on test image Image (stepper) or the first N
-// test images (report).
+// Attack ("fgsm", "pgd", …; "all" for a report of every one) with budget
+// Eps (in pixel units of [0,1] images; 0: the attacks' default 8/255),
+// gradients from Mode ("own": the model's own feedback path, "true": the
+// true gradient; black-box attacks take none), on test image Image
+// (stepper) or the first N test images (report, default 100). Steps, if
+// set, is the iterations of every iterative attack: PGD, TPGD and APGD
+// steps, One-Pixel generations, Square queries.
 type AttackSpec struct {
 	Model  string           `json:"model"`
 	Attack string           `json:"attack"`
 	Mode   attacks.GradMode `json:"mode"`
-	Eps    float64          `json:"eps"`
-	Steps  int              `json:"steps,omitempty"`
-	Image  int              `json:"image,omitempty"`
-	N      int              `json:"n,omitempty"`
-	Seed   uint64           `json:"seed,omitempty"`
+	// BothModes makes a report run its white-box attacks in both gradient
+	// modes, own and true, whatever Mode says.
+	BothModes bool    `json:"both_modes,omitempty"`
+	Eps       float64 `json:"eps"`
+	Steps     int     `json:"steps,omitempty"`
+	Image     int     `json:"image,omitempty"`
+	N         int     `json:"n,omitempty"`
+	Seed      uint64  `json:"seed,omitempty"`
 }
 
 // Image is a CHW image with values in [0, 1].
@@ -287,7 +293,10 @@ type Image struct {
 // At returns channel c of pixel (y, x).
 func (im Image) At(c, y, x int) float32 { return im.Pix[(c*im.H+y)*im.W+x] }
 
-// AttackState is an attack stepper after some steps on one image.
+// AttackState is an attack stepper after some steps on one image. The
+// adversarial image is where the attack's search stands (for APGD and
+// Square, which return the clean image unless they fool the model, the
+// point they are trying), so that every step shows what the attack does.
 type AttackState struct {
 	Spec    AttackSpec `json:"spec"`
 	Step    int        `json:"step"`
@@ -303,14 +312,38 @@ type AttackState struct {
 	LInf    float64    `json:"linf"`     // ‖adv − clean‖∞
 	CleanIm Image      `json:"clean_im"` // the test image
 	AdvIm   Image      `json:"adv_im"`   // the adversarial image
+
+	// Desc is the attack with its parameters ("PGD ε=0.3 α=2/255 10
+	// steps").
+	Desc string `json:"desc,omitempty"`
+	// BlackBox marks an attack that takes no gradient of the model (it
+	// only queries it): Mode means nothing to it.
+	BlackBox bool `json:"black_box,omitempty"`
+	// Budget is the L∞ budget in force (the attack's default when
+	// Spec.Eps is 0), 0 for an L0 attack; PixelBudget is an L0 attack's
+	// budget, the pixels it may set to any value (One-Pixel), else 0.
+	Budget      float64 `json:"budget,omitempty"`
+	PixelBudget int     `json:"pixel_budget,omitempty"`
+	// Changed counts the pixels (positions, over all channels) where the
+	// adversarial image differs from the clean one.
+	Changed int `json:"changed"`
+	// Queries counts the model evaluations spent (a gradient pass is one).
+	Queries int `json:"queries,omitempty"`
+	// Warning is set when the attack cannot use its budget (see
+	// attacks.BudgetWarning).
+	Warning string `json:"warning,omitempty"`
 }
 
 // Perturbation returns adv − clean mapped to [0, 1] (0.5 = unchanged),
-// scaled so that ±Eps spans the range.
+// scaled so that ±ε spans the range (the budget in force, else Spec.Eps),
+// or ±1 for an L0 attack, which sets pixels to any value.
 func (s AttackState) Perturbation() Image {
 	p := Image{C: s.CleanIm.C, H: s.CleanIm.H, W: s.CleanIm.W, Pix: make([]float32, len(s.CleanIm.Pix))}
-	eps := float32(s.Spec.Eps)
+	eps := float32(s.Budget)
 	if eps <= 0 {
+		eps = float32(s.Spec.Eps)
+	}
+	if eps <= 0 || s.PixelBudget > 0 {
 		eps = 1
 	}
 	for i := range p.Pix {
@@ -321,23 +354,63 @@ func (s AttackState) Perturbation() Image {
 	return p
 }
 
-// AttackRow is one attack's line in a robustness report.
+// AttackRow is one attack in one gradient mode in a robustness report.
 type AttackRow struct {
-	Attack    string  `json:"attack"`
-	Mode      string  `json:"mode"` // own, true, or black-box (no gradient)
-	Eps       float64 `json:"eps"`
+	Attack string `json:"attack"`
+	// Label is the attack with its parameters ("PGD ε=0.3 α=2/255 10
+	// steps").
+	Label string `json:"label,omitempty"`
+	// Mode is own, true, or black-box (no gradient: BlackBox).
+	Mode     string `json:"mode"`
+	BlackBox bool   `json:"black_box,omitempty"`
+	// Eps is the L∞ budget (0 for One-Pixel); Budget says it in words
+	// ("ε 0.3", "1 pixel").
+	Eps    float64 `json:"eps"`
+	Budget string  `json:"budget,omitempty"`
+	// N is the number of images attacked; Done, in a row under way, those
+	// whose batches are finished.
+	N    int `json:"n,omitempty"`
+	Done int `json:"done,omitempty"`
+	// RobustAcc is the fraction of the N images classified correctly
+	// after the attack.
 	RobustAcc float64 `json:"robust_acc"`
+	// Warning is set when the attack cannot use its budget (see
+	// attacks.BudgetWarning).
+	Warning string `json:"warning,omitempty"`
+	// MaxLInf is the largest perturbation made, MeanQueries the model
+	// evaluations per image.
+	MaxLInf     float64 `json:"max_linf,omitempty"`
+	MeanQueries float64 `json:"mean_queries,omitempty"`
 }
 
-// AttackReport is the result (or the progress) of an attack run.
+// AttackReport is the result (or the progress) of an attack run: the
+// model's clean accuracy, one row per attack and gradient mode (white-box
+// attacks in each mode asked for, black-box ones once), each on the same
+// N images, and the pointwise worst case. Table lays it out as every view
+// shows it.
 type AttackReport struct {
-	Model    string      `json:"model"`
-	N        int         `json:"n"`    // images attacked
-	Done     int         `json:"done"` // images done so far
-	CleanAcc float64     `json:"clean_acc"`
-	Rows     []AttackRow `json:"rows"`
+	Model   string `json:"model"`
+	Dataset string `json:"dataset,omitempty"`
+	// N is the number of images each row attacks (attack.json files
+	// written before Total existed held the total here; they are read
+	// back in today's terms).
+	N int `json:"n"`
+	// Total counts the run's image units (an image attacked by one row),
+	// N × rows; Done those done so far.
+	Total int `json:"total"`
+	Done  int `json:"done"`
+	// Seed and BatchSize are what the numbers depend on besides the model
+	// and the attacks (`bionas attack --seed --batch` reproduces them).
+	Seed      uint64  `json:"seed"`
+	BatchSize int     `json:"batch_size,omitempty"`
+	CleanAcc  float64 `json:"clean_acc"`
+	// Rows are the finished rows, Pending those still to run (the first
+	// may be under way).
+	Rows    []AttackRow `json:"rows"`
+	Pending []AttackRow `json:"pending,omitempty"`
 	// WorstCase is the pointwise worst case over the rows: an image counts
-	// as robust only if every attack failed on it.
+	// as robust only if it is classified correctly clean and every attack
+	// failed on it. While Pending is not empty, over the rows so far.
 	WorstCase float64 `json:"worst_case"`
 }
 
@@ -379,6 +452,7 @@ func (r *AttackReport) Clone() *AttackReport {
 	}
 	c := *r
 	c.Rows = slices.Clone(r.Rows)
+	c.Pending = slices.Clone(r.Pending)
 	return &c
 }
 

@@ -82,9 +82,10 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	n := fs.Int("n", 1000, "number of test images (the first n)")
 	preset := fs.String("preset", "default", "attack parameters: default (torchattacks v3.5.1) or paper (the paper's §3.5)")
 	eps := fs.String("eps", "", "L∞ budget of every attack (0.3, 8/255), or attack=value pairs (fgsm=0.35,pgd=0.35)")
+	steps := fs.Int("steps", 0, "iterations of every iterative attack: pgd, tpgd and apgd steps, onepixel generations, square queries (0: the preset's; as the lab's steps; --set overrides)")
 	set := fs.String("set", "", "more settings, attack.param=value pairs: "+strings.Join(attacks.SettableKeys(), ", "))
 	surrogate := fs.String("surrogate", "", "bp checkpoint the transfer attack crafts on (default: surrogate-bp.safetensors beside the first model, else the first bp model)")
-	batch := fs.Int("batch", 100, "images attacked at once")
+	batch := fs.Int("batch", 100, "images attacked at once (the attacks draw their random numbers batch by batch: the lab's reports use 100)")
 	seed := fs.Uint64("seed", 1, "random seed of the attacks")
 	dataset := fs.String("data", "mnist", "dataset whose test split is attacked")
 	dataDir := fs.String("data-dir", "", "dataset folder (default: the dataset's default place)")
@@ -120,7 +121,10 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("attack: --preset: %w", err)
 	}
-	if err := attackApplySettings(&suite, *eps, *set); err != nil {
+	if *steps < 0 {
+		return fmt.Errorf("attack: --steps must not be negative (got %d)", *steps)
+	}
+	if err := attackApplySettings(&suite, *eps, *steps, *set); err != nil {
 		return err
 	}
 	paths, err := attackExpand(models)
@@ -156,6 +160,11 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("attack: --attack: %w", err)
 	}
+	for _, sp := range specs {
+		if w := attacks.BudgetWarning(sp); w != "" {
+			fmt.Fprintln(stderr, "attack: warning: "+w)
+		}
+	}
 	test, err := data.Open(ctx, *dataset, *dataDir, false)
 	if err != nil {
 		return fmt.Errorf("attack: test images: %w", err)
@@ -179,9 +188,11 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	start := time.Now()
 	cfg.Progress = func(p attacks.ReportProgress) {
-		label := p.Model + " " + p.Attack
+		label := p.Model + " " + p.Attack + "/"
 		if p.Grad != "" {
-			label += "/" + string(p.Grad)
+			label += string(p.Grad)
+		} else {
+			label += attacks.BlackBoxLabel
 		}
 		progress(stderr, "attack", p.Done, p.Total, start, fmt.Sprintf("%-24s", label))
 	}
@@ -213,8 +224,19 @@ func attackModes(s string) ([]attacks.GradMode, error) {
 	return []attacks.GradMode{m}, nil
 }
 
-// attackApplySettings applies --eps and --set to the suite.
-func attackApplySettings(s *attacks.Suite, eps, set string) error {
+// attackSteps are the settings --steps sets: the iterations of every
+// iterative attack, as the lab's AttackSpec.Steps.
+var attackSteps = []string{"pgd.steps", "tpgd.steps", "apgd.steps", "onepixel.steps", "square.queries"}
+
+// attackApplySettings applies --eps, --steps and --set to the suite.
+func attackApplySettings(s *attacks.Suite, eps string, steps int, set string) error {
+	if steps > 0 {
+		for _, k := range attackSteps {
+			if err := s.Set(k, fmt.Sprint(steps)); err != nil {
+				return fmt.Errorf("attack: --steps: %w", err)
+			}
+		}
+	}
 	if eps = strings.TrimSpace(eps); eps != "" {
 		if !strings.Contains(eps, "=") {
 			if err := s.Set("eps", eps); err != nil {
