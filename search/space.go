@@ -63,6 +63,29 @@ func (o Op) ParameterFree() bool {
 	return o == OpNone || o == OpMaxPool || o == OpAvgPool || o == OpSkip
 }
 
+// RuleActs reports whether the pair's rule changes what it computes at
+// this stride: not for none and the pools (no parameters, the rule is
+// only a label) nor for skip at stride 1 (the identity); yes for skip at
+// stride 2 (a factorized reduction, two 1×1 convolutions) and for every
+// convolution.
+func (p Pair) RuleActs(stride int) bool {
+	if p.Op == OpSkip {
+		return stride > 1
+	}
+	return !p.Op.ParameterFree()
+}
+
+// RuleActs reports whether the edge's rule changes what a network of the
+// genotype computes in a normal (reduce false) or a reduction cell, whose
+// edges from the cell's inputs (0 and 1) have stride 2 (see Pair.RuleActs).
+func (e Edge) RuleActs(reduce bool) bool {
+	stride := 1
+	if reduce && e.From < 2 {
+		stride = 2
+	}
+	return e.Pair().RuleActs(stride)
+}
+
 // String returns the canonical name.
 func (o Op) String() string { return string(o) }
 

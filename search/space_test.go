@@ -121,3 +121,33 @@ func TestNewSpace(t *testing.T) {
 		}
 	}
 }
+
+func TestRuleActs(t *testing.T) {
+	// The rule of a pair matters only where the pair has parameters: the
+	// discrete network builds none and the pools without convolutions,
+	// skip as the identity at stride 1 and as a factorized reduction (two
+	// 1×1 convolutions) at stride 2.
+	for _, c := range []struct {
+		op               Op
+		stride1, stride2 bool
+	}{
+		{OpNone, false, false}, {OpMaxPool, false, false}, {OpAvgPool, false, false}, {OpSkip, false, true},
+		{OpSep3, true, true}, {OpSep5, true, true}, {OpDil3, true, true}, {OpDil5, true, true}, {OpConv3, true, true},
+	} {
+		p := Pair{c.op, rule.FA}
+		if got := p.RuleActs(1); got != c.stride1 {
+			t.Errorf("%s at stride 1: %v", p, got)
+		}
+		if got := p.RuleActs(2); got != c.stride2 {
+			t.Errorf("%s at stride 2: %v", p, got)
+		}
+	}
+	skip := Edge{From: 1, To: 2, Op: OpSkip, Rule: rule.USF}
+	if skip.RuleActs(false) || !skip.RuleActs(true) {
+		t.Error("skip from input 1: the rule acts only in a reduction cell")
+	}
+	skip.From = 2
+	if skip.RuleActs(true) {
+		t.Error("skip from node 2 of a reduction cell is the identity")
+	}
+}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"maps"
 	"os"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func fixedNow() time.Time { return time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC
 func fixtureLab(t testing.TB) *lab.Lab {
 	t.Helper()
 	f := &labtest.Fake{StepsPerEpoch: 10, Epochs: 2}
-	l, err := lab.Open(lab.Options{Dir: t.TempDir(), Backend: f.Backend(), Now: fixedNow, FlushInterval: time.Hour})
+	l, err := lab.Open(lab.Options{Dir: t.TempDir(), Backend: fixtureBackend(f), Now: fixedNow, FlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +55,34 @@ func fixtureLab(t testing.TB) *lab.Lab {
 	rt := must(l.Retrain(tr.ID, []lab.RuleEdit{{Selector: "all", Rule: "usf"}}))
 	must(l.Attack(lab.AttackSpec{Model: rt.ID, Attack: "all", Mode: attacks.Own, Eps: 0.1, N: 8}))
 	return l
+}
+
+// fixtureBackend is the fake backend with the real engine's layer lists:
+// the rule editor shows the layers a network of the fake genotype has
+// (the mnist-tiny preset's 5 cells, two of them reduction cells; every
+// convolution by name, cell, edge and part; the edits applied), computed
+// without training anything. Trained runs report them after the fake
+// training, as the engine's trainings do before theirs.
+func fixtureBackend(f *labtest.Fake) lab.Backend {
+	b := f.Backend()
+	layers := lab.Engine(lab.EngineOptions{}).Layers
+	b.Layers = layers
+	b.Jobs = maps.Clone(b.Jobs)
+	for _, k := range []lab.Kind{lab.KindTrain, lab.KindRetrain} {
+		train := b.Jobs[k]
+		b.Jobs[k] = func(ctx context.Context, j *lab.Job) error {
+			if err := train(ctx, j); err != nil {
+				return err
+			}
+			ls, err := layers(ctx, *j.Spec.Genotype, j.Spec)
+			if err != nil {
+				return err
+			}
+			j.Emit(lab.Event{Kind: lab.EventLayers, Layers: ls})
+			return nil
+		}
+	}
+	return b
 }
 
 // drive feeds messages to a model directly (no program) and runs the

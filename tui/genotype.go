@@ -16,8 +16,11 @@ import (
 // genotypePane draws the selected run's genotype: each cell as a DAG whose
 // lanes are the cell's states (0 and 1 the cell inputs c_{k-2} and
 // c_{k-1}, then the intermediate nodes) and whose rows are its edges, each
-// labelled with its op and rule and coloured by rule, with a legend. Edges
-// that changed since the previous genotype are starred.
+// labelled with its op and rule and coloured by rule, with a legend. An
+// edge whose rule changes nothing (none, the pools, skip where it is the
+// identity: see search.Edge.RuleActs) shows no rule: the genotype's label
+// for it is not a learning rule the network has. Edges that changed since
+// the previous genotype are starred.
 type genotypePane struct {
 	s      *state
 	w, h   int
@@ -115,8 +118,8 @@ func (p *genotypePane) render(c *runData, g *lab.Genotype) string {
 	if c.prevGenotype != nil {
 		prev = c.prevGenotype
 	}
-	normal := drawCell(st, "normal cell", g.Normal, cellOf(prev, false))
-	reduce := drawCell(st, "reduction cell", g.Reduce, cellOf(prev, true))
+	normal := drawCell(st, "normal cell", g.Normal, cellOf(prev, false), false)
+	reduce := drawCell(st, "reduction cell", g.Reduce, cellOf(prev, true), true)
 	var body string
 	switch {
 	case p.sideBySide():
@@ -126,9 +129,39 @@ func (p *genotypePane) render(c *runData, g *lab.Genotype) string {
 	default:
 		body = normal
 	}
-	legend := ruleLegend(st, g.Rules(), p.w)
+	legend := ruleLegend(st, actingRules(g), p.w)
 	note := st.Dim.Render(trunc("0,1 = c_{k-2}, c_{k-1} · * = changed since the last genotype", p.w))
+	if hasRuleless(g) {
+		note = st.Dim.Render(trunc("no rule: parameter-free op (pool, none, stride-1 skip)", p.w)) + "\n" + note
+	}
 	return fit(trunc(head, p.w)+"\n"+body+"\n"+legend+"\n"+note, p.w, p.h)
+}
+
+// actingRules are the rules of the genotype's edges whose rule acts (see
+// search.Edge.RuleActs), in order of first use.
+func actingRules(g *lab.Genotype) []rule.Rule {
+	var out []rule.Rule
+	for i, c := range []lab.CellGenotype{g.Normal, g.Reduce} {
+		for _, e := range c.Edges {
+			if e.RuleActs(i == 1) && !slices.Contains(out, e.Rule) {
+				out = append(out, e.Rule)
+			}
+		}
+	}
+	return out
+}
+
+// hasRuleless reports whether some edge of g has a rule label that does
+// not act.
+func hasRuleless(g *lab.Genotype) bool {
+	for i, c := range []lab.CellGenotype{g.Normal, g.Reduce} {
+		for _, e := range c.Edges {
+			if !e.RuleActs(i == 1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func cellOf(g *lab.Genotype, reduce bool) *lab.CellGenotype {
@@ -167,10 +200,11 @@ func ruleLegend(st *Styles, rules []rule.Rule, w int) string {
 	return strings.Join(lines, "\n")
 }
 
-// drawCell draws one cell as a DAG: a lane per state, a row per edge from
-// its source lane (●) to its target lane (▶), and a last row gathering the
-// concatenated nodes into the cell output.
-func drawCell(st *Styles, title string, c lab.CellGenotype, prev *lab.CellGenotype) string {
+// drawCell draws one cell (a reduction cell if reduce) as a DAG: a lane
+// per state, a row per edge from its source lane (●) to its target lane
+// (▶), and a last row gathering the concatenated nodes into the cell
+// output. An edge whose rule does not act is drawn dim, without its rule.
+func drawCell(st *Styles, title string, c lab.CellGenotype, prev *lab.CellGenotype, reduce bool) string {
 	const lane = 3
 	edges := slices.Clone(c.Edges)
 	slices.SortStableFunc(edges, func(a, b lab.GenotypeEdge) int {
@@ -227,7 +261,10 @@ func drawCell(st *Styles, title string, c lab.CellGenotype, prev *lab.CellGenoty
 				line[x(i)] = st.Dim.Render("│")
 			}
 		}
-		rs := st.Rule(e.Rule)
+		rs, rl := st.Rule(e.Rule), string(e.Rule)
+		if !e.RuleActs(reduce) {
+			rs, rl = st.Dim, ""
+		}
 		for col := x(e.From) + 1; col < x(e.To); col++ {
 			ch := "─"
 			for i := e.From + 1; i < e.To; i++ {
@@ -243,7 +280,7 @@ func drawCell(st *Styles, title string, c lab.CellGenotype, prev *lab.CellGenoty
 		if prev != nil && !slices.Contains(prev.Edges, e) {
 			mark = "*"
 		}
-		label := padRight(string(e.Op), 13) + rs.Render(string(e.Rule))
+		label := padRight(string(e.Op), 13) + rs.Render(rl)
 		b.WriteString(strings.Join(line, "") + mark + label + "\n")
 	}
 	// The output row: the concatenated nodes join into c_k.
