@@ -436,3 +436,10 @@ func ExportDir(labDir, id, what string) (string, error) {
 	}
 	return exportSnapshot(filepath.Join(labDir, runsDir, id), what, s)
 }
+
+// CompareExportPath is where a comparison's chart export goes: the lab's
+// exports/ folder, named by the runs it overlays and the export
+// ("compare-r0002-r0003-loss.svg"). The CLI and the TUI both write there.
+func CompareExportPath(labDir string, ids []string, what string) string {
+	return filepath.Join(labDir, DirExports, "compare-"+strings.Join(ids, "-")+"-"+what)
+}

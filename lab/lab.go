@@ -502,6 +502,12 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	if p, ok := PresetByName(spec.Preset); ok && p.Spec.Kind == spec.Kind {
 		spec = p.Apply(spec)
 	}
+	// One spelling of a dataset in every record ("fashion" is stored as
+	// "fashion-mnist"); a name the data package does not know is left to
+	// the backend, which says what it accepts.
+	if c, err := CanonicalDataset(spec.Dataset); err == nil && spec.Dataset != "" {
+		spec.Dataset = c
+	}
 	if l.opts.Backend.Jobs[spec.Kind] == nil {
 		return RunInfo{}, fmt.Errorf("start %s run: %w", spec.Kind, ErrUnavailable)
 	}

@@ -54,7 +54,7 @@ type Spec struct {
 	// attacks.
 	Parent string `json:"parent,omitempty"`
 
-	Dataset string        `json:"dataset,omitempty"` // "mnist", "fashion", "cifar10", "synthetic", …
+	Dataset string        `json:"dataset,omitempty"` // "mnist", "fashion-mnist", "cifar10", "synthetic", … (lab.Datasets)
 	Method  search.Method `json:"method,omitempty"`  // search: darts, darts2, pcdarts, egnas, random
 	Space   string        `json:"space,omitempty"`   // search: "bio", "bp", "hlpc", "lrnas"
 

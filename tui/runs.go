@@ -532,7 +532,7 @@ type presetForm struct {
 }
 
 var (
-	formDatasets = []string{"mnist", "fashion", "cifar10", "cifar100"}
+	formDatasets = lab.Datasets()
 	formMethods  = []string{"darts", "darts2", "pcdarts", "egnas", "random"}
 	formSpaces   = []string{"bio", "bp", "hlpc", "lrnas"}
 )

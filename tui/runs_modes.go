@@ -531,11 +531,10 @@ func exportOne(l *lab.Lab, id string, ids []string, what string) (string, error)
 		}
 		snaps = append(snaps, s)
 	}
-	dir := filepath.Join(l.Dir(), "exports")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	path := lab.CompareExportPath(l.Dir(), ids, chart)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("export %s: %w", what, err)
 	}
-	path := filepath.Join(dir, "compare-"+strings.Join(ids, "-")+"-"+chart)
 	if err := lab.WriteExport(path, chart, snaps); err != nil {
 		return "", err
 	}

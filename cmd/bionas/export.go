@@ -144,7 +144,7 @@ func exportOne(labDir, out, what string, snaps []lab.Snapshot, stdout io.Writer)
 		for _, s := range snaps {
 			ids = append(ids, s.Info.ID)
 		}
-		path = filepath.Join(labDir, lab.DirExports, "compare-"+strings.Join(ids, "-")+"-"+what)
+		path = lab.CompareExportPath(labDir, ids, what)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return "", fmt.Errorf("export: %w", err)
 		}
