@@ -107,3 +107,21 @@ func sameBits(a, b [][]float32) bool {
 	}
 	return true
 }
+
+func TestHooksAlphasEvery(t *testing.T) {
+	// A caller can ask for fewer alphas events than step events (or none
+	// within epochs) without touching the preset.
+	p, err := PresetByName("quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ hook, want int }{{0, 1}, {5, 5}, {-1, 0}} {
+		pl, err := NewPlan(MethodDARTS, p, Overrides{}, Hooks{AlphasEvery: c.hook, Emit: func(Event) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pl.DARTS.RunControl.withDefaults().AlphasEvery; got != c.want {
+			t.Errorf("Hooks.AlphasEvery %d: %d, want %d", c.hook, got, c.want)
+		}
+	}
+}

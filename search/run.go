@@ -71,6 +71,11 @@ type Hooks struct {
 	Device        nn.Device
 	// Workers is the number of goroutines making batches (0: the preset's).
 	Workers int
+	// AlphasEvery, if set, replaces the preset's RunControl.AlphasEvery:
+	// the steps between "alphas" events within an epoch (negative: none
+	// within epochs). A caller that writes every snapshot to disk may
+	// want them less often than the step events.
+	AlphasEvery int
 }
 
 // Halves are a search's data: the weights' half and the architecture's.
@@ -160,6 +165,7 @@ func NewPlan(method Method, p Preset, o Overrides, h Hooks) (Plan, error) {
 // and device, and its workers when h names a number.
 func (h Hooks) control(rc RunControl) RunControl {
 	rc.Workers = cmp.Or(h.Workers, rc.Workers)
+	rc.AlphasEvery = cmp.Or(h.AlphasEvery, rc.AlphasEvery)
 	rc.CheckpointDir, rc.Resume, rc.Emit, rc.Device = h.CheckpointDir, h.Resume, h.Emit, h.Device
 	return rc
 }
