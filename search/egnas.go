@@ -29,9 +29,24 @@ import (
 // candidate has zero accuracy cannot win by a zero score; and the weights'
 // gradient clipping sees only the weights (the script's includes the
 // never-zeroed α gradients).
+//
+// The supernet is EG-NAS' own (REFERENCE.md §3.1; EG-NAS' model_search.py
+// builds each MixedOp's primitives straight from OPS, with no BatchNorm
+// after the pools, and its cells sum the edges without β): with partial
+// channels when Supernet.PartialChannels asks for them, but with no edge
+// normalisation and no pool BatchNorm (withDefaults sets
+// Supernet.NoEdgeNorm and NoPoolBN). PC-DARTS' supernet, which this
+// package used before, left β untrained (no gradient step moves it in
+// EG-NAS), so random 1e-3·N(0,1) logits scaled each edge's weights in the
+// genotype's ranking; PCDartsSupernet brings that supernet back.
 type EGNASConfig struct {
 	// Supernet is the network searched (EG-NAS: partial channels K=4).
 	Supernet SupernetConfig `json:"supernet"`
+	// PCDartsSupernet searches on PC-DARTS' supernet: β edge
+	// normalisation (with partial channels) and BatchNorm after the pools
+	// of a mixed op. The default is EG-NAS' own supernet (REFERENCE.md
+	// §3.1, EG-NAS' model_search.py): neither, whatever Supernet says.
+	PCDartsSupernet bool `json:"pcdarts_supernet,omitempty"`
 	// Epochs [50], BatchSize [256] (weights), ArchBatch [BatchSize/2] (the
 	// one batch of the validation half each exploration scores candidates
 	// on).
@@ -73,6 +88,9 @@ type EGNASConfig struct {
 
 func (c EGNASConfig) withDefaults() EGNASConfig {
 	c.Supernet = supernetDefaults(c.Supernet, c.Seed)
+	if !c.PCDartsSupernet {
+		c.Supernet.NoEdgeNorm, c.Supernet.NoPoolBN = true, true
+	}
 	c.Epochs = orDefault(c.Epochs, 50)
 	c.BatchSize = orDefault(c.BatchSize, 256)
 	c.ArchBatch = orDefault(c.ArchBatch, max(c.BatchSize/2, 1))
@@ -186,7 +204,8 @@ type exploration struct {
 //     candidate (smallest fitness; ties to the later one);
 //  5. the winning sample is the one whose best candidate is the most
 //     accurate on (x, y) (ties: smaller fitness, then earlier sample); its
-//     mixing weights W* = softmax of the row-normalised candidate;
+//     mixing weights W* = softmax of the row-normalised candidate (one
+//     softmax, not the released script's two: see CandidateWeights);
 //  6. u = (1−PopMomentum)·W* + PopMomentum·u_prev; α ← α + StepSize·u.
 //
 // The fitness forwards are inference forwards (nil graph: BatchNorm uses
@@ -384,6 +403,23 @@ func ArchSimilarity(softN, softR [][]float32, c []float64) float64 {
 // mixing weights: each row (one edge of the normal cell, then of the
 // reduce cell) is divided by its L2 norm, then passed through a softmax. A
 // zero row gives uniform weights.
+//
+// One softmax, everywhere: the candidate is scored with these weights, the
+// winning sample is chosen by the accuracy of these weights, and W* (what
+// α moves by) is these weights. Decision: EG-NAS' released train_search.py
+// (@ d5d7e1e) applies a second softmax after the search — CFF returns
+// softmax(ĉ) as the candidate's weights, and explore_architecture passes
+// them through torch.softmax again before measuring the sample's top-1 and
+// keeping them as W*, so there W* = softmax(softmax(ĉ)) and a sample is
+// ranked with other weights than its fitness used. We read that as an
+// accident of the script (a variable already softmaxed, softmaxed again),
+// not the method: REFERENCE.md §3.2 describes W* as the best candidate's
+// mixing weights, and the second softmax of values in (0, 1) flattens W*
+// towards uniform (entries within a factor e of each other), so α would
+// hardly move between pairs. Following REFERENCE.md's rule for a
+// reference's accidents we implement the intended single softmax, with no
+// compatibility switch: the released script cannot run as published (its
+// fitness call misses an argument), so no published number depends on it.
 func CandidateWeights(c []float64, edges, pairs int) (normal, reduce [][]float32) {
 	if len(c) != 2*edges*pairs {
 		panic(fmt.Sprintf("search.CandidateWeights: %d values for 2×%d edges×%d pairs", len(c), edges, pairs))

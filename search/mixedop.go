@@ -22,6 +22,9 @@ type MixedOpConfig struct {
 	// PartialChannels K > 1 sends only the first C/K channels through the
 	// pairs (PC-DARTS, REFERENCE.md §5); 0 or 1 is off.
 	PartialChannels int
+	// NoPoolBN leaves the pools without the BatchNorm(affine=false) DARTS
+	// puts after them (EG-NAS' mixed op).
+	NoPoolBN bool
 	// Recompute trades compute for memory: see MixedOp.
 	Recompute bool
 	// Classes is the network output size (dfa only).
@@ -34,9 +37,10 @@ type MixedOpConfig struct {
 //
 // Pairs that compute the same function are built and run once and weighted
 // by the sum of their weights: none (never computed: it adds nothing),
-// each pool (shared by all rules, with one BatchNorm) and skip at stride 1
-// (the identity). Every other pair has its own parameters. The gradient of
-// w_k is ⟨∂L/∂out, pair_k(x)⟩, the same for all pairs of a shared unit.
+// each pool (shared by all rules, with one BatchNorm unless NoPoolBN) and
+// skip at stride 1 (the identity). Every other pair has its own
+// parameters. The gradient of w_k is ⟨∂L/∂out, pair_k(x)⟩, the same for all
+// pairs of a shared unit.
 //
 // With partial channels K (PC-DARTS), the pairs see the first C/K channels
 // only; the other channels bypass the edge (through a 2×2 max pool at
@@ -132,7 +136,7 @@ func NewMixedOp(cfg MixedOpConfig, rng *rand.Rand) (*MixedOp, error) {
 		if share {
 			name = nn.Join(cfg.Name, string(p.Op))
 		}
-		op, err := NewPairOp(OpConfig{Name: name, Pair: p, C: cfg.C / k, Stride: cfg.Stride, PoolBN: true, Classes: cfg.Classes}, rng)
+		op, err := NewPairOp(OpConfig{Name: name, Pair: p, C: cfg.C / k, Stride: cfg.Stride, PoolBN: !cfg.NoPoolBN, Classes: cfg.Classes}, rng)
 		if err != nil {
 			return nil, fmt.Errorf("mixed op %q: %w", cfg.Name, err)
 		}

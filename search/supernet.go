@@ -22,6 +22,14 @@ type SupernetConfig struct {
 	// PartialChannels K > 1 turns on PC-DARTS (REFERENCE.md §5): partial
 	// channels in every mixed op and β edge normalisation. 0 or 1 = off.
 	PartialChannels int
+	// NoEdgeNorm keeps partial channels without β edge normalisation, and
+	// NoPoolBN drops the BatchNorm(affine=false) that DARTS and PC-DARTS
+	// put after each pool of a mixed op: EG-NAS' supernet has neither
+	// (REFERENCE.md §3.1; EGNASConfig sets both unless PCDartsSupernet).
+	// Omitted from the JSON when false, so DARTS configurations read as
+	// before.
+	NoEdgeNorm bool `json:",omitempty"`
+	NoPoolBN   bool `json:",omitempty"`
 	// Recompute recomputes each mixed op in the backward pass instead of
 	// keeping its pairs' activations (see MixedOp): about a third more
 	// compute, a fraction of the memory.
@@ -60,9 +68,10 @@ func NumEdges(steps int) int { return steps * (steps + 3) / 2 }
 // Supernet is the DARTS search network: a stem, Cells cells whose edges are
 // mixed ops over the space, and a linear classifier on globally pooled
 // features. All normal cells share AlphaNormal and all reduction cells
-// AlphaReduce (edges × pairs, init 1e-3·N(0,1)). With partial channels,
-// BetaNormal and BetaReduce (one value per edge, init 1e-3·N(0,1)) weight
-// each node's inputs by their softmax over that node (nil otherwise).
+// AlphaReduce (edges × pairs, init 1e-3·N(0,1)). With partial channels
+// (unless NoEdgeNorm), BetaNormal and BetaReduce (one value per edge, init
+// 1e-3·N(0,1)) weight each node's inputs by their softmax over that node
+// (nil otherwise).
 //
 // Edges are numbered node by node: node 0 reads states 0–1 (edges 0–1),
 // node 1 states 0–2 (edges 2–4), node 2 edges 5–8, node 3 edges 9–13;
@@ -71,7 +80,8 @@ func NumEdges(steps int) int { return steps * (steps + 3) / 2 }
 //
 // Tensor names: "stem.conv.weight", "stem.bn.{weight,bias,running_*}",
 // "cells.<i>.pre0|pre1.…", "cells.<i>.edges.<j>.<op>:<rule>.<layer>.weight"
-// (pools: "cells.<i>.edges.<j>.<op>.bn.…"), "classifier.{weight,bias}".
+// (pools: "cells.<i>.edges.<j>.<op>.bn.…", none with NoPoolBN),
+// "classifier.{weight,bias}".
 // The stem, the preprocessing and the classifier are bp with PyTorch's
 // default init; every convolution of a pair carries the pair's rule.
 type Supernet struct {
@@ -154,7 +164,7 @@ func NewSupernet(cfg SupernetConfig) (*Supernet, error) {
 	arng := rand.New(rand.NewPCG(cfg.Seed, 0xa1fa))
 	e, p := NumEdges(cfg.Steps), cfg.Space.Len()
 	s.AlphaNormal, s.AlphaReduce = randnParam(arng, e, p), randnParam(arng, e, p)
-	if cfg.PartialChannels > 1 {
+	if cfg.PartialChannels > 1 && !cfg.NoEdgeNorm {
 		s.BetaNormal, s.BetaReduce = randnParam(arng, e), randnParam(arng, e)
 	}
 	return s, nil
@@ -185,7 +195,7 @@ func newSearchCell(name string, cfg SupernetConfig, cpp, cp, c int, reduce, redu
 				stride = 2
 			}
 			m, err := NewMixedOp(MixedOpConfig{Name: fmt.Sprintf("%s.edges.%d", name, len(cell.edges)), Space: cfg.Space, C: c,
-				Stride: stride, PartialChannels: cfg.PartialChannels, Recompute: cfg.Recompute, Classes: cfg.Classes}, rng)
+				Stride: stride, PartialChannels: cfg.PartialChannels, NoPoolBN: cfg.NoPoolBN, Recompute: cfg.Recompute, Classes: cfg.Classes}, rng)
 			if err != nil {
 				return nil, err
 			}
@@ -225,7 +235,7 @@ func (s *Supernet) Forward(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
 
 // ForwardWithWeights is Forward with the mixing weights given directly
 // (edges × pairs each; EG-NAS samples them). Gradients flow into them when
-// they need gradients; β is still applied when partial channels are on.
+// they need gradients; β is still applied when the supernet has it.
 func (s *Supernet) ForwardWithWeights(g *nn.Graph, x, wNormal, wReduce *nn.Tensor) *nn.Tensor {
 	e, p := NumEdges(s.Cfg.Steps), s.Space.Len()
 	for _, w := range []*nn.Tensor{wNormal, wReduce} {
@@ -291,7 +301,7 @@ func (s *Supernet) Buffers() []nn.Named {
 }
 
 // Alphas lists the architecture parameters: "alpha_normal", "alpha_reduce",
-// and with partial channels "beta_normal", "beta_reduce".
+// and with edge normalisation "beta_normal", "beta_reduce".
 func (s *Supernet) Alphas() []nn.Named {
 	as := []nn.Named{{Name: "alpha_normal", T: s.AlphaNormal}, {Name: "alpha_reduce", T: s.AlphaReduce}}
 	if s.BetaNormal != nil {
@@ -330,8 +340,8 @@ func (s *Supernet) AlphaSoftmax() (normal, reduce [][]float32) {
 }
 
 // EdgeWeights returns the weights the genotype is derived from:
-// softmax(α), multiplied for each edge by its node's softmax(β) when
-// partial channels are on (REFERENCE.md §5).
+// softmax(α), multiplied for each edge by its node's softmax(β) when the
+// supernet has β (PC-DARTS, REFERENCE.md §5).
 func (s *Supernet) EdgeWeights() (normal, reduce [][]float32) {
 	normal, reduce = s.AlphaSoftmax()
 	if s.BetaNormal != nil {
