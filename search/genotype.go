@@ -445,8 +445,11 @@ func (p *textParser) concat() ([]int, error) {
 // node, an edge's strength is its largest weight over pairs that are not
 // none; the two strongest edges are kept (ties keep the lower input), in
 // order of strength, each with its strongest pair that is not none (ties
-// keep the lower index), rule included. Every node is concatenated. It
-// panics if the shapes disagree; TryDerive returns an error instead.
+// keep the lower index), rule included. The copies of a shared
+// parameter-free op count as one op weighing their sum, labelled bp (see
+// DeriveWith, which also offers the per-pair reading). Every node is
+// concatenated. It panics if the shapes disagree; TryDerive returns an
+// error instead.
 func Derive(alphaNormal, alphaReduce [][]float32, space Space, steps int) Genotype {
 	g, err := TryDerive(alphaNormal, alphaReduce, space, steps)
 	if err != nil {
@@ -455,31 +458,59 @@ func Derive(alphaNormal, alphaReduce [][]float32, space Space, steps int) Genoty
 	return g
 }
 
-// TryDerive is Derive returning an error for malformed input.
-func TryDerive(alphaNormal, alphaReduce [][]float32, space Space, steps int) (Genotype, error) {
-	return deriveGenotype(alphaNormal, alphaReduce, space, steps, steps)
+// DeriveOptions choose how a genotype is read from mixing weights.
+type DeriveOptions struct {
+	// PerPairParamFree reads every pair alone, also the copies of a shared
+	// parameter-free op (a pool under each rule label, skip at stride 1),
+	// as the reference codes do (DARTS, LR-NAS): in the bio space one copy
+	// then stands for about a quarter of the op's real weight. By default
+	// the copies' weights are summed (see DeriveWith).
+	PerPairParamFree bool `json:"per_pair_param_free,omitempty"`
 }
 
-// deriveGenotype is Derive concatenating the last `mul` nodes.
-func deriveGenotype(wn, wr [][]float32, space Space, steps, mul int) (Genotype, error) {
+// DeriveWith is TryDerive with options. By default (zero options) the
+// pairs that a mixed op computes once — the copies of max_pool_3x3 and
+// avg_pool_3x3 under every rule, and of skip_connect on stride-1 edges
+// (every edge of a normal cell, the edges from nodes of a reduction cell)
+// — count as one op whose weight is the sum of theirs, the weight the
+// supernet really gives it. Edges are ranked and ops chosen with those
+// sums. Such an op, when chosen, is labelled bp: it has no learning rule
+// (pooling and the identity are exact), and bp is the label the genotype
+// format and the DARTS text form give a plain op ('max_pool_3x3' reads as
+// max_pool_3x3:bp). On stride-2 edges skip_connect is a factorized
+// reduction whose convolutions carry the pair's rule: its copies stay
+// apart and keep their rule. none is never chosen, as in Derive.
+func DeriveWith(alphaNormal, alphaReduce [][]float32, space Space, steps int, opt DeriveOptions) (Genotype, error) {
+	return deriveGenotype(alphaNormal, alphaReduce, space, steps, steps, opt)
+}
+
+// TryDerive is Derive returning an error for malformed input.
+func TryDerive(alphaNormal, alphaReduce [][]float32, space Space, steps int) (Genotype, error) {
+	return deriveGenotype(alphaNormal, alphaReduce, space, steps, steps, DeriveOptions{})
+}
+
+// deriveGenotype is DeriveWith concatenating the last `mul` nodes.
+func deriveGenotype(wn, wr [][]float32, space Space, steps, mul int, opt DeriveOptions) (Genotype, error) {
 	if err := space.Validate(); err != nil {
 		return Genotype{}, fmt.Errorf("derive genotype: %w", err)
 	}
 	if steps < 1 || mul < 1 || mul > steps {
 		return Genotype{}, fmt.Errorf("derive genotype: want 1 ≤ concat nodes (%d) ≤ steps (%d)", mul, steps)
 	}
-	n, err := deriveCell(wn, space, steps, mul)
+	n, err := deriveCell(wn, space, steps, mul, false, opt)
 	if err != nil {
 		return Genotype{}, fmt.Errorf("derive genotype: normal cell: %w", err)
 	}
-	r, err := deriveCell(wr, space, steps, mul)
+	r, err := deriveCell(wr, space, steps, mul, true, opt)
 	if err != nil {
 		return Genotype{}, fmt.Errorf("derive genotype: reduce cell: %w", err)
 	}
 	return Genotype{Normal: n, Reduce: r}, nil
 }
 
-func deriveCell(w [][]float32, space Space, steps, mul int) (CellGenotype, error) {
+// deriveCell derives one cell; in a reduction cell (reduce) the edges
+// from states 0 and 1 have stride 2.
+func deriveCell(w [][]float32, space Space, steps, mul int, reduce bool, opt DeriveOptions) (CellGenotype, error) {
 	if len(w) != NumEdges(steps) {
 		return CellGenotype{}, fmt.Errorf("%d edges of weights, want %d for %d nodes", len(w), NumEdges(steps), steps)
 	}
@@ -488,23 +519,42 @@ func deriveCell(w [][]float32, space Space, steps, mul int) (CellGenotype, error
 	for i := range steps {
 		n := i + 2
 		best := make([]int, n)
+		shared := make([]bool, n) // best[j] stands for all copies of its op
 		strength := make([]float64, n)
 		for j := range n {
 			row := w[off+j]
 			if len(row) != space.Len() {
 				return CellGenotype{}, fmt.Errorf("edge %d has %d weights, want %d (one per pair)", off+j, len(row), space.Len())
 			}
+			stride := 1
+			if reduce && j < 2 {
+				stride = 2
+			}
 			best[j], strength[j] = -1, math.Inf(-1)
+			summed := map[Op]bool{}
 			for k, v := range row {
-				if space.Pairs[k].Op == OpNone {
+				op := space.Pairs[k].Op
+				if op == OpNone {
 					continue
 				}
-				fv := float64(v)
+				fv, sh := float64(v), !opt.PerPairParamFree && sharedParamFree(op, stride)
+				if sh {
+					if summed[op] {
+						continue // counted with its first copy
+					}
+					summed[op] = true
+					fv = 0
+					for k2, v2 := range row {
+						if space.Pairs[k2].Op == op {
+							fv += float64(v2)
+						}
+					}
+				}
 				if math.IsNaN(fv) {
 					fv = math.Inf(-1) // a diverged weight never wins
 				}
 				if best[j] < 0 || fv > strength[j] {
-					best[j], strength[j] = k, fv
+					best[j], shared[j], strength[j] = k, sh, fv
 				}
 			}
 		}
@@ -515,6 +565,9 @@ func deriveCell(w [][]float32, space Space, steps, mul int) (CellGenotype, error
 		sort.SliceStable(order, func(a, b int) bool { return strength[order[a]] > strength[order[b]] })
 		for _, j := range order[:2] {
 			p := space.Pairs[best[j]]
+			if shared[j] {
+				p.Rule = rule.BP // no rule of its own: see DeriveWith
+			}
 			c.Edges = append(c.Edges, Edge{From: j, To: i + 2, Op: p.Op, Rule: p.Rule})
 		}
 		off += n

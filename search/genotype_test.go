@@ -70,7 +70,12 @@ func TestDeriveHandSetAlphas(t *testing.T) {
 		{8, p("sep_conv_5x5:brsf")}: 0.8, {6, p("dil_conv_3x3:fa")}: 0.6, {5, p("sep_conv_3x3:fa")}: 0.2,
 		{9, p("none:usf")}: 0.99, {12, p("sep_conv_3x3:frsf")}: 0.7, {13, p("skip_connect:usf")}: 0.75,
 	})
-	g := Derive(w, w, space, 4)
+	// The per-pair reading (each copy of a pool or skip alone, rule label
+	// kept); TestDeriveSumsSharedParamFreeCopies tests the default one.
+	g, err := DeriveWith(w, w, space, 4, DeriveOptions{PerPairParamFree: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []Edge{
 		{1, 2, OpDil5, rule.FRSF}, {0, 2, OpSep3, rule.USF},
 		{0, 3, OpMaxPool, rule.FA}, {1, 3, OpSkip, rule.BRSF},

@@ -126,7 +126,7 @@ func NewMixedOp(cfg MixedOpConfig, rng *rand.Rand) (*MixedOp, error) {
 		if p.Op == OpNone {
 			continue
 		}
-		share := p.Op == OpMaxPool || p.Op == OpAvgPool || (p.Op == OpSkip && cfg.Stride == 1)
+		share := sharedParamFree(p.Op, cfg.Stride)
 		if u := shared[p.Op]; share && u != nil {
 			u.pairs = append(u.pairs, i)
 			m.byPair[i] = u
@@ -158,6 +158,14 @@ func NewMixedOp(cfg MixedOpConfig, rng *rand.Rand) (*MixedOp, error) {
 		m.byPair[i] = u
 	}
 	return m, nil
+}
+
+// sharedParamFree reports whether pairs with operation op are one
+// computation whatever their rule on an edge of this stride: the pools,
+// and skip at stride 1 (the identity). A mixed op computes them once, and
+// genotypes are derived from the sum of their weights (DeriveWith).
+func sharedParamFree(op Op, stride int) bool {
+	return op == OpMaxPool || op == OpAvgPool || (op == OpSkip && stride == 1)
 }
 
 // isFeedbackBuffer reports a rule's B (fa, frsf, dfa): constant in forwards.

@@ -30,6 +30,10 @@ type SupernetConfig struct {
 	// before.
 	NoEdgeNorm bool `json:",omitempty"`
 	NoPoolBN   bool `json:",omitempty"`
+	// PerPairParamFree derives the genotype reading each copy of a shared
+	// parameter-free op alone (DeriveOptions); by default their weights
+	// are summed. Omitted from the JSON when false.
+	PerPairParamFree bool `json:",omitempty"`
 	// Recompute recomputes each mixed op in the backward pass instead of
 	// keeping its pairs' activations (see MixedOp): about a third more
 	// compute, a fraction of the memory.
@@ -353,10 +357,11 @@ func (s *Supernet) EdgeWeights() (normal, reduce [][]float32) {
 
 // Genotype derives the current genotype (REFERENCE.md §2.4, §5): top-2
 // inputs per node, strongest pair that is not none, rule kept, concat of the
-// last Multiplier nodes.
+// last Multiplier nodes; shared parameter-free copies summed unless
+// Cfg.PerPairParamFree (see DeriveWith).
 func (s *Supernet) Genotype() Genotype {
 	n, r := s.EdgeWeights()
-	g, err := deriveGenotype(n, r, s.Space, s.Cfg.Steps, s.Cfg.Multiplier)
+	g, err := deriveGenotype(n, r, s.Space, s.Cfg.Steps, s.Cfg.Multiplier, DeriveOptions{PerPairParamFree: s.Cfg.PerPairParamFree})
 	if err != nil {
 		panic(fmt.Sprintf("search.Supernet.Genotype: %v", err)) // shapes are ours: a bug
 	}
