@@ -226,7 +226,7 @@ func (p *rulesPane) key(msg tea.KeyMsg) tea.Cmd {
 			what: "retrain", sel: true,
 			onOK: func() { clear(p.pending) },
 			say: func(info lab.RunInfo) string {
-				return fmt.Sprintf("started %s: retrain of %s (%s)", info.ID, info.Parent, strings.Join(es, " "))
+				return startedSay(p.s.lab, info, fmt.Sprintf("retrain of %s (%s)", info.Parent, strings.Join(es, " ")))
 			}})
 	}
 	return nil
@@ -585,7 +585,20 @@ func (p *rulesPane) comparison(c *runData) string {
 		if d < 0 {
 			sty = st.Err
 		}
-		lines = append(lines, "", "test accuracy change: "+sty.Render(fmt.Sprintf("%+.2f points", 100*d)))
+		change := "test accuracy change: " + sty.Render(fmt.Sprintf("%+.2f points", 100*d))
+		// A run that has not finished has no result yet: its number is
+		// where it stands now, and the change says so.
+		var so []string
+		for _, r := range []lab.RunInfo{parent.Info, c.Info} {
+			if mark := provisional(r); mark != "" {
+				so = append(so, r.ID+" "+mark)
+			}
+		}
+		if len(so) > 0 {
+			change += st.Warn.Render(" so far: " + strings.Join(so, ", ") + " not finished")
+		}
+		lines = append(lines, "")
+		lines = append(lines, strings.Split(wrap(change, p.w), "\n")...)
 	}
 	lines = append(lines, "", st.Dim.Render("c returns to the layer table"))
 	return fit(strings.Join(lines, "\n"), p.w, p.h)

@@ -543,4 +543,6 @@ func plural(n int) string {
 const helpText = `Runs live in the lab folder (runs/<id>/: run.json, metrics.jsonl,
 alphas.json, genotype.json); every viewer of the lab sees them live.
 Rules: bp back-propagation · fa feedback alignment · dfa direct FA ·
-usf uniform sign · brsf/frsf random-magnitude sign · hebb · pc.`
+usf uniform sign · brsf/frsf random-magnitude sign · hebb Hebbian and
+pc predictive-coding convs (conv_3x3 kinds of the hlpc space, fixed: the
+rule editor switches the other rules, not to or from these).`

@@ -385,6 +385,10 @@ type eventSink struct {
 	resumed  bool // the run continues a checkpoint
 	barOpen  bool
 	firstSet bool
+	// alphasAt is when alphas.json was last written: the search sends α
+	// every few steps for live viewers, and the file (fsync, rename) is
+	// rewritten at most once a second; the final α are written at the end.
+	alphasAt time.Time
 }
 
 // openMetrics truncates (when resuming) and opens metrics.jsonl; it runs
@@ -484,8 +488,9 @@ func (s *eventSink) emit(e search.Event) {
 			fmt.Fprintf(s.stderr, "%s %d/%d: train loss %.4f acc %.2f%%, val loss %.4f acc %.2f%%\n", what, e.Epoch+1, e.Epochs, e.Loss, 100*e.Acc, e.ValLoss, 100*e.ValAcc)
 		}
 	case search.EventAlphas:
-		if e.Alphas != nil {
+		if e.Alphas != nil && time.Since(s.alphasAt) >= time.Second {
 			writeJSONFile(filepath.Join(s.out, "alphas.json"), e.Alphas)
+			s.alphasAt = time.Now()
 		}
 	case search.EventGenotype:
 		if e.Genotype != nil && e.Method != "random" {
