@@ -565,7 +565,7 @@ func (p *rulesPane) comparison(c *runData) string {
 		row("test acc", pct(parent.Info.Last.TestAcc), pct(c.Info.Last.TestAcc)),
 	}
 	// The rules in use, wrapped so that no count is cut.
-	pr, cr := packDots(ruleCountParts(st, parent.Layers), colW-1), packDots(ruleCountParts(st, c.Layers), colW-1)
+	pr, cr := packDots(ruleCountParts(st, parent.Layers), colW-3), packDots(ruleCountParts(st, c.Layers), colW-3)
 	for i := range max(len(pr), len(cr)) {
 		label, a, b := "", "", ""
 		if i == 0 {
