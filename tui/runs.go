@@ -93,8 +93,18 @@ func (p *runsPane) listKeys() []key.Binding {
 	p.kDelete.SetEnabled(ok && !sel.Status.Active())
 	p.kClear.SetEnabled(len(p.s.compare) > 0)
 	p.kShowArch.SetHelp("A", map[bool]string{false: "show archived", true: "hide archived"}[p.s.showArchived])
-	return []key.Binding{keyUp, keyDown, p.kOpen, p.kQuick, p.kNew, p.kStop, p.kResume, p.kTrain,
-		p.kInfo, p.kCompare, p.kClear, p.kExport, p.kRename, p.kNote, p.kArchive, p.kShowArch, p.kDelete}
+	archived := false
+	for _, r := range p.s.runs {
+		archived = archived || r.Archived
+	}
+	p.kShowArch.SetEnabled(archived || p.s.showArchived)
+	p.kOpen.SetEnabled(ok)
+	nav := []key.Binding{keyUp, keyDown}
+	if len(p.s.visible()) < 2 {
+		nav = nil // nothing to move to (keyUp/keyDown are shared: not disabled here)
+	}
+	return append(nav, p.kOpen, p.kQuick, p.kNew, p.kStop, p.kResume, p.kTrain,
+		p.kInfo, p.kCompare, p.kClear, p.kExport, p.kRename, p.kNote, p.kArchive, p.kShowArch, p.kDelete)
 }
 
 func (p *runsPane) index() int {
