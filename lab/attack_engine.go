@@ -78,6 +78,17 @@ func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error)
 	return suite.Specs(names)
 }
 
+// BlackBoxAttack reports whether the named attack takes no gradient of
+// the model it attacks (One-Pixel, Square, transfer): the gradient mode
+// means nothing to it.
+func BlackBoxAttack(name string) bool {
+	if name == "transfer" {
+		return true
+	}
+	specs, err := attackSpecs([]string{name}, 0, 0)
+	return err == nil && len(specs) == 1 && !specs[0].WhiteBox()
+}
+
 // modes are the gradient modes of a report's white-box attacks.
 func (a AttackSpec) modes() ([]attacks.GradMode, error) {
 	if a.BothModes {

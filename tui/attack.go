@@ -1,21 +1,27 @@
 package tui
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/lab"
 )
 
 // attackPane is the attack stepper: pick a trained model, an attack, the
-// gradient mode, ε and a test image; step the attack with a key and watch
-// the clean image, the adversarial image and the perturbation (half-block
-// pixels), the class probabilities and the loss per step; then start the
-// full robustness report as a background run.
+// gradient mode, ε and a test image; step the attack with a key (or run it
+// to the end, live) and watch the clean image, the adversarial image and
+// the perturbation (half-block pixels), the class probabilities and the
+// loss per step; then start the full robustness report as a background
+// run, and read it (v) as the one table every view of a report prints.
 type attackPane struct {
 	s     *state
 	w, h  int
@@ -36,21 +42,40 @@ type attackPane struct {
 	state    *lab.AttackState
 	err      error
 
-	kField, kValue, kStep, kLoad, kReport key.Binding
+	// A run to the end: slices of steps, one command each, until the
+	// attack is done or the run is stopped (runCancel).
+	running   bool
+	runCtx    context.Context
+	runCancel context.CancelFunc
+
+	// The newest report of the model: its run and its report, refreshed by
+	// Sync when the run's record changes.
+	showReport bool
+	repRun     *lab.RunInfo
+	rep        *lab.AttackReport
+	repKey     string
+
+	kField, kValue, kStep, kRun, kLoad, kReport, kView key.Binding
 }
 
 var (
 	attackEps   = []float64{0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3}
-	attackSteps = []int{0, 1, 5, 10, 20, 50}
+	attackSteps = []int{0, 1, 5, 10, 20, 50, 100}
 )
+
+// runSlice is how long one command of a run to the end steps before it
+// hands the state to the view (at least one step).
+const runSlice = 80 * time.Millisecond
 
 func newAttackPane(s *state) *attackPane {
 	return &attackPane{s: s, mode: attacks.Own, eps: 0.1,
 		kField:  bind([]string{"up", "down", "k", "j"}, "↑/↓", "field"),
 		kValue:  bind([]string{"left", "right", "h", "l"}, "←/→", "change"),
 		kStep:   bind([]string{" ", "n"}, "space", "step"),
+		kRun:    bind([]string{"r"}, "r", "run to end"),
 		kLoad:   bind([]string{"enter"}, "enter", "restart"),
 		kReport: bind([]string{"b"}, "b", "robustness report"),
+		kView:   bind([]string{"v"}, "v", "report table"),
 	}
 }
 
@@ -67,10 +92,22 @@ func (p *attackPane) Title() string {
 
 func (p *attackPane) Keys() []key.Binding {
 	ok := p.model != "" && p.s.lab.CanStep()
-	p.kStep.SetEnabled(ok)
-	p.kLoad.SetEnabled(ok)
+	p.kStep.SetEnabled(ok && !p.showReport)
+	p.kLoad.SetEnabled(ok && !p.showReport)
+	p.kRun.SetEnabled(ok && !p.showReport)
+	if p.running {
+		p.kRun.SetHelp("r/esc", "stop")
+	} else {
+		p.kRun.SetHelp("r", "run to end")
+	}
 	p.kReport.SetEnabled(p.model != "" && p.s.lab.CanRun(lab.KindAttack))
-	return []key.Binding{p.kField, p.kValue, p.kStep, p.kLoad, p.kReport}
+	p.kView.SetEnabled(p.model != "")
+	if p.showReport {
+		p.kView.SetHelp("v", "stepper")
+	} else {
+		p.kView.SetHelp("v", "report table")
+	}
+	return []key.Binding{p.kField, p.kValue, p.kStep, p.kRun, p.kLoad, p.kReport, p.kView}
 }
 
 // models lists the trained models one can attack, oldest first.
@@ -95,8 +132,8 @@ func (p *attackPane) spec() lab.AttackSpec {
 	return lab.AttackSpec{Model: p.model, Attack: p.atk, Mode: p.mode, Eps: p.eps, Steps: p.steps, Image: p.image}
 }
 
-// sync picks a default model (the selected run if it is a trained model,
-// else the newest one) and attack.
+// Sync picks a default model (the selected run if it is a trained model,
+// else the newest one) and attack, and follows the model's newest report.
 func (p *attackPane) Sync() tea.Cmd {
 	ms := p.models()
 	if p.atk == "" {
@@ -106,14 +143,42 @@ func (p *attackPane) Sync() tea.Cmd {
 		for _, m := range ms {
 			if m == c.Info.ID {
 				p.setModel(m)
-				return nil
+				break
 			}
 		}
 	}
 	if p.model == "" && len(ms) > 0 {
 		p.setModel(ms[len(ms)-1])
 	}
+	p.syncReport()
 	return nil
+}
+
+// syncReport refreshes the newest report of the model: from the selected
+// run's live data when that is the report, else from a snapshot taken
+// when the run's record changes.
+func (p *attackPane) syncReport() {
+	r := p.lastReport()
+	if r == nil {
+		p.repRun, p.rep, p.repKey = nil, nil, ""
+		return
+	}
+	p.repRun = r
+	if c := p.s.cur; c != nil && c.Info.ID == r.ID {
+		p.rep, p.repKey = c.Attack, ""
+		return
+	}
+	k := fmt.Sprint(r.ID, r.Status, r.Last)
+	if k == p.repKey {
+		return
+	}
+	p.repKey = k
+	snap, err := p.s.lab.Snapshot(r.ID)
+	if err != nil {
+		p.rep = nil
+		return
+	}
+	p.rep = snap.Attack
 }
 
 func (p *attackPane) setModel(id string) {
@@ -125,14 +190,14 @@ func (p *attackPane) setModel(id string) {
 
 // reset drops the stepper: the spec changed.
 func (p *attackPane) reset() {
-	p.gen++
-	if p.stepper != nil && !p.inflight {
-		p.stepper.Close()
-	}
-	p.stepper, p.state, p.err = nil, nil, nil
+	p.close()
+	p.state, p.err = nil, nil
 }
 
+// close stops a run to the end and drops the stepper (a stepper still
+// answering is closed when its answer arrives).
 func (p *attackPane) close() {
+	p.stopRun()
 	p.gen++
 	if p.stepper != nil && !p.inflight {
 		p.stepper.Close()
@@ -140,22 +205,41 @@ func (p *attackPane) close() {
 	p.stepper = nil
 }
 
-// stepMsg is the result of creating a stepper or of one step.
+// stopRun ends a run to the end: the step under way finishes, its state
+// shows, and no further step starts.
+func (p *attackPane) stopRun() {
+	if p.runCancel != nil {
+		p.runCancel()
+	}
+	p.running, p.runCtx, p.runCancel = false, nil, nil
+}
+
+// stepMsg is the result of creating a stepper, of one step, or of a slice
+// of a run to the end (run).
 type stepMsg struct {
 	gen     int
 	stepper lab.Stepper
 	state   lab.AttackState
 	err     error
+	run     bool
+}
+
+// ready checks that a step can start now.
+func (p *attackPane) ready() bool {
+	if p.inflight || p.model == "" {
+		return false
+	}
+	if !p.s.lab.CanStep() {
+		p.err = fmt.Errorf("attack stepper: %w (backend %q)", lab.ErrUnavailable, p.s.lab.BackendName())
+		return false
+	}
+	return true
 }
 
 // step runs in the background: create the stepper if needed (and, if
 // advance, step it once).
 func (p *attackPane) step(advance bool) tea.Cmd {
-	if p.inflight || p.model == "" {
-		return nil
-	}
-	if !p.s.lab.CanStep() {
-		p.err = fmt.Errorf("attack stepper: %w (backend %q)", lab.ErrUnavailable, p.s.lab.BackendName())
+	if !p.ready() {
 		return nil
 	}
 	p.inflight = true
@@ -175,6 +259,40 @@ func (p *attackPane) step(advance bool) tea.Cmd {
 	}
 }
 
+// startRun begins a run to the end.
+func (p *attackPane) startRun() tea.Cmd {
+	if !p.ready() {
+		return nil
+	}
+	p.runCtx, p.runCancel = context.WithCancel(p.s.ctx)
+	p.running = true
+	return p.slice()
+}
+
+// slice is one command of a run to the end: steps for about runSlice (at
+// least one), then the state for the view; Update asks for the next slice.
+func (p *attackPane) slice() tea.Cmd {
+	p.inflight = true
+	gen, st, l, ctx, spec := p.gen, p.stepper, p.s.lab, p.runCtx, p.spec()
+	return func() tea.Msg {
+		var err error
+		if st == nil {
+			if st, err = l.NewStepper(ctx, spec); err != nil {
+				return stepMsg{gen: gen, err: err, run: true}
+			}
+		}
+		end := time.Now().Add(runSlice)
+		var s lab.AttackState
+		for {
+			s, err = st.Step(ctx)
+			if err != nil || s.Done || !time.Now().Before(end) {
+				break
+			}
+		}
+		return stepMsg{gen: gen, stepper: st, state: s, err: err, run: true}
+	}
+}
+
 func (p *attackPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case stepMsg:
@@ -185,14 +303,39 @@ func (p *attackPane) Update(msg tea.Msg) tea.Cmd {
 			}
 			return nil
 		}
-		p.stepper, p.err = msg.stepper, msg.err
-		if msg.err == nil {
+		err := msg.err
+		if msg.run && errors.Is(err, context.Canceled) && !p.running {
+			err = nil // stopped with r or esc: the state as it stands
+		}
+		p.stepper, p.err = msg.stepper, err
+		if err == nil && msg.stepper != nil {
 			s := msg.state
 			p.state = &s
 			p.version++
 		}
+		if msg.run {
+			if p.running && err == nil && !msg.state.Done {
+				return p.slice()
+			}
+			p.stopRun()
+		}
 	case tea.KeyMsg:
+		if p.running && (key.Matches(msg, p.kRun) || msg.String() == "esc") {
+			p.stopRun()
+			p.s.say("stopped: space steps on, r runs on to the end")
+			return nil
+		}
 		switch {
+		case key.Matches(msg, p.kView):
+			p.showReport = !p.showReport
+			return nil
+		case key.Matches(msg, p.kReport):
+			return p.report()
+		case p.showReport && msg.String() == "esc":
+			p.showReport = false
+			return nil
+		case p.showReport:
+			return nil
 		case key.Matches(msg, p.kField):
 			d := 1
 			if s := msg.String(); s == "up" || s == "k" {
@@ -206,16 +349,23 @@ func (p *attackPane) Update(msg tea.Msg) tea.Cmd {
 			}
 			p.change(d)
 		case key.Matches(msg, p.kStep):
+			if p.running {
+				return nil
+			}
 			if p.state != nil && p.state.Done {
 				p.s.say("the attack is done: enter restarts it, b runs the full report")
 				return nil
 			}
 			return p.step(true)
+		case key.Matches(msg, p.kRun):
+			if p.state != nil && p.state.Done {
+				p.s.say("the attack is done: enter restarts it, b runs the full report")
+				return nil
+			}
+			return p.startRun()
 		case key.Matches(msg, p.kLoad):
 			p.reset()
 			return p.step(false)
-		case key.Matches(msg, p.kReport):
-			return p.report()
 		}
 	}
 	return nil
@@ -231,6 +381,10 @@ func (p *attackPane) change(d int) {
 	case 1:
 		p.atk = cycle(p.attacks(), p.atk, d)
 	case 2:
+		if lab.BlackBoxAttack(p.atk) {
+			p.s.say(p.atk + " is a black-box attack: it takes no gradient, so no gradient mode applies")
+			return
+		}
 		p.mode = cycle([]attacks.GradMode{attacks.Own, attacks.True}, p.mode, d)
 	case 3:
 		i := 0
@@ -254,16 +408,18 @@ func (p *attackPane) change(d int) {
 	p.reset()
 }
 
+// report starts a robustness report of the model: every attack, white-box
+// ones with both gradients, at the form's ε and steps.
 func (p *attackPane) report() tea.Cmd {
 	if p.model == "" {
 		return nil
 	}
 	spec := p.spec()
-	spec.Attack, spec.Steps = "all", 0
-	model, eps, mode := p.model, p.eps, p.mode
-	return labRun(func() (lab.RunInfo, error) { return p.s.lab.Attack(spec) }, labRunMsg{what: "robustness report",
+	spec.Attack, spec.BothModes = "all", true
+	model, eps, l := p.model, p.eps, p.s.lab
+	return labRun(func() (lab.RunInfo, error) { return l.Attack(spec) }, labRunMsg{what: "robustness report",
 		say: func(info lab.RunInfo) string {
-			return fmt.Sprintf("started %s: robustness report of %s at ε %.2f (%s gradient)", info.ID, model, eps, mode)
+			return startedSay(l, info, fmt.Sprintf("robustness report of %s at ε %.2f, own and true gradients (v shows it)", model, eps))
 		}})
 }
 
@@ -274,6 +430,9 @@ func (p *attackPane) View(bool) string {
 	if p.model == "" {
 		return fit(wrap("No trained model yet. Train a genotype (t on a finished search in the Runs pane) or retrain one (Rules pane), then attack it here.", p.w), p.w, p.h)
 	}
+	if p.showReport {
+		return fit(p.reportView(), p.w, p.h)
+	}
 	form := p.formView()
 	var scale int
 	var imgs string
@@ -282,7 +441,7 @@ func (p *attackPane) View(bool) string {
 		for _, sc := range []int{1, 2} {
 			iw := 3*(s.CleanIm.W/sc) + 4
 			ih := (s.CleanIm.H/sc+1)/2 + 1
-			if (sc == 1 && iw <= p.w && ih+14 <= p.h) || (sc == 2 && iw+31 <= p.w && ih+8 <= p.h) {
+			if (sc == 1 && iw <= p.w && ih+14 <= p.h) || (sc == 2 && iw+32 <= p.w && ih+8 <= p.h) {
 				scale = sc
 				break
 			}
@@ -310,8 +469,12 @@ func (p *attackPane) formView() string {
 	if p.steps > 0 {
 		steps = fmt.Sprint(p.steps)
 	}
+	mode := string(p.mode)
+	if lab.BlackBoxAttack(p.atk) {
+		mode = attacks.BlackBoxLabel
+	}
 	rows := [][2]string{
-		{"model", p.model}, {"attack", p.atk}, {"mode", string(p.mode)},
+		{"model", p.model}, {"attack", p.atk}, {"mode", mode},
 		{"ε", fmt.Sprintf("%.2f", p.eps)}, {"image", fmt.Sprint(p.image)}, {"steps", steps},
 	}
 	var b strings.Builder
@@ -338,10 +501,23 @@ func (p *attackPane) imagesView(scale int) string {
 		}
 		return fmt.Sprint(k)
 	}
-	capt := func(t string) string { return st.Dim.Render(padRight(t, iw)) }
-	clean := capt("clean ("+name(s.Label)+")") + "\n" + halfBlock(st, s.CleanIm, scale, false)
-	adv := capt("adv ("+name(s.Pred)+")") + "\n" + halfBlock(st, s.AdvIm, scale, false)
-	pert := capt("δ ×1/ε") + "\n" + halfBlock(st, s.Perturbation(), scale, true)
+	// A caption says what the image is and its class, shorter where the
+	// image is narrow.
+	capt := func(cands ...string) string {
+		for _, c := range cands {
+			if ansi.StringWidth(c) <= iw {
+				return st.Dim.Render(padRight(c, iw))
+			}
+		}
+		return st.Dim.Render(trunc(cands[len(cands)-1], iw))
+	}
+	delta := capt("δ ×1/ε", "δ/ε", "δ")
+	if s.PixelBudget > 0 { // pixels set to any value: δ at full scale
+		delta = capt("δ (pixels set)", "δ px", "δ")
+	}
+	clean := capt("clean ("+name(s.Label)+")", "clean "+name(s.Label), "clean") + "\n" + halfBlock(st, s.CleanIm, scale, false)
+	adv := capt("adv ("+name(s.Pred)+")", "adv "+name(s.Pred), "adv") + "\n" + halfBlock(st, s.AdvIm, scale, false)
+	pert := delta + "\n" + halfBlock(st, s.Perturbation(), scale, true)
 	return joinH(2, clean, adv, pert)
 }
 
@@ -386,6 +562,39 @@ func (p *attackPane) probsView(w int) string {
 	return strings.Join(lines, "\n")
 }
 
+// describe is the attack's line: its gradient (own, true, or none for a
+// black-box attack) and its budget (ε, or pixels for One-Pixel).
+func describe(s *lab.AttackState) string {
+	eps := s.Budget
+	if eps <= 0 {
+		eps = s.Spec.Eps
+	}
+	switch {
+	case s.PixelBudget > 0:
+		px := "pixels"
+		if s.PixelBudget == 1 {
+			px = "pixel"
+		}
+		return fmt.Sprintf("%s black-box (no gradient), ≤ %d %s set to any value", s.Spec.Attack, s.PixelBudget, px)
+	case s.BlackBox:
+		return fmt.Sprintf("%s black-box (no gradient), ε %.2f", s.Spec.Attack, eps)
+	}
+	mode := s.Spec.Mode
+	if mode == "" {
+		mode = attacks.Own
+	}
+	return fmt.Sprintf("%s %s gradient, ε %.2f", s.Spec.Attack, mode, eps)
+}
+
+// wrapLines wraps each line to w columns.
+func wrapLines(w int, lines ...string) []string {
+	var out []string
+	for _, l := range lines {
+		out = append(out, strings.Split(wrap(l, w), "\n")...)
+	}
+	return out
+}
+
 func (p *attackPane) statusView(w int) string {
 	st := p.s.st
 	var lines []string
@@ -396,25 +605,37 @@ func (p *attackPane) statusView(w int) string {
 	case p.inflight && s == nil:
 		lines = append(lines, "loading the model…")
 	case s == nil:
-		lines = append(lines, "space steps the attack, enter loads the image")
+		lines = append(lines, wrapLines(w, "space steps the attack, r runs it to the end, enter loads the image")...)
 	default:
 		res := st.OK.Render("holds")
 		if s.Success {
 			res = st.Err.Render("fooled")
 		}
-		lines = append(lines,
-			fmt.Sprintf("step %d/%d · %s · ‖δ‖∞ %.3f", s.Step, s.Steps, res, s.LInf),
-			trunc(fmt.Sprintf("%s %s gradient, ε %.2f", s.Spec.Attack, s.Spec.Mode, s.Spec.Eps), w))
+		size := fmt.Sprintf("‖δ‖∞ %.3f", s.LInf)
+		if s.PixelBudget > 0 {
+			size = fmt.Sprintf("%d of ≤ %d px changed", s.Changed, s.PixelBudget)
+		}
+		lines = append(lines, wrapLines(w, fmt.Sprintf("step %d/%d · %s · %s", s.Step, s.Steps, res, size), describe(s))...)
+		if s.Warning != "" {
+			for _, l := range wrapLines(w, "⚠ "+s.Warning) {
+				lines = append(lines, st.Warn.Render(l))
+			}
+		}
 		if n := len(s.Losses); n > 0 {
 			lines = append(lines, trunc(fmt.Sprintf("loss %s %.3f → %.3f", sparkline(s.Losses, min(n, 20)), s.Losses[0], s.Losses[n-1]), w))
 		}
-		if s.Done {
-			lines = append(lines, st.Dim.Render("done · enter restarts · b reports"))
+		switch {
+		case p.running:
+			lines = append(lines, st.Warn.Render("running to the end… r or esc stops"))
+		case s.Done && s.Step == 0 && s.Pred != s.Label:
+			lines = append(lines, st.Dim.Render(trunc("misclassified already: nothing to attack", w)))
+		case s.Done:
+			lines = append(lines, st.Dim.Render(trunc("done · enter restarts · b reports", w)))
 		}
 	}
-	if r := p.lastReport(); r != nil {
+	if line := p.reportLine(); line != "" {
 		lines = append(lines, "")
-		lines = append(lines, p.reportLines(*r, w)...)
+		lines = append(lines, wrapLines(w, line)...)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -430,20 +651,117 @@ func (p *attackPane) lastReport() *lab.RunInfo {
 	return nil
 }
 
-func (p *attackPane) reportLines(r lab.RunInfo, w int) []string {
+// reportLine sums the model's newest report up in the stepper view.
+func (p *attackPane) reportLine() string {
+	r := p.repRun
+	if r == nil {
+		return ""
+	}
+	parts := []string{"report " + r.ID + " " + string(r.Status)}
+	if rep := p.rep; rep != nil {
+		if rep.Total > 0 && rep.Done < rep.Total {
+			parts = append(parts, fmt.Sprintf("%d/%d", rep.Done, rep.Total))
+		}
+		w := "worst case " + attacks.Percent(rep.WorstCase)
+		if len(rep.Pending) > 0 {
+			w += " so far"
+		}
+		parts = append(parts, w)
+	}
+	return strings.Join(parts, " · ") + " · v table"
+}
+
+// reportView is the model's newest robustness report: the table every
+// view prints (clean accuracy, each attack × gradient mode with its n and
+// robust accuracy, the worst case), a bar per number where there is room,
+// the budget warnings, and each attack's parameters.
+func (p *attackPane) reportView() string {
 	st := p.s.st
-	head := fmt.Sprintf("report %s %s", r.ID, st.Status(r.Status).Render(string(r.Status)))
-	if r.Last.TotalSteps > 0 {
-		head += fmt.Sprintf(" %d/%d images", r.Last.Step, r.Last.TotalSteps)
+	r, rep := p.repRun, p.rep
+	if r == nil {
+		return wrap("No robustness report of "+p.model+" yet. b runs one: every attack (white-box ones with the model's own and the true gradient) at the form's ε and steps, on 100 test images.", p.w) +
+			"\n\n" + st.Dim.Render("v: back to the stepper")
 	}
-	lines := []string{trunc(head, w)}
-	if r.Last.RobustAcc != 0 {
-		lines = append(lines, trunc("worst case "+pct(r.Last.RobustAcc)+" "+hbar(r.Last.RobustAcc, max(w-22, 4)), w))
+	head := []string{"Robustness report " + r.ID + " of " + p.model, st.Status(r.Status).Render(string(r.Status))}
+	if rep == nil {
+		msg := "no numbers yet"
+		if !r.Status.Active() {
+			msg = "it recorded no numbers"
+		}
+		return wrap(strings.Join(append(head, msg), " · "), p.w)
 	}
-	if c := p.s.cur; c != nil && c.Info.ID == r.ID && c.Attack != nil {
-		for _, row := range c.Attack.Rows {
-			lines = append(lines, trunc(fmt.Sprintf("%-6s %s %s", row.Attack, pct(row.RobustAcc), hbar(row.RobustAcc, max(w-16, 4))), w))
+	if rep.Total > 0 && rep.Done < rep.Total {
+		head = append(head, fmt.Sprintf("%d/%d image×attack", rep.Done, rep.Total))
+	}
+	if rep.Dataset != "" {
+		head = append(head, rep.Dataset)
+	}
+	head = append(head, fmt.Sprintf("seed %d", rep.Seed))
+	lines := wrapLines(p.w, strings.Join(head, " · "))
+	t := rep.Table(r.Status.Active())
+	tl := t.Lines()
+	tw := 0
+	for _, l := range tl {
+		tw = max(tw, ansi.StringWidth(l))
+	}
+	barW := min(p.w-tw-2, 24)
+	for i, l := range tl {
+		switch {
+		case i == 0:
+			l = st.Dim.Render(l)
+		case barW >= 6:
+			if v, ok := fraction(t.Rows[i-1]); ok {
+				l = padRight(l, tw) + "  " + hbar(v, barW)
+			}
+		}
+		lines = append(lines, l)
+	}
+	var notes []string
+	for _, n := range t.Notes {
+		for _, l := range wrapLines(p.w, n) {
+			notes = append(notes, st.Warn.Render(l))
 		}
 	}
-	return lines
+	legend := wrapLines(p.w, strings.Join(t.Legend, " · "))
+	foot := wrapLines(p.w, "b: a new report · v: the stepper · this table is also in runs/"+r.ID+"/attack.json")
+	// The table first; then the warnings, the legend and the footer as
+	// room allows (a warning cut short ends with …).
+	room := p.h - len(lines)
+	if room > 0 && len(notes) > 0 {
+		room-- // the blank line
+		if len(notes) > room {
+			notes = append(notes[:max(room-1, 0)], st.Warn.Render("… (v in a taller terminal, or attack.json)"))
+		}
+		lines = append(lines, "")
+		lines = append(lines, notes...)
+		room -= len(notes)
+	}
+	if room >= len(legend)+1 {
+		lines = append(lines, "")
+		for _, l := range legend {
+			lines = append(lines, st.Dim.Render(l))
+		}
+		room -= len(legend) + 1
+	}
+	if room >= len(foot)+1 {
+		lines = append(lines, "")
+		for _, l := range foot {
+			lines = append(lines, st.Dim.Render(l))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// fraction reads the number of a table row's (first) model cell: "63.0%"
+// or "63.0% so far" is 0.63; cells without a number have none.
+func fraction(row []string) (float64, bool) {
+	if len(row) <= attacks.ColFirstModel {
+		return 0, false
+	}
+	f, _, _ := strings.Cut(row[attacks.ColFirstModel], " ")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(f, "%"), 64)
+	if err != nil || !strings.HasSuffix(f, "%") {
+		return 0, false
+	}
+	return v / 100, true
 }
