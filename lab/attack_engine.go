@@ -253,7 +253,7 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	n := min(cmp.Or(a.N, 100), test.Len())
+	n := min(cmp.Or(a.N, DefaultReportImages), test.Len())
 	x, y := attacks.LoadImages(test, n)
 	specs, err := attackSpecs([]string{cmp.Or(a.Attack, "all")}, a.Eps, a.Steps)
 	if err != nil {
