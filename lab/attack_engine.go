@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bionaslab/bionas/attacks"
@@ -292,6 +294,35 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	}
 	emit(final)
 	return nil
+}
+
+// AttackCommand is the `bionas attack` command line that reports the very
+// numbers of attack run r (same images, attacks, budget, steps, gradient
+// modes, seed and batches), on the model saved in modelDir, the folder of
+// the run it attacks; "" if r is not an attack run.
+func AttackCommand(r RunInfo, modelDir string) string {
+	a := r.Spec.Attack
+	if r.Kind != KindAttack || a == nil {
+		return ""
+	}
+	names := []string{cmp.Or(a.Attack, "all")}
+	if names[0] == "all" {
+		names = engineAttacks()
+	}
+	grad := string(cmp.Or(a.Mode, attacks.Own))
+	if a.BothModes {
+		grad = "both"
+	}
+	args := []string{"bionas attack", "--model", filepath.Join(modelDir, "model.safetensors"),
+		"--data", cmp.Or(r.Spec.Dataset, "mnist"), "--n", fmt.Sprint(cmp.Or(a.N, DefaultReportImages)),
+		"--attack", strings.Join(names, ","), "--grad", grad, "--seed", fmt.Sprint(a.Seed)}
+	if a.Eps > 0 {
+		args = append(args, "--eps", fmt.Sprint(a.Eps))
+	}
+	if a.Steps > 0 {
+		args = append(args, "--steps", fmt.Sprint(a.Steps))
+	}
+	return strings.Join(args, " ")
 }
 
 // reportOf turns a report of the attacks package on one model (finished,

@@ -724,6 +724,9 @@ func (p *attackPane) reportView() string {
 	}
 	legend := wrapLines(p.w, strings.Join(t.Legend, " · "))
 	foot := wrapLines(p.w, "b: a new report · v: the stepper · this table is also in runs/"+r.ID+"/attack.json")
+	if c := lab.AttackCommand(*r, "runs/"+r.Parent); c != "" {
+		foot = append(foot, wrapLines(p.w, "the same numbers, in the lab folder: "+c)...)
+	}
 	// The table first; then the warnings, the legend and the footer as
 	// room allows (a warning cut short ends with …).
 	room := p.h - len(lines)

@@ -75,8 +75,14 @@ func TestAttackReportSameFromCLIAndLab(t *testing.T) {
 	}
 
 	var out, errb bytes.Buffer
-	args := []string{"--model", filepath.Join(l.RunDir(m.ID), "model.safetensors"), "--data", "synthetic", "--n", "24",
-		"--attack", "fgsm,pgd,tpgd,apgd,onepixel,square", "--grad", "both", "--eps", "0.05", "--steps", "20", "--seed", "11", "--json"}
+	// The command the lab says reproduces its report.
+	cmd := lab.AttackCommand(rep, l.RunDir(m.ID))
+	want := "bionas attack --model " + filepath.Join(l.RunDir(m.ID), "model.safetensors") +
+		" --data synthetic --n 24 --attack fgsm,pgd,tpgd,apgd,onepixel,square --grad both --seed 11 --eps 0.05 --steps 20"
+	if cmd != want {
+		t.Fatalf("the lab's command\n%s\nwant\n%s", cmd, want)
+	}
+	args := append(strings.Fields(cmd)[2:], "--json")
 	if err := runAttack(ctx, args, &out, &errb); err != nil {
 		t.Fatalf("bionas attack %v: %v\n%s", args, err, errb.String())
 	}
