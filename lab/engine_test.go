@@ -102,3 +102,32 @@ func TestEngineTinySynthetic(t *testing.T) {
 		t.Fatalf("attack report %+v", rs.Attack)
 	}
 }
+
+// TestEngineRulesStudySmoke runs a rules study on the real engine (smoke
+// budget, synthetic images): every single rule and a random assignment
+// train, dfa included, and the report is written.
+func TestEngineRulesStudySmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains tiny networks")
+	}
+	l, err := lab.Open(lab.Options{Dir: t.TempDir(), Backend: lab.Engine(lab.EngineOptions{}), FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	start := time.Now()
+	st, err := l.RunStudy(context.Background(), lab.StudySpec{Kind: lab.StudyRules, Dataset: "synthetic", Budget: lab.BudgetSmoke, Random: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rules study, smoke budget: %v", time.Since(start))
+	rep, err := lab.ReadStudyReport(l.Dir(), st.ID)
+	if err != nil || rep == nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Rules {
+		if r.N != 1 || r.Mean <= 0 {
+			t.Errorf("row %+v", r)
+		}
+	}
+}

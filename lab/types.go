@@ -74,6 +74,10 @@ type Spec struct {
 	Edits []RuleEdit `json:"edits,omitempty"`
 	// Attack configures an attack run.
 	Attack *AttackSpec `json:"attack,omitempty"`
+	// Dynamics, for a train run, probes per-layer gradient variance,
+	// feedback alignment and weight distributions at the start and after
+	// every epoch, into dynamics.jsonl (the dynamics study).
+	Dynamics bool `json:"dynamics,omitempty"`
 
 	// Device is where the run computes ("cpu", "cuda:0"): the lab records
 	// its backend's device here when the run starts and again when it

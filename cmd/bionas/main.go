@@ -35,6 +35,7 @@ func commands() []command {
 		{"train", "train the network of a genotype, with rule overrides", runTrain},
 		{"bench", "time engine workloads (bench supernet)", runBench},
 		{"attack", "adversarial robustness of saved models: fgsm, pgd, tpgd, apgd, onepixel, square, transfer", runAttack},
+		{"study", "reproduce a claim of the paper with lab runs and a report: rules, robustness, dynamics", runStudy},
 		{"export", "export a run's genotype (json, DARTS text, dot) or charts (png, svg), or compare runs' charts", runExport},
 		{"data", "fetch datasets and show their statistics", runData},
 		{"device", "check and time the CUDA backend against the CPU (needs a -tags cuda build)", runDevice},

@@ -1,0 +1,4 @@
+package lab
+
+// RuleCountsForTest exposes ruleCounts to the external tests.
+var RuleCountsForTest = ruleCounts
