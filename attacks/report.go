@@ -441,7 +441,7 @@ func (r *Report) Table() Table {
 	for _, m := range r.Models {
 		t.Head = append(t.Head, m.Name)
 	}
-	n := strconv.Itoa(r.N)
+	n := imageCount(r.N)
 	row := []string{"clean", "", "", n}
 	for _, m := range r.Models {
 		row = append(row, Percent(m.CleanAcc))
@@ -484,7 +484,7 @@ func (r *Report) Table() Table {
 					complete = false
 				}
 			}
-			row[ColN] = strconv.Itoa(cn)
+			row[ColN] = imageCount(cn)
 			t.Rows = append(t.Rows, row)
 		}
 		t.Legend = append(t.Legend, a.Name+": "+a.Label)
@@ -506,6 +506,15 @@ func (r *Report) Table() Table {
 	t.Caption += "). Gradient: own = the model's own feedback path, true = the exact gradient, " +
 		BlackBoxLabel + " = the model's outputs only. Worst case: the images classified correctly clean and under every attack."
 	return t
+}
+
+// imageCount writes a number of images, "n/a" when it is unknown (a lab
+// report written before reports said how many images each row attacks).
+func imageCount(n int) string {
+	if n <= 0 {
+		return "n/a"
+	}
+	return strconv.Itoa(n)
 }
 
 // Percent writes a fraction as a percentage with one decimal: "63.0%",

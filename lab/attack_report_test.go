@@ -47,6 +47,9 @@ func TestAttackReportReadsOldFiles(t *testing.T) {
 	if part.N != 0 || part.Total != 600 || part.Done != 150 {
 		t.Fatalf("unfinished old report read as %+v", part)
 	}
+	if rows := part.Table(false).Rows; rows[0][attacks.ColN] != "n/a" || rows[1][attacks.ColN] != "n/a" || rows[1][attacks.ColFirstModel] != "50.0%" {
+		t.Fatalf("unfinished old report's table: %q", rows)
+	}
 	// Today's files round-trip.
 	b, _ := json.Marshal(r)
 	var back lab.AttackReport
