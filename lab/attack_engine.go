@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -50,7 +51,43 @@ func (e *engine) attackModel(ctx context.Context, model RunInfo, dir string) (at
 // to steps: PGD, TPGD and APGD steps, One-Pixel generations, and Square
 // queries (a Square iteration is one query). `bionas attack --preset
 // default --eps E --set pgd.steps=S,…,square.queries=S` builds the same.
+// attackSuiteSpecs builds an attack run's attacks: attackSpecs with the
+// spec's settings and, for "transfer", its surrogate (whose crafting FGSM
+// takes the run's ε).
+func attackSuiteSpecs(names []string, a *AttackSpec, transfer *attacks.TransferConfig) ([]attacks.Spec, error) {
+	suite, err := attackSuite(names, a.Eps, a.Steps)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Settings)) {
+		if err := suite.Set(k, a.Settings[k]); err != nil {
+			return nil, err
+		}
+	}
+	if transfer != nil {
+		suite.Transfer = *transfer
+	}
+	if len(names) == 1 && (names[0] == "all" || names[0] == "") {
+		names = engineAttacks()
+	}
+	return suite.Specs(names)
+}
+
 func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error) {
+	suite, err := attackSuite(names, eps, steps)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 1 && (names[0] == "all" || names[0] == "") {
+		names = engineAttacks()
+	}
+	return suite.Specs(names)
+}
+
+// attackSuite is the "default" preset with every L∞ budget set to eps (if
+// > 0) and the iterations of the named iterative attacks set to steps (if
+// > 0; Square's queries).
+func attackSuite(names []string, eps float64, steps int) (*attacks.Suite, error) {
 	suite, err := attacks.Preset("default")
 	if err != nil {
 		return nil, err
@@ -77,7 +114,7 @@ func attackSpecs(names []string, eps float64, steps int) ([]attacks.Spec, error)
 			}
 		}
 	}
-	return suite.Specs(names)
+	return &suite, nil
 }
 
 // BlackBoxAttack reports whether the named attack takes no gradient of
@@ -257,7 +294,23 @@ func (e *engine) attackRun(ctx context.Context, j *Job) error {
 	}
 	n := min(cmp.Or(a.N, DefaultReportImages), test.Len())
 	x, y := attacks.LoadImages(test, n)
-	specs, err := attackSpecs([]string{cmp.Or(a.Attack, "all")}, a.Eps, a.Steps)
+	names := strings.Split(cmp.Or(a.Attack, "all"), ",")
+	var transfer *attacks.TransferConfig
+	if slices.Contains(names, "transfer") {
+		if a.Surrogate == "" {
+			return fmt.Errorf("attack run %s: the transfer attack needs a surrogate (spec.attack.surrogate: a trained bp model's run)", j.ID)
+		}
+		sr, ok := j.lab.Run(a.Surrogate)
+		if !ok || sr.Status != StatusDone || (sr.Kind != KindTrain && sr.Kind != KindRetrain) {
+			return fmt.Errorf("attack run %s: surrogate %q is not a finished train or retrain run", j.ID, a.Surrogate)
+		}
+		sm, err := e.attackModel(ctx, sr, j.lab.RunDir(sr.ID))
+		if err != nil {
+			return fmt.Errorf("attack run %s: surrogate %s: %w", j.ID, sr.ID, err)
+		}
+		transfer = &attacks.TransferConfig{Surrogate: sm, SurrogateName: sr.ID}
+	}
+	specs, err := attackSuiteSpecs(names, a, transfer)
 	if err != nil {
 		return err
 	}

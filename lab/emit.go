@@ -71,8 +71,10 @@ func (l *Lab) emit(r *run, e Event) {
 		r.attack = e.Attack
 		if e.Attack != nil {
 			r.info.Last.RobustAcc = e.Attack.WorstCase
-			if e.Attack.N > 0 {
-				r.info.Last.Step, r.info.Last.TotalSteps = e.Attack.Done, e.Attack.N
+			// Done and Total count image units (one image attacked by one
+			// row), as the run's step events do.
+			if e.Attack.Total > 0 {
+				r.info.Last.Step, r.info.Last.TotalSteps = e.Attack.Done, e.Attack.Total
 			}
 		}
 		r.dirty |= dirtyAttack | dirtyInfo

@@ -130,4 +130,28 @@ func TestEngineRulesStudySmoke(t *testing.T) {
 			t.Errorf("row %+v", r)
 		}
 	}
+	// The robustness study on those models: every attack, both modes, the
+	// transfer from the bp model, One-Pixel on 1 and 2 pixels.
+	start = time.Now()
+	rs, err := l.RunStudy(context.Background(), lab.StudySpec{Kind: lab.StudyRobustness, Dataset: "synthetic", Budget: lab.BudgetSmoke}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("robustness study, smoke budget: %v", time.Since(start))
+	rr, err := lab.ReadStudyReport(l.Dir(), rs.ID)
+	if err != nil || rr == nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range rr.Robustness {
+		seen[r.Attack+" "+r.Budget] = true
+		if !r.BlackBox && r.Models != 1 {
+			t.Errorf("row %+v", r)
+		}
+	}
+	for _, want := range []string{"fgsm ε 0.1", "pgd ε 0.1", "tpgd ε 0.1", "apgd ε 0.1", "square ε 0.1", "transfer ε 0.1", "onepixel 1 pixel", "onepixel 2 pixels"} {
+		if !seen[want] {
+			t.Errorf("no %q row: %v", want, seen)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bionaslab/bionas/internal/dirlock"
 	"github.com/bionaslab/bionas/nn/rule"
 	"github.com/bionaslab/bionas/search"
 )
@@ -158,13 +159,11 @@ type StudyCell struct {
 	Seed    uint64 `json:"seed"`
 	// Run is the lab run that fills the cell.
 	Run string `json:"run,omitempty"`
-	// Model, Attack, Eps and Mode say what a robustness cell attacks.
-	Model  string  `json:"model,omitempty"`
-	Attack string  `json:"attack,omitempty"`
-	Eps    float64 `json:"eps,omitempty"`
-	Mode   string  `json:"mode,omitempty"`
 	// Genotype is the network a training cell trains (its rules).
 	Genotype *Genotype `json:"genotype,omitempty"`
+	// Attack is what a robustness cell runs (its Model is the attacked
+	// run).
+	Attack *AttackSpec `json:"attack,omitempty"`
 }
 
 // The study folder's files.
@@ -242,6 +241,16 @@ func (l *Lab) RunStudy(ctx context.Context, spec StudySpec, progress func(StudyP
 	if err != nil {
 		return nil, err
 	}
+	// One orchestrator per study: two viewers that start the same study
+	// must not both start its runs.
+	if err := os.MkdirAll(l.StudyDir(spec.ID()), 0o755); err != nil {
+		return nil, fmt.Errorf("study %s: %w", spec.ID(), err)
+	}
+	lock, err := dirlock.Acquire(filepath.Join(l.StudyDir(spec.ID()), "study.lock"), "study "+spec.ID())
+	if err != nil {
+		return nil, fmt.Errorf("study %s is already running: %w", spec.ID(), err)
+	}
+	defer lock.Release()
 	st, err := l.loadOrCreateStudy(spec)
 	if err != nil {
 		return nil, err
@@ -366,11 +375,13 @@ func studySearchSpec(spec StudySpec) Spec {
 func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) error {
 	spec := st.Spec
 	if st.Genotype == nil && spec.Kind == StudyDynamics {
-		from := cmp.Or(spec.From, StudySpec{Kind: StudyRules, Dataset: spec.Dataset, Budget: spec.Budget, Seeds: spec.Seeds, Random: 3}.ID())
-		var src Study
-		if ok, err := readJSON(filepath.Join(l.StudyDir(from), FileStudy), &src); err == nil && ok && src.Genotype != nil {
+		// The rules study's genotype, if there is one: the dynamics are
+		// then those of the networks it compared. Without one, search.
+		if src, err := l.rulesStudyFor(spec); err == nil && src.Genotype != nil {
 			st.Search, st.Genotype = src.Search, src.Genotype
-			say(fmt.Sprintf("using the genotype of study %s (search %s)", from, src.Search))
+			say(fmt.Sprintf("using the genotype of study %s (search %s)", src.ID, src.Search))
+		} else if spec.From != "" {
+			return err
 		}
 	}
 	if st.Genotype == nil {
@@ -427,6 +438,36 @@ func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) e
 		say(fmt.Sprintf("%s %s seed %d: %s", c.Run, c.Variant, c.Seed, info.Status))
 	}
 	return nil
+}
+
+// rulesStudyFor finds the rules study a robustness or dynamics study
+// takes its models or genotype from: spec.From if given, else the newest
+// rules study of the same dataset and budget with at least spec.Seeds
+// seeds.
+func (l *Lab) rulesStudyFor(spec StudySpec) (*Study, error) {
+	if spec.From != "" {
+		var src Study
+		ok, err := readJSON(filepath.Join(l.StudyDir(spec.From), FileStudy), &src)
+		if err != nil {
+			return nil, fmt.Errorf("study --from %s: %w", spec.From, err)
+		}
+		if !ok || src.Spec.Kind != StudyRules {
+			return nil, fmt.Errorf("study --from %s: no rules study of that id in %s", spec.From, filepath.Join(l.opts.Dir, DirStudies))
+		}
+		return &src, nil
+	}
+	list, err := l.Studies()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		s := list[i]
+		if s.Spec.Kind == StudyRules && s.Spec.Dataset == spec.Dataset && s.Spec.Budget == spec.Budget && s.Spec.Seeds >= spec.Seeds {
+			return &s, nil
+		}
+	}
+	return nil, fmt.Errorf("no rules study of %s (budget %s, %d seeds or more) to take models from: run bionas study rules --dataset %s --budget %s --seeds %d first (or pass --from)",
+		spec.Dataset, spec.Budget, spec.Seeds, spec.Dataset, spec.Budget, spec.Seeds)
 }
 
 // studyDesign is a rules (or dynamics) study's cells: for every seed, the

@@ -138,3 +138,82 @@ func TestStudyResumesInterruptedRuns(t *testing.T) {
 		t.Fatalf("resuming started %d new runs; the study recorded them all before", n-before)
 	}
 }
+
+// TestStudyRunsOnce: a second orchestrator of the same study (another
+// viewer pressing the same key) is refused while the first runs.
+func TestStudyRunsOnce(t *testing.T) {
+	f := &labtest.Fake{StepsPerEpoch: 2, Epochs: 1, Pace: make(chan struct{})}
+	l := openLab(t, t.TempDir(), f)
+	spec := lab.StudySpec{Kind: lab.StudyRules, Random: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := l.RunStudy(ctx, spec, nil); done <- err }()
+	waitFor(t, "the study's search", func() bool { return len(l.Runs()) > 0 })
+	if _, err := l.RunStudy(context.Background(), spec, nil); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second orchestrator: %v", err)
+	}
+	cancel()
+	<-done
+	for _, r := range l.Runs() {
+		l.Stop(r.ID)
+	}
+}
+
+// TestRobustnessStudyAttacksTheRulesModels: the robustness study takes the
+// rules study's trained models, attacks each at every ε of the grid with
+// both gradients (and a transfer from bp) and with One-Pixel on 1 to 5
+// pixels, and flags own − true gaps.
+func TestRobustnessStudyAttacksTheRulesModels(t *testing.T) {
+	dir := t.TempDir()
+	l := openLab(t, dir, &labtest.Fake{StepsPerEpoch: 2, Epochs: 1})
+	ctx := context.Background()
+	if _, err := l.RunStudy(ctx, lab.StudySpec{Kind: lab.StudyRobustness, Seeds: 1}, nil); err == nil || !strings.Contains(err.Error(), "bionas study rules") {
+		t.Fatalf("robustness before rules: %v", err)
+	}
+	rules, err := l.RunStudy(ctx, lab.StudySpec{Kind: lab.StudyRules, Seeds: 1, Random: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.RunStudy(ctx, lab.StudySpec{Kind: lab.StudyRobustness, Seeds: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := len(rules.Cells)
+	if want := models * (3 + 5); len(st.Cells) != want { // 3 ε, 5 pixel counts
+		t.Fatalf("%d attack cells, want %d", len(st.Cells), want)
+	}
+	for _, c := range st.Cells {
+		a := c.Attack
+		if a.Attack != "onepixel" && (!a.BothModes || a.Settings["pgd.alpha"] == "" || (c.Variant != "bp" && a.Surrogate == "")) {
+			t.Fatalf("cell %s: %+v", c.Variant, a)
+		}
+	}
+	rep, err := lab.ReadStudyReport(dir, st.ID)
+	if err != nil || rep == nil {
+		t.Fatal(err)
+	}
+	var masked, bb int
+	for _, r := range rep.Robustness {
+		if r.Masking {
+			masked++
+		}
+		if r.BlackBox {
+			bb++
+			if r.Own != r.True {
+				t.Errorf("black-box row with two numbers: %+v", r)
+			}
+		}
+		if r.Models != 1 || len(r.Runs) != 1 {
+			t.Errorf("row %+v", r)
+		}
+	}
+	if masked == 0 || bb == 0 {
+		t.Errorf("%d masking rows, %d black-box rows (the fake's true gradient is 20 points stronger)", masked, bb)
+	}
+	md, _ := os.ReadFile(filepath.Join(l.StudyDir(st.ID), lab.FileStudyReport))
+	for _, want := range []string{"| mixed | pgd | ε 0.1 |", "**yes**", "plots/robust-pgd.png", "No gradient masking"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -284,6 +285,13 @@ type AttackSpec struct {
 	Image     int     `json:"image,omitempty"`
 	N         int     `json:"n,omitempty"`
 	Seed      uint64  `json:"seed,omitempty"`
+	// Settings are attack settings as bionas attack --set takes them
+	// ("apgd.steps": "20", "onepixel.pixels": "3"), applied after Eps and
+	// Steps.
+	Settings map[string]string `json:"settings,omitempty"`
+	// Surrogate is the run of a trained bp model that the transfer attack
+	// crafts its adversarials on (required for "transfer").
+	Surrogate string `json:"surrogate,omitempty"`
 }
 
 // Image is a CHW image with values in [0, 1].
@@ -477,6 +485,7 @@ func (s Spec) Clone() Spec {
 	s.Edits = slices.Clone(s.Edits)
 	if s.Attack != nil {
 		a := *s.Attack
+		a.Settings = maps.Clone(a.Settings)
 		s.Attack = &a
 	}
 	return s

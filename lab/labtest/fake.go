@@ -313,22 +313,43 @@ func (f *Fake) attack(ctx context.Context, j *lab.Job) error {
 	if n <= 0 {
 		n = 20
 	}
-	rep := &lab.AttackReport{Model: a.Model, N: n, CleanAcc: 0.97}
-	names := []string{a.Attack}
+	names := strings.Split(a.Attack, ",")
 	if a.Attack == "" || a.Attack == "all" {
 		names = []string{"fgsm", "pgd"}
 	}
+	// One row per attack and gradient mode, as the engine's report has:
+	// black-box attacks (onepixel, square, transfer) once.
+	type row struct {
+		name, mode string
+		bb         bool
+	}
+	var rows []row
+	for _, name := range names {
+		bb := name == "onepixel" || name == "square" || name == "transfer"
+		switch {
+		case bb:
+			rows = append(rows, row{name, "black-box", true})
+		case a.BothModes:
+			rows = append(rows, row{name, "own", false}, row{name, "true", false})
+		default:
+			rows = append(rows, row{name, string(a.Mode), false})
+		}
+	}
+	rep := &lab.AttackReport{Model: a.Model, N: n, Total: n * len(rows), CleanAcc: 0.97}
 	for i := 1; i <= n; i++ {
 		if err := f.wait(ctx); err != nil {
 			return err
 		}
-		rep.Done = i
+		rep.Done = i * len(rows)
 		rep.Rows = rep.Rows[:0]
 		worst := 1.0
-		for k, name := range names {
-			acc := 0.97 - a.Eps*float64(k+2)
+		for k, r := range rows {
+			acc := max(0.97-a.Eps*float64(k+2), 0)
+			if r.mode == "true" {
+				acc = max(acc-0.2, 0) // the true gradient is the stronger attack
+			}
 			worst = min(worst, acc)
-			rep.Rows = append(rep.Rows, lab.AttackRow{Attack: name, Mode: string(a.Mode), Eps: a.Eps, RobustAcc: acc})
+			rep.Rows = append(rep.Rows, lab.AttackRow{Attack: r.name, Mode: r.mode, BlackBox: r.bb, Eps: a.Eps, N: n, RobustAcc: acc})
 		}
 		rep.WorstCase = worst - 0.01
 		j.Emit(lab.Event{Kind: lab.EventAttack, Attack: rep})
