@@ -123,6 +123,7 @@ func (c *Conv2d) Buffers() []Named {
 // Forward convolves x (N, In, H, W) into (N, Out, Ho, Wo).
 func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	cfg := c.Cfg
+	g.tapInput(cfg.Name, x)
 	gm, err := newConvGeom(x.Shape, c.W.Shape, cfg.Stride, cfg.Padding, cfg.Dilation, cfg.Groups)
 	if err != nil {
 		panic(fmt.Sprintf("nn.Conv2d %q: %v", cfg.Name, err))

@@ -40,6 +40,10 @@ type Graph struct {
 	tape   []func()
 	output *Tensor // the network output whose gradient DFA layers broadcast
 
+	// inputs, when not nil, collects the input of every named layer
+	// (TapInputs); guarded by mu like held.
+	inputs map[string]*Tensor
+
 	mu   sync.Mutex // guards held: mixed-op units record from several goroutines
 	held []*storage // device memory of this step (Release)
 }

@@ -82,6 +82,7 @@ func (h *HebbConv2d) Buffers() []Named { return []Named{{Join(h.Cfg.Name, "weigh
 // Graph.LocalUpdates) then the convolution.
 func (h *HebbConv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	noDevice("HebbConv2d "+h.Cfg.Name+" (rule hebb)", x, h.W)
+	g.tapInput(h.Cfg.Name, x)
 	gm, err := newConvGeom(x.Shape, h.W.Shape, h.Cfg.Stride, h.Cfg.Padding, h.Cfg.Dilation, 1)
 	if err != nil {
 		panic(fmt.Sprintf("nn.HebbConv2d %q: %v", h.Cfg.Name, err))

@@ -122,6 +122,7 @@ func (l *Linear) RestoreFeedback(s FeedbackState) error {
 // is flattened to (N, In) — to (N, Out).
 func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 	in, o := l.Cfg.In, l.Cfg.Out
+	g.tapInput(l.Cfg.Name, x)
 	if x.Len()%in != 0 || x.Shape[0]*in != x.Len() {
 		panic(fmt.Sprintf("nn.Linear %q: input shape %v does not flatten to (N, %d)", l.Cfg.Name, x.Shape, in))
 	}

@@ -103,6 +103,7 @@ func (p *PCConv2d) Buffers() []Named {
 // Forward runs the prediction-error loop.
 func (p *PCConv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	noDevice("PCConv2d "+p.Cfg.Name+" (rule pc)", x, p.Conv.W)
+	g.tapInput(p.Cfg.Name, x)
 	pred := p.Conv.Forward(g, x)
 	target := x
 	if p.Proj != nil {

@@ -36,6 +36,7 @@ const (
 	streamCMA
 	streamSample
 	streamNetwork
+	streamDynamics // the dynamics probe set (ProbeDynamics)
 )
 
 // graphRand is the random source of a step's graph (drop path, dropout).

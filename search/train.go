@@ -55,6 +55,14 @@ type TrainConfig struct {
 	// the network for the whole run (parameters, activations, gradients,
 	// optimizer state).
 	RunControl
+	// Dynamics, if set, probes the network's learning dynamics
+	// (ProbeDynamics) at initialisation and after every Dynamics.Every
+	// epochs and the last, and hands each probe to OnDynamics. Probing
+	// changes nothing in the training (weights, losses and accuracies are
+	// bit-identical with and without), so it is not part of a checkpoint's
+	// fingerprint: a run may be resumed with or without it.
+	Dynamics   *DynamicsConfig `json:"dynamics,omitempty"`
+	OnDynamics func(Dynamics)  `json:"-"`
 }
 
 func (c TrainConfig) withDefaults() TrainConfig {
@@ -133,11 +141,13 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 	for _, l := range net.RuleLayers() {
 		rules[l.LayerName()] = l.Rule()
 	}
+	fp := cfg
+	fp.Dynamics = nil // probing does not change the run
 	conf, err := configJSON(struct {
 		Train  TrainConfig          `json:"train"`
 		Rules  map[string]rule.Rule `json:"rules"`
 		Params int                  `json:"params"`
-	}{cfg, rules, countParams(params)})
+	}{fp, rules, countParams(params)})
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +175,15 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 		defer func() { _ = nn.MoveModule(net, nil) }()
 		forward = forwardOn(net, d, cfg.Norm)
 	}
+	probe, err := newDynamicsProbe(net, cfg, train)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if epoch0 == 0 {
+		if err := probe(ctx, 0, step); err != nil {
+			return nil, err
+		}
+	}
 	total := steps * cfg.Epochs
 	for epoch := epoch0; epoch < cfg.Epochs; epoch++ {
 		if err := ctx.Err(); err != nil {
@@ -187,6 +206,11 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 		res.History = append(res.History, es)
 		emit(Event{Kind: EventEpoch, Epoch: epoch, Epochs: cfg.Epochs, Step: step, TotalSteps: total,
 			Loss: es.Loss, Acc: es.Acc, TestLoss: tl, TestAcc: ta, LR: float64(lr), Seconds: es.Seconds})
+		// Before the checkpoint: a run stopped in between probes this
+		// epoch again when resumed (a repeat, never a gap).
+		if err := probe(ctx, epoch+1, step); err != nil {
+			return nil, err
+		}
 		if cfg.CheckpointDir != "" {
 			st := ckptState{Kind: "train", Config: conf, Epoch: epoch + 1, Step: step, History: res.History}
 			if err := saveCheckpoint(cfg.CheckpointDir, parts, st); err != nil {
@@ -206,6 +230,52 @@ func Train(ctx context.Context, net *Network, cfg TrainConfig, train, test data.
 	emit(Event{Kind: EventDone, Epoch: cfg.Epochs, Epochs: cfg.Epochs, Step: step, TotalSteps: total,
 		TestLoss: res.TestLoss, TestAcc: res.TestAcc, Seconds: res.Seconds})
 	return res, nil
+}
+
+// newDynamicsProbe returns the function Train calls at initialisation
+// (epoch 0) and after every epoch: it runs ProbeDynamics on the fixed
+// probe set (dynamicsProbeSet) when cfg.Dynamics asks for that epoch —
+// 0, every Every-th, the last — and hands the result to cfg.OnDynamics.
+// Without cfg.Dynamics it does nothing. On a device the network visits
+// the host for the probe (the probe reads gradients of every layer's
+// input, which only the host path keeps) and goes back: values cross
+// unchanged both ways, so training continues bit for bit.
+func newDynamicsProbe(net *Network, cfg TrainConfig, train data.Dataset) (func(ctx context.Context, epoch, step int) error, error) {
+	if cfg.Dynamics == nil {
+		return func(context.Context, int, int) error { return nil }, nil
+	}
+	dc := cfg.Dynamics.withDefaults()
+	if err := dc.validate(); err != nil {
+		return nil, err
+	}
+	set := dynamicsProbeSet(train, dc, cfg.Seed, cfg.Augment)
+	return func(ctx context.Context, epoch, step int) error {
+		if epoch != 0 && epoch%dc.Every != 0 && epoch != cfg.Epochs {
+			return nil
+		}
+		if d := cfg.Device; d != nil {
+			if err := nn.MoveModule(net, nil); err != nil {
+				return fmt.Errorf("train: dynamics probe after epoch %d: move the network to the host: %w", epoch, err)
+			}
+		}
+		dyn, err := ProbeDynamics(ctx, net, set, dc, cfg.Norm)
+		if d := cfg.Device; d != nil {
+			if merr := nn.MoveModule(net, d); merr != nil && err == nil {
+				err = fmt.Errorf("move the network back to %s: %w", d.Name(), merr)
+			}
+		}
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return ctxErr // cancelled: Train returns ctx.Err() as is
+			}
+			return fmt.Errorf("train: dynamics probe after epoch %d: %w", epoch, err)
+		}
+		dyn.Epoch, dyn.Step = epoch, step
+		if cfg.OnDynamics != nil {
+			cfg.OnDynamics(dyn)
+		}
+		return nil
+	}, nil
 }
 
 // trainEpoch runs the steps of one training epoch.
