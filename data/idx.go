@@ -209,16 +209,29 @@ func MNISTDir(dir string, train bool) (Dataset, error) {
 	return loadMNISTFamily(dir, train, digitNames(), "mnist")
 }
 
+// DebianFashionMNIST is where Debian's dataset-fashion-mnist package puts
+// the IDX files.
+const DebianFashionMNIST = "/usr/share/datasets/fashion-mnist"
+
 // FashionMNIST loads Fashion-MNIST (10 classes of clothing, MNIST format)
 // from the IDX files in dir (or dir/raw). An empty dir means the default
-// cache folder, DefaultDir("fashion-mnist").
+// cache folder, DefaultDir("fashion-mnist"), if it holds the files, else
+// Debian's package folder (DebianFashionMNIST), as MNIST needs no set-up
+// either.
 func FashionMNIST(dir string, train bool) (Dataset, error) {
 	if dir == "" {
 		d, err := DefaultDir("fashion-mnist")
 		if err != nil {
 			return nil, err
 		}
-		dir = d
+		ds, err := loadMNISTFamily(d, train, fashionNames(), "fashion-mnist")
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return ds, err
+		}
+		if _, serr := os.Stat(DebianFashionMNIST); serr != nil {
+			return nil, fmt.Errorf("%w (or install Debian's dataset-fashion-mnist, which puts it in %s)", err, DebianFashionMNIST)
+		}
+		dir = DebianFashionMNIST
 	}
 	return loadMNISTFamily(dir, train, fashionNames(), "fashion-mnist")
 }
