@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/bionaslab/bionas/data"
@@ -260,6 +262,26 @@ func (e *engine) search(ctx context.Context, j *Job) error {
 	return j.WriteFile("result.json", append(out, '\n'))
 }
 
+// FileDynamics holds a train run's dynamics probes (Spec.Dynamics), one
+// JSON line per probed epoch.
+const FileDynamics = "dynamics.jsonl"
+
+// ParseDynamics reads the lines of a dynamics.jsonl.
+func ParseDynamics(b []byte) ([]search.Dynamics, error) {
+	var out []search.Dynamics
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var d search.Dynamics
+		if err := json.Unmarshal(line, &d); err != nil {
+			return out, fmt.Errorf("%s line %d: %w", FileDynamics, i+1, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // writeConfig writes config.json, the configuration a job runs with.
 func writeConfig(j *Job, cfg map[string]any) error {
 	b, err := json.MarshalIndent(cfg, "", "  ")
@@ -401,6 +423,32 @@ func (e *engine) train(ctx context.Context, j *Job) error {
 	ckpt := filepath.Join(j.Dir, DirCheckpoint)
 	tcfg.CheckpointDir, tcfg.Resume, tcfg.Emit = ckpt, j.Resume && search.HasCheckpoint(ckpt), emitter(j)
 	tcfg.Device = e.opts.Device
+	if spec.Dynamics {
+		// The dynamics study's probes, one line per probe in
+		// dynamics.jsonl. A resumed run probes again the epoch it resumes
+		// at: the file keeps one line per epoch, the latest.
+		var probes []search.Dynamics
+		if b, err := os.ReadFile(filepath.Join(j.Dir, FileDynamics)); err == nil && j.Resume {
+			probes, _ = ParseDynamics(b)
+		}
+		tcfg.Dynamics = &search.DynamicsConfig{}
+		tcfg.OnDynamics = func(d search.Dynamics) {
+			probes = slices.DeleteFunc(probes, func(p search.Dynamics) bool { return p.Epoch >= d.Epoch })
+			probes = append(probes, d)
+			var buf bytes.Buffer
+			for _, p := range probes {
+				b, err := json.Marshal(p)
+				if err != nil {
+					j.Logf("dynamics probe after epoch %d: %v", d.Epoch, err)
+					return
+				}
+				buf.Write(append(b, '\n'))
+			}
+			if err := j.WriteFile(FileDynamics, buf.Bytes()); err != nil {
+				j.Logf("dynamics probe after epoch %d: %v", d.Epoch, err)
+			}
+		}
+	}
 	params := 0
 	for _, q := range net.Params() {
 		params += q.T.Len()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bionaslab/bionas/attacks"
 	"github.com/bionaslab/bionas/lab"
+	"github.com/bionaslab/bionas/search"
 )
 
 // TestEngineTinySynthetic runs the real backend end to end on a few
@@ -115,12 +116,27 @@ func TestEngineRulesStudySmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	start := time.Now()
-	st, err := l.RunStudy(context.Background(), lab.StudySpec{Kind: lab.StudyRules, Dataset: "synthetic", Budget: lab.BudgetSmoke, Random: 1}, nil)
+	// A smoke search would find a cell of pools and skips, which the study
+	// refuses (no rule to compare): study a hand-made genotype instead,
+	// through a train run that holds it.
+	g, err := search.ParseGenotype("Genotype(normal=[('sep_conv_3x3:fa', 0), ('max_pool_3x3', 1), ('dil_conv_3x3:usf', 0), ('skip_connect', 2)], normal_concat=range(2, 4), " +
+		"reduce=[('sep_conv_3x3:frsf', 0), ('avg_pool_3x3', 1), ('dil_conv_3x3:brsf', 2), ('max_pool_3x3', 0)], reduce_concat=range(2, 4))")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("rules study, smoke budget: %v", time.Since(start))
+	holder, err := l.Start(lab.Spec{Kind: lab.KindTrain, Dataset: "synthetic", Genotype: &g, Epochs: 1, Subset: 32, C: 2, Cells: 2, BatchSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := l.WaitRun(context.Background(), holder.ID); r.Status != lab.StatusDone {
+		t.Fatalf("holder run %s: %s", r.Status, r.Error)
+	}
+	start := time.Now()
+	st, err := l.RunStudy(context.Background(), lab.StudySpec{Kind: lab.StudyRules, Dataset: "synthetic", Budget: lab.BudgetSmoke, Random: 1, Search: holder.ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rules study, smoke budget: %v; genotype %s", time.Since(start), st.Genotype)
 	rep, err := lab.ReadStudyReport(l.Dir(), st.ID)
 	if err != nil || rep == nil {
 		t.Fatal(err)
@@ -152,6 +168,28 @@ func TestEngineRulesStudySmoke(t *testing.T) {
 	for _, want := range []string{"fgsm ε 0.1", "pgd ε 0.1", "tpgd ε 0.1", "apgd ε 0.1", "square ε 0.1", "transfer ε 0.1", "onepixel 1 pixel", "onepixel 2 pixels"} {
 		if !seen[want] {
 			t.Errorf("no %q row: %v", want, seen)
+		}
+	}
+	// The dynamics study: the probes reach dynamics.jsonl and the report.
+	start = time.Now()
+	ds, err := l.RunStudy(context.Background(), lab.StudySpec{Kind: lab.StudyDynamics, Dataset: "synthetic", Budget: lab.BudgetSmoke, Search: holder.ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dynamics study, smoke budget: %v", time.Since(start))
+	dr, err := lab.ReadStudyReport(l.Dir(), ds.ID)
+	if err != nil || dr == nil {
+		t.Fatal(err)
+	}
+	if len(dr.Dynamics) != 3*(1+len(lab.SingleRules)) || len(dr.Plots) < 10 { // epochs 0, 1, 2
+		t.Fatalf("%d dynamics rows, plots %v", len(dr.Dynamics), dr.Plots)
+	}
+	for _, r := range dr.Dynamics {
+		if r.Variant == "bp" && (r.AngleGrad > 1e-6 || r.AngleBW != 0) {
+			t.Errorf("bp angles %+v", r)
+		}
+		if r.Variant == "fa" && !(r.AngleGrad > 1) {
+			t.Errorf("fa angle to the true gradient %+v", r)
 		}
 	}
 }

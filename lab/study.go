@@ -88,9 +88,13 @@ type StudySpec struct {
 	// (default 3).
 	Random int `json:"random,omitempty"`
 	// From is the rules study whose genotype (dynamics) or models
-	// (robustness) a study uses; empty: the rules study of the same
-	// dataset, budget and seeds.
+	// (robustness) a study uses; empty: the newest rules study of the same
+	// dataset and budget with enough seeds.
 	From string `json:"from,omitempty"`
+	// Search, for a rules or dynamics study, is the run whose genotype it
+	// studies (a search, or any run that trained a genotype) instead of a
+	// search of its own.
+	Search string `json:"search,omitempty"`
 }
 
 func (s StudySpec) withDefaults() (StudySpec, error) {
@@ -129,6 +133,9 @@ func (s StudySpec) ID() string {
 	if s.Kind == StudyRules && s.Random != 3 {
 		id += fmt.Sprintf("-%drandom", s.Random)
 	}
+	if s.Search != "" {
+		id += "-of-" + s.Search
+	}
 	return id
 }
 
@@ -146,6 +153,14 @@ type Study struct {
 	// is that genotype.
 	Search   string    `json:"search,omitempty"`
 	Genotype *Genotype `json:"genotype,omitempty"`
+	// Reading is how Genotype was read from the search's α: "" for the
+	// default (a shared parameter-free op weighs the sum of its copies),
+	// "per-pair" when that reading gave a cell with no edge whose rule
+	// matters and the study fell back to reading every pair alone (as
+	// DARTS' and LR-NAS' released code do); SummedGenotype is then what
+	// the default reading gave.
+	Reading        string    `json:"reading,omitempty"`
+	SummedGenotype *Genotype `json:"summed_genotype,omitempty"`
 	// Cells are the design's runs.
 	Cells []StudyCell `json:"cells"`
 }
@@ -374,6 +389,20 @@ func studySearchSpec(spec StudySpec) Spec {
 // genotype of the rules study it comes from) and its trainings.
 func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) error {
 	spec := st.Spec
+	if st.Genotype == nil && spec.Search != "" {
+		snap, err := l.Snapshot(spec.Search)
+		if err != nil {
+			return fmt.Errorf("study --search: %w", err)
+		}
+		g := snap.Genotype
+		if g == nil {
+			g = snap.Info.Spec.Genotype
+		}
+		if g == nil {
+			return fmt.Errorf("study --search %s: that run has no genotype (yet)", spec.Search)
+		}
+		st.Search, st.Genotype = spec.Search, g.Clone()
+	}
 	if st.Genotype == nil && spec.Kind == StudyDynamics {
 		// The rules study's genotype, if there is one: the dynamics are
 		// then those of the networks it compared. Without one, search.
@@ -409,9 +438,21 @@ func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) e
 			return fmt.Errorf("study search %s gave no genotype", id)
 		}
 		st.Genotype = snap.Genotype.Clone()
+		if ruleCounts(st.Genotype) == "" {
+			if pp, ok := perPairGenotype(snap.Alphas, spec); ok {
+				say(fmt.Sprintf("the summed reading of %s's α gives only parameter-free ops; studying the per-pair reading %s", id, pp))
+				st.SummedGenotype, st.Genotype, st.Reading = st.Genotype, pp, "per-pair"
+			}
+		}
 		if err := l.saveStudy(st); err != nil {
 			return err
 		}
+	}
+	if ruleCounts(st.Genotype) == "" {
+		// Only pools, skips and none: every variant would be the same
+		// network under another name.
+		return fmt.Errorf("the genotype of %s has no edge whose learning rule matters (%s): a %s study of it would train one network under every name; study another search (--search RUN) or search longer (--budget paper)",
+			st.Search, st.Genotype, spec.Kind)
 	}
 	if len(st.Cells) == 0 {
 		st.Cells = studyDesign(spec, *st.Genotype)
@@ -438,6 +479,31 @@ func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) e
 		say(fmt.Sprintf("%s %s seed %d: %s", c.Run, c.Variant, c.Seed, info.Status))
 	}
 	return nil
+}
+
+// perPairGenotype reads a study search's final α pair by pair (see
+// Study.Reading); ok is false when that gives no rule-bearing edge either,
+// or the α do not fit the search's space.
+func perPairGenotype(a *Alphas, spec StudySpec) (*Genotype, bool) {
+	if a == nil || len(a.Normal) == 0 {
+		return nil, false
+	}
+	space, err := search.SpaceByName(studySearchSpec(spec).Space)
+	if err != nil {
+		return nil, false
+	}
+	names := make([]string, 0, len(space.Pairs))
+	for _, p := range space.Pairs {
+		names = append(names, p.String())
+	}
+	if !slices.Equal(names, a.Pairs) {
+		return nil, false
+	}
+	g, err := search.DeriveWith(a.Normal, a.Reduce, space, stepsOf(len(a.Normal)), search.DeriveOptions{PerPairParamFree: true})
+	if err != nil || ruleCounts(&g) == "" {
+		return nil, false
+	}
+	return &g, true
 }
 
 // rulesStudyFor finds the rules study a robustness or dynamics study

@@ -99,6 +99,9 @@ func (l *Lab) writeStudyReport(st *Study) error {
 	if st.Search != "" {
 		head += fmt.Sprintf("Genotype from search %s:\n\n    %s\n\n", st.Search, rep.Genotype)
 	}
+	if st.Reading == "per-pair" && st.SummedGenotype != nil {
+		head += fmt.Sprintf("Read pair by pair (each (op, rule) column alone, as DARTS' and LR-NAS' released code do): the default reading, which weighs a shared pool or skip by the sum of its copies under every rule label, gave a cell of parameter-free ops only, with no edge whose learning rule matters:\n\n    %s\n\n", st.SummedGenotype)
+	}
 	if err := nn.WriteFileAtomic(filepath.Join(dir, FileStudyReport), []byte(head+md.String())); err != nil {
 		return fmt.Errorf("study %s report: %w", st.ID, err)
 	}

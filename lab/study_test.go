@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,6 +215,45 @@ func TestRobustnessStudyAttacksTheRulesModels(t *testing.T) {
 	for _, want := range []string{"| mixed | pgd | ε 0.1 |", "**yes**", "plots/robust-pgd.png", "No gradient masking"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}
+
+// TestDynamicsStudyProbesMixedAndSingleRules: the dynamics study trains
+// the mixed and the single-rule networks with probes on and reports them
+// per epoch, with its plots.
+func TestDynamicsStudyProbesMixedAndSingleRules(t *testing.T) {
+	dir := t.TempDir()
+	l := openLab(t, dir, &labtest.Fake{StepsPerEpoch: 2, Epochs: 2})
+	st, err := l.RunStudy(context.Background(), lab.StudySpec{Kind: lab.StudyDynamics}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Cells) != 1+len(lab.SingleRules) {
+		t.Fatalf("%d cells", len(st.Cells))
+	}
+	for _, c := range st.Cells {
+		if r, _ := l.Run(c.Run); !r.Spec.Dynamics {
+			t.Fatalf("cell %s trains without probes", c.Variant)
+		}
+	}
+	rep, err := lab.ReadStudyReport(dir, st.ID)
+	if err != nil || rep == nil {
+		t.Fatal(err)
+	}
+	epochs := map[string]int{}
+	for _, r := range rep.Dynamics {
+		epochs[r.Variant]++
+	}
+	if len(epochs) != 1+len(lab.SingleRules) || epochs["mixed"] != 5 { // epochs 0 to 4 (the quick budget trains 4)
+		t.Fatalf("rows per variant %v", epochs)
+	}
+	if len(rep.Claims) != 2 {
+		t.Errorf("claims %+v", rep.Claims)
+	}
+	for _, want := range []string{"plots/dynamics-gradvar.png", "plots/dynamics-angle-bw.svg", "plots/dynamics-weights.png"} {
+		if !slices.Contains(rep.Plots, want) {
+			t.Errorf("no plot %s in %v", want, rep.Plots)
 		}
 	}
 }

@@ -303,6 +303,11 @@ func (f *Fake) train(ctx context.Context, j *lab.Job) error {
 			return err
 		}
 	}
+	if j.Spec.Dynamics {
+		if err := writeDynamics(j, layers, epochs); err != nil {
+			return err
+		}
+	}
 	b, _ := json.Marshal(map[string]any{"fake": true, "layers": layers})
 	return j.WriteFile("model.json", b)
 }
@@ -495,3 +500,26 @@ func (s *stepper) Step(ctx context.Context) (lab.AttackState, error) {
 }
 
 func (s *stepper) Close() error { return nil }
+
+// writeDynamics writes a fake dynamics.jsonl: per layer, a gradient
+// variance that falls with the epochs and is higher for the less aligned
+// rules, and angles by rule.
+func writeDynamics(j *lab.Job, layers []lab.LayerInfo, epochs int) error {
+	angle := map[rule.Rule]float64{"bp": 0, "usf": 30, "frsf": 35, "brsf": 40, "fa": 80, "dfa": math.NaN(), "hebb": math.NaN(), "pc": math.NaN()}
+	var buf []byte
+	for ep := 0; ep <= epochs; ep++ {
+		d := search.Dynamics{Epoch: ep, Step: ep * 10, Batches: 8, BatchSize: 64}
+		for _, l := range layers {
+			a := angle[l.Rule]
+			v := (1 + a/40) / float64(ep+1)
+			d.Layers = append(d.Layers, search.LayerDynamics{Name: l.Name, Rule: l.Rule, GradVar: v, GradMean2: 1, AngleBW: a, AngleGrad: a / 2,
+				WStd: 0.1, Kurtosis: a / 100, Hist: []int{1, 2, 4, 2, 1}, Lo: -1, Hi: 1})
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	return j.WriteFile(lab.FileDynamics, buf)
+}
