@@ -44,6 +44,14 @@ type Options struct {
 	StatusInterval time.Duration
 	// Now is the clock (default time.Now); tests inject a fixed one.
 	Now func() time.Time
+	// Executor, if set, is where runs execute by default (a Slurm
+	// cluster): Start submits each run to it, and the lab follows the runs
+	// from their folders (remote.go). Nil: the lab's own goroutines, as
+	// StartWith's ExecutorLocal always is.
+	Executor Executor
+	// PollInterval is how often the lab asks the executor about its jobs
+	// and reads their folders (default 1 s).
+	PollInterval time.Duration
 }
 
 // maxLogLines is how many log lines a run keeps.
@@ -69,6 +77,13 @@ type Lab struct {
 
 	writerStop chan struct{}
 	writerDone chan struct{}
+	// watchStop and watchDone stop the follower of executor runs (nil
+	// without an executor).
+	watchStop chan struct{}
+	watchDone chan struct{}
+	// jobMode marks the one-run lab of RunJob (a job on a compute node):
+	// it holds no lab lock and schedules nothing.
+	jobMode bool
 }
 
 // run is one run's state in memory. mu guards everything but dir and
@@ -94,6 +109,20 @@ type run struct {
 	resume       bool // the next execution resumes
 	statusDue    bool // the record changed since the last status event
 	writeErr     error
+	// held is set while an executor's job may write the folder (from its
+	// submission until the lab settles its end): the lab reads the folder
+	// then, and writes nothing (flush keeps the dirty bits for later).
+	held bool
+	// stamps are the folder's files as the follower last read them.
+	stamps map[string]fileStamp
+	// waitNote is what the follower last logged about a held run, to say
+	// it once.
+	waitNote string
+	// logSeen counts the lines of log.txt the follower has taken in;
+	// jobStatus and jobError are what the job's run.json last said.
+	logSeen   int
+	jobStatus Status
+	jobError  string
 }
 
 type dirty uint8
@@ -133,6 +162,9 @@ func Open(opts Options) (*Lab, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, runsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("open lab: %w", err)
 	}
@@ -155,6 +187,10 @@ func Open(opts Options) (*Lab, error) {
 		return nil, err
 	}
 	go l.writer()
+	if opts.Executor != nil {
+		l.watchStop, l.watchDone = make(chan struct{}), make(chan struct{})
+		go l.watch()
+	}
 	return l, nil
 }
 
@@ -231,7 +267,13 @@ func (l *Lab) loadRun(dir, id string) *run {
 		r.info.Error = fmt.Sprintf("run.json names run %q; using the folder name", r.info.ID)
 		r.info.ID = id
 	}
-	if r.info.Status.Active() {
+	switch {
+	case !r.info.Status.Active() || l.jobMode: // RunJob holds the folder and sets the status
+	case r.info.Job.Executor != "":
+		// Its job may still be queued or running on the executor, which
+		// writes the folder: follow it, or leave it be (remote.go).
+		l.adoptRemote(r)
+	default:
 		r.info.Status = StatusInterrupted
 		r.info.Error = "interrupted: the lab stopped while it ran"
 		if err := writeJSON(filepath.Join(dir, FileRun), r.info); err != nil {
@@ -280,6 +322,7 @@ func (l *Lab) loadRun(dir, id string) *run {
 		for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 			if line != "" {
 				r.log = append(r.log, line)
+				r.logSeen++
 			}
 		}
 	}
@@ -435,7 +478,10 @@ func (l *Lab) Snapshot(id string) (Snapshot, error) {
 }
 
 // Start creates a run of spec (filled in from its preset) and queues it.
-func (l *Lab) Start(spec Spec) (RunInfo, error) { return l.start(spec, nil) }
+func (l *Lab) Start(spec Spec) (RunInfo, error) { return l.start(spec, nil, StartOptions{}) }
+
+// StartWith is Start on the executor (and in the sweep) o names.
+func (l *Lab) StartWith(spec Spec, o StartOptions) (RunInfo, error) { return l.start(spec, nil, o) }
 
 // TrainGenotype starts a train run of the genotype of run id (a search).
 func (l *Lab) TrainGenotype(id string) (RunInfo, error) {
@@ -451,16 +497,25 @@ func (l *Lab) TrainGenotype(id string) (RunInfo, error) {
 		return RunInfo{}, fmt.Errorf("run %s has no genotype yet", id)
 	}
 	return l.start(Spec{Kind: KindTrain, Parent: id, Preset: s.Info.Spec.Preset, Dataset: s.Info.Spec.Dataset,
-		Seed: s.Info.Spec.Seed, Genotype: g}, nil)
+		Seed: s.Info.Spec.Seed, Genotype: g}, nil, StartOptions{})
 }
 
 // Retrain starts a retrain of run parent with the given rule edits: the
 // same genotype and training set-up, the parent's edits followed by these.
 // The child records the parent and its own edits.
 func (l *Lab) Retrain(parent string, edits []RuleEdit) (RunInfo, error) {
-	s, err := l.Snapshot(parent)
+	spec, err := l.retrainSpec(parent, edits)
 	if err != nil {
 		return RunInfo{}, err
+	}
+	return l.start(spec, slices.Clone(edits), StartOptions{})
+}
+
+// retrainSpec is the spec of a retrain of run parent with edits.
+func (l *Lab) retrainSpec(parent string, edits []RuleEdit) (Spec, error) {
+	s, err := l.Snapshot(parent)
+	if err != nil {
+		return Spec{}, err
 	}
 	p := s.Info
 	g := p.Spec.Genotype
@@ -468,7 +523,7 @@ func (l *Lab) Retrain(parent string, edits []RuleEdit) (RunInfo, error) {
 		g = s.Genotype
 	}
 	if g == nil {
-		return RunInfo{}, fmt.Errorf("run %s has no genotype to retrain", parent)
+		return Spec{}, fmt.Errorf("run %s has no genotype to retrain", parent)
 	}
 	spec := Spec{Kind: KindRetrain, Parent: parent, Preset: p.Spec.Preset, Dataset: p.Spec.Dataset, Seed: p.Spec.Seed, Genotype: g}
 	if p.Kind == KindTrain || p.Kind == KindRetrain {
@@ -477,20 +532,33 @@ func (l *Lab) Retrain(parent string, edits []RuleEdit) (RunInfo, error) {
 		spec.Edits = slices.Clone(p.Spec.Edits)
 	}
 	spec.Edits = append(spec.Edits, edits...)
-	return l.start(spec, slices.Clone(edits))
+	return spec, nil
 }
 
 // Attack starts a robustness report of the model of run model.
 func (l *Lab) Attack(spec AttackSpec) (RunInfo, error) {
-	m, ok := l.Run(spec.Model)
-	if !ok {
-		return RunInfo{}, fmt.Errorf("no run %q", spec.Model)
+	s, err := l.attackSpec(spec)
+	if err != nil {
+		return RunInfo{}, err
 	}
-	return l.start(Spec{Kind: KindAttack, Parent: spec.Model, Dataset: m.Spec.Dataset, Preset: m.Spec.Preset, Attack: &spec}, nil)
+	return l.start(s, nil, StartOptions{})
 }
 
-func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
+// attackSpec is the spec of a robustness report of spec.Model's model.
+func (l *Lab) attackSpec(spec AttackSpec) (Spec, error) {
+	m, ok := l.Run(spec.Model)
+	if !ok {
+		return Spec{}, fmt.Errorf("no run %q", spec.Model)
+	}
+	return Spec{Kind: KindAttack, Parent: spec.Model, Dataset: m.Spec.Dataset, Preset: m.Spec.Preset, Attack: &spec}, nil
+}
+
+func (l *Lab) start(spec Spec, edits []RuleEdit, o StartOptions) (RunInfo, error) {
 	spec = spec.Clone()
+	ex, err := l.executorFor(o.Executor)
+	if err != nil {
+		return RunInfo{}, fmt.Errorf("start %s run: %w", spec.Kind, err)
+	}
 	if !slices.Contains(Kinds, spec.Kind) {
 		return RunInfo{}, fmt.Errorf("start run: unknown kind %q", spec.Kind)
 	}
@@ -522,7 +590,11 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	}
 	// The run computes on the backend's device, and its record says so. A
 	// spec that asks for another device is refused, not moved quietly.
-	if dev := l.opts.Backend.Device; dev != "" {
+	dev := l.opts.Backend.Device
+	if ex != nil && ex.Device() != "" {
+		dev = ex.Device() // the executor's nodes compute, not this process
+	}
+	if dev != "" {
 		if spec.Device != "" && spec.Device != dev {
 			return RunInfo{}, fmt.Errorf("start %s run: spec.device is %s, but this lab computes on %s (open the lab with --device %s)",
 				spec.Kind, spec.Device, dev, spec.Device)
@@ -542,7 +614,12 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	l.nextID++
 	l.mu.Unlock()
 
-	info := RunInfo{ID: id, Kind: spec.Kind, Spec: spec, Status: StatusQueued, Parent: spec.Parent, Edits: edits, Created: l.opts.Now(), Lane: l.laneOf(spec)}
+	info := RunInfo{ID: id, Kind: spec.Kind, Spec: spec, Status: StatusQueued, Parent: spec.Parent, Edits: edits, Created: l.opts.Now(),
+		Lane: l.laneOf(spec), Sweep: o.Sweep}
+	if ex != nil {
+		// The executor queues it; the lab's lanes are for its own goroutines.
+		info.Lane, info.Job = "", ExecJob{Executor: ex.Name()}
+	}
 	// Create the folder under a temporary name and rename it once run.json
 	// is in it: a run folder always has its record.
 	dir := l.RunDir(id)
@@ -563,9 +640,20 @@ func (l *Lab) start(spec Spec, edits []RuleEdit) (RunInfo, error) {
 	l.mu.Lock()
 	l.runs[id] = r
 	l.order = append(l.order, id)
-	l.enqueueLocked(id, info.Lane)
+	if ex == nil {
+		l.enqueueLocked(id, info.Lane)
+	}
 	l.mu.Unlock()
 	l.publishStatus(r)
+	if ex != nil {
+		// A submission that fails (no sbatch, a full queue, a partition
+		// that does not exist) fails the run, resumable, with the
+		// executor's words; the caller gets the record and the error.
+		if err := l.submit(ex, r); err != nil {
+			now, _ := l.Run(id)
+			return now, err
+		}
+	}
 	l.schedule()
 	// The record as it is now: running if a slot was free, else queued
 	// (the caller says which, with Ahead, instead of "started").
@@ -603,8 +691,11 @@ func (l *Lab) Stop(id string) error {
 	}
 	l.mu.Unlock()
 	r.mu.Lock()
-	cancel, st := r.cancel, r.info.Status
+	cancel, st, job := r.cancel, r.info.Status, r.info.Job
 	r.mu.Unlock()
+	if job.Executor != "" && st.Active() {
+		return l.cancelRemote(r, job)
+	}
 	if st != StatusRunning || cancel == nil {
 		return fmt.Errorf("run %s is %s, not running", id, st)
 	}
@@ -632,7 +723,14 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 		l.mu.Unlock()
 		return RunInfo{}, fmt.Errorf("run %s is %s: only interrupted or failed runs resume", id, st)
 	}
-	if l.opts.Backend.Jobs[r.info.Kind] == nil {
+	// It resumes where it ran if the lab has that executor (a Slurm run
+	// is submitted again, to go on from its checkpoint), else on the
+	// lab's goroutines.
+	ex, _ := l.executorFor(r.info.Job.Executor)
+	if r.info.Job.Executor == "" {
+		ex = nil
+	}
+	if ex == nil && l.opts.Backend.Jobs[r.info.Kind] == nil {
 		r.mu.Unlock()
 		l.mu.Unlock()
 		return RunInfo{}, fmt.Errorf("resume %s run: %w", r.info.Kind, ErrUnavailable)
@@ -643,6 +741,24 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 		l.mu.Unlock()
 		return RunInfo{}, fmt.Errorf("resume %s: %s: %w", id, filepath.Join(r.dir, FileRun), err)
 	}
+	// The folder must be free: a job elsewhere may still hold it (Slurm
+	// says it ended, but its node is cut off and the process lives on).
+	// The lock is kept until the run is handed on (local: its job takes
+	// it again; remote: the record is written before submission).
+	lk, err := lockRun(r.dir)
+	if err != nil {
+		r.mu.Unlock()
+		l.mu.Unlock()
+		return RunInfo{}, fmt.Errorf("resume %s: %w", id, err)
+	}
+	moved := ""
+	if r.info.Job.Executor != "" && ex == nil {
+		moved = fmt.Sprintf("resumed on this lab's goroutines (it ran on %s before)", r.info.Job.Executor)
+		r.info.Job = ExecJob{}
+	}
+	if ex != nil {
+		r.info.Job = ExecJob{Executor: ex.Name()}
+	}
 	r.info.Status = StatusQueued
 	r.info.Error = ""
 	r.info.Finished = time.Time{}
@@ -652,8 +768,11 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 	// A resumed run computes on the lab's device of now, which may not be
 	// the one it started on (the lab was reopened with another --device):
 	// the record follows, and the log keeps the change.
-	moved := ""
-	if dev := l.opts.Backend.Device; dev != "" && dev != r.info.Spec.Device {
+	dev := l.opts.Backend.Device
+	if ex != nil && ex.Device() != "" {
+		dev = ex.Device()
+	}
+	if dev != "" && dev != r.info.Spec.Device {
 		if old := r.info.Spec.Device; old != "" {
 			moved = fmt.Sprintf("resumed on %s (it computed on %s before)", dev, old)
 		}
@@ -661,14 +780,25 @@ func (l *Lab) Resume(id string) (RunInfo, error) {
 	}
 	info := r.info.Clone()
 	r.mu.Unlock()
-	l.enqueueLocked(id, info.Lane)
+	if ex == nil {
+		l.enqueueLocked(id, info.Lane)
+	}
 	l.notifyLocked()
 	l.mu.Unlock()
 	if moved != "" {
 		l.emit(r, Event{Kind: EventLog, Message: moved})
 	}
 	l.flush(r)
+	lk.Release()
 	l.publishStatus(r)
+	if ex != nil {
+		if err := l.submit(ex, r); err != nil {
+			now, _ := l.Run(id)
+			return now, err
+		}
+		now, _ := l.Run(id)
+		return now, nil
+	}
 	l.schedule()
 	return info, nil
 }
@@ -720,6 +850,30 @@ func (l *Lab) schedule() {
 func (l *Lab) execute(ctx context.Context, cancel context.CancelFunc, r *run, info RunInfo, resume bool) {
 	defer l.jobs.Done()
 	defer cancel()
+	// The job holds its folder's lock until its end is written: a job
+	// elsewhere (`bionas job run` on the same folder) must not write it
+	// at the same time. RunJob holds it itself.
+	var status Status
+	var msg string
+	if lk, err := lockRun(r.dir); err != nil {
+		status, msg = StatusFailed, err.Error()
+	} else {
+		defer lk.Release()
+		status, msg = l.runJob(ctx, r, info, resume)
+	}
+	l.mu.Lock()
+	if info.Lane == LaneLight {
+		l.runningLight--
+	} else {
+		l.running--
+	}
+	l.mu.Unlock()
+	l.finish(r, status, msg)
+	l.schedule()
+}
+
+// runJob runs a run's job to its end and returns the status it ends in.
+func (l *Lab) runJob(ctx context.Context, r *run, info RunInfo, resume bool) (Status, string) {
 	l.flush(r)
 	l.publishStatus(r)
 	j := &Job{ID: info.ID, Spec: info.Spec, Dir: r.dir, Resume: resume, lab: l, run: r}
@@ -741,15 +895,7 @@ func (l *Lab) execute(ctx context.Context, cancel context.CancelFunc, r *run, in
 	default:
 		status, msg = StatusFailed, err.Error()
 	}
-	l.mu.Lock()
-	if info.Lane == LaneLight {
-		l.runningLight--
-	} else {
-		l.running--
-	}
-	l.mu.Unlock()
-	l.finish(r, status, msg)
-	l.schedule()
+	return status, msg
 }
 
 // call runs fn, turning a panic into an error.
@@ -846,6 +992,12 @@ func (l *Lab) Close() error {
 		c()
 	}
 	l.jobs.Wait()
+	// Executor runs go on without the lab (they belong to the cluster):
+	// their records stay as they are, and the next Open follows them.
+	if l.watchStop != nil {
+		close(l.watchStop)
+		<-l.watchDone
+	}
 	close(l.writerStop)
 	<-l.writerDone
 	var errs []error

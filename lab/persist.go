@@ -39,7 +39,9 @@ func (l *Lab) flush(r *run) error {
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
 	d := r.dirty
-	if d == 0 {
+	// A run held by an executor's job is the job's to write; its dirty
+	// bits wait until the lab settles the job's end (remote.go).
+	if d == 0 || r.held {
 		r.mu.Unlock()
 		return nil
 	}

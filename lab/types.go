@@ -157,6 +157,12 @@ type RunInfo struct {
 	// trainings, large reports), LaneLight for short jobs that must not
 	// wait behind a training (small robustness reports).
 	Lane string `json:"lane,omitempty"`
+	// Job is the run's job on an executor other than the lab's own
+	// goroutines (a Slurm job: its id, state, node); zero for a local run.
+	Job ExecJob `json:"job,omitzero"`
+	// Sweep names the sweep the run was started by (Lab.Sweep: "s0005",
+	// after the sweep's first run), so that viewers group its runs.
+	Sweep string `json:"sweep,omitempty"`
 }
 
 // Title is a short human name: the user's Name if the run has one, else

@@ -379,6 +379,9 @@ func (p *runsPane) row(r lab.RunInfo, sel, focused bool) string {
 	if r.Parent != "" {
 		title = "↳ " + title
 	}
+	if r.Sweep != "" { // a sweep's runs carry its name: the list groups them
+		title = r.Sweep + " " + title
+	}
 	var line string
 	if p.w >= 60 {
 		prog := progressBar(r.Last.Progress(), 6) + fmt.Sprintf(" %3.0f%%", 100*r.Last.Progress())
@@ -422,6 +425,12 @@ func (p *runsPane) details() []string {
 	add(joinDot(specParts(r.Spec)))
 	add(joinDot(progressParts(st, r)))
 	add(joinDot(numberParts(r, c.Attack)))
+	if r.Job.Executor != "" {
+		add(joinDot(jobParts(r.Job)))
+	}
+	if r.Sweep != "" {
+		add(sweepLine(r.Sweep, p.s.runs))
+	}
 	if len(r.Edits) > 0 {
 		var es []string
 		for _, e := range r.Edits {

@@ -31,6 +31,8 @@ func commands() []command {
 	return []command{
 		{"tui", "open the lab's terminal UI (the default with no command)", runTUI},
 		{"serve", "share the lab over SSH (public-key auth)", runServe},
+		{"sweep", "start a grid of runs (seeds, spaces, methods, rules, attacks × eps) on the lab's executor, local or Slurm", runSweep},
+		{"job", "job run DIR: run one run folder here, as a Slurm job of the lab does on a compute node", runJob},
 		{"search", "search a cell over (operation, rule) pairs: darts, darts2, pcdarts, egnas, random", runSearch},
 		{"train", "train the network of a genotype, with rule overrides", runTrain},
 		{"bench", "time engine workloads (bench supernet)", runBench},

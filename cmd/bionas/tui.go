@@ -21,12 +21,14 @@ type labFlags struct {
 	dir     string
 	dataDir string
 	jobs    int
+	exec    execFlags
 }
 
 func (f *labFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "lab", defaultLabDir, "lab folder (runs are kept in <lab>/runs/<id>/)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "datasets folder (default: each dataset's default place; MNIST needs no set-up)")
 	fs.IntVar(&f.jobs, "jobs", 1, "runs at a time (the others queue); one already keeps a 2-core CPU busy")
+	f.exec.register(fs)
 }
 
 // open opens the lab with the engine backend computing on dev, the device
@@ -35,7 +37,12 @@ func (f *labFlags) open(dev *deviceSpec) (*lab.Lab, error) {
 	if f.jobs < 1 {
 		return nil, fmt.Errorf("--jobs %d: want at least 1", f.jobs)
 	}
-	return lab.Open(lab.Options{Dir: f.dir, MaxConcurrent: f.jobs, Backend: lab.Engine(dev.engineOptions(f.dataDir))})
+	ex, err := f.exec.executor(f.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return lab.Open(lab.Options{Dir: f.dir, MaxConcurrent: f.jobs, Backend: lab.Engine(dev.engineOptions(f.dataDir)),
+		Executor: ex, PollInterval: f.exec.poll})
 }
 
 // runTUI opens the terminal UI on a lab folder (default ./bionas-lab),
