@@ -221,7 +221,9 @@ func ReadStudies(labDir string) ([]Study, error) {
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b Study) int { return a.Created.Compare(b.Created) })
+	slices.SortFunc(out, func(a, b Study) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(slices.Index(StudyKinds, a.Spec.Kind), slices.Index(StudyKinds, b.Spec.Kind)), strings.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 

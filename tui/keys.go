@@ -15,7 +15,7 @@ func newGlobalKeys() globalKeys {
 	return globalKeys{
 		Next: bind([]string{"tab"}, "tab", "next pane"),
 		Prev: bind([]string{"shift+tab"}, "⇧tab", "prev pane"),
-		Jump: bind([]string{"1", "2", "3", "4", "5", "6"}, "1-6", "go to pane"),
+		Jump: bind([]string{"1", "2", "3", "4", "5", "6", "7"}, "1-7", "go to pane"),
 		Help: bind([]string{"?"}, "?", "help"),
 		Quit: bind([]string{"q", "ctrl+c"}, "q", "quit"),
 	}

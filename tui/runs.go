@@ -484,7 +484,8 @@ func progressParts(st *Styles, r lab.RunInfo) []string {
 	switch {
 	case r.Kind == lab.KindAttack:
 		if m.TotalSteps > 0 {
-			parts = append(parts, fmt.Sprintf("%d/%d images", m.Step, m.TotalSteps))
+			// Image units: one image attacked by one row of the report.
+			parts = append(parts, fmt.Sprintf("%d/%d image×attack", m.Step, m.TotalSteps))
 		}
 	default:
 		if m.TotalSteps > 0 {

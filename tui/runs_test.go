@@ -156,7 +156,7 @@ func TestAttackRunChartsSayWhereTheTableIs(t *testing.T) {
 			t.Errorf("%q shown for an attack run:\n%s", bad, view)
 		}
 	}
-	for _, want := range []string{"8/8 images", "worst case", "Attack pane"} {
+	for _, want := range []string{"image×attack", "worst case", "Attack pane"} {
 		if !strings.Contains(view, want) {
 			t.Errorf("%q missing:\n%s", want, view)
 		}
@@ -261,7 +261,7 @@ func TestGlobalKeyMapListsEveryPane(t *testing.T) {
 		}
 		text := strings.Join(strings.Fields(strings.NewReplacer("┃", " ", "│", " ").Replace(all.String())), " ")
 		for _, want := range []string{"1 Runs", "2 Charts (here)", "3 Alphas", "4 Genotype", "5 Rules", "6 Attack",
-			"n new search…", "r rename", "e smooth (EMA)", "1-6 go to pane"} {
+			"n new search…", "r rename", "e smooth (EMA)", "1-7 go to pane", "7 Studies"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%dx%d: the key map lacks %q", sz[0], sz[1], want)
 			}

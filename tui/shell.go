@@ -64,6 +64,7 @@ const (
 	paneGenotype
 	paneRules
 	paneAttack
+	paneStudies
 	numPanes
 )
 
@@ -114,6 +115,7 @@ func New(l *lab.Lab, opts Options) *Shell {
 		paneGenotype: newGenotypePane(s),
 		paneRules:    newRulesPane(s),
 		paneAttack:   newAttackPane(s),
+		paneStudies:  newStudiesPane(s),
 	}
 	// Open on the newest run, or on nothing (the runs pane then says how
 	// to start a search).
@@ -372,6 +374,14 @@ func (m *Shell) tabLabels() []string {
 			l = st.TabOff.Render(l)
 		}
 		labels = append(labels, l)
+	}
+	// A narrow terminal gives the lab's name up before any pane's tab.
+	total := 0
+	for _, l := range labels {
+		total += ansi.StringWidth(l)
+	}
+	if total > m.w {
+		labels[0] = ""
 	}
 	return labels
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // TestKeyBindingsDoNotClash checks that, in every pane, no key is bound
-// twice and none shadows a global key (the jump keys 1-6, ?, q, tab).
+// twice and none shadows a global key (the jump keys 1-7, ?, q, tab).
 func TestKeyBindingsDoNotClash(t *testing.T) {
 	l := fixtureLab(t)
 	m := New(l, Options{Now: fixedNow})
@@ -50,7 +50,7 @@ func TestFocusCyclesAndMouseSelects(t *testing.T) {
 		t.Fatalf("tab: focus %d", m.focus)
 	}
 	drive(t, m, tea.KeyMsg{Type: tea.KeyShiftTab}, tea.KeyMsg{Type: tea.KeyShiftTab})
-	if m.focus != paneAttack {
+	if m.focus != paneStudies {
 		t.Fatalf("shift+tab twice: focus %d", m.focus)
 	}
 	// A click on the tab label "4 Genotype".
