@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/bionaslab/bionas/nn/rule"
 	"github.com/bionaslab/bionas/search"
@@ -271,4 +272,63 @@ func (p SweepProgress) String() string {
 		}
 	}
 	return s
+}
+
+// SplitList splits a comma-separated list, dropping empty items: how the
+// CLI's and the TUI's sweep fields read "bp, bio".
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ParseSeeds reads a list of seeds: "1,2,5", a range "1-4", or a mix.
+func ParseSeeds(s string) ([]uint64, error) {
+	var out []uint64
+	for _, p := range SplitList(s) {
+		lo, hi, isRange := strings.Cut(p, "-")
+		a, err := strconv.ParseUint(strings.TrimSpace(lo), 10, 64)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.ParseUint(strings.TrimSpace(hi), 10, 64)
+		}
+		if err != nil || b < a || b-a >= MaxSweepRuns {
+			return nil, fmt.Errorf("seeds %q: want seeds such as 1,2,3 or a range 1-4", s)
+		}
+		for v := a; v <= b; v++ {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// ParseEps reads a list of attack budgets in pixel units of [0, 1]:
+// "0.1,0.3" or "8/255,16/255".
+func ParseEps(s string) ([]float64, error) {
+	var out []float64
+	for _, p := range SplitList(s) {
+		v, err := parseFraction(p)
+		if err != nil || !(v >= 0 && v <= 1) {
+			return nil, fmt.Errorf("eps %q: want budgets in [0, 1] such as 0.1 or 8/255", p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseFraction(s string) (float64, error) {
+	a, b, ok := strings.Cut(s, "/")
+	x, err := strconv.ParseFloat(strings.TrimSpace(a), 64)
+	if err != nil || !ok {
+		return x, err
+	}
+	y, err := strconv.ParseFloat(strings.TrimSpace(b), 64)
+	if err != nil || y == 0 {
+		return 0, errors.New("not a fraction")
+	}
+	return x / y, nil
 }

@@ -103,7 +103,7 @@ func (p *runsPane) listKeys() []key.Binding {
 	if len(p.s.visible()) < 2 {
 		nav = nil // nothing to move to (keyUp/keyDown are shared: not disabled here)
 	}
-	return append(nav, p.kOpen, p.kQuick, p.kNew, p.kStop, p.kResume, p.kTrain,
+	return append(nav, p.kOpen, p.kQuick, p.kNew, p.kStop, p.kResume, p.kTrain, keySweep,
 		p.kInfo, p.kCompare, p.kClear, p.kExport, p.kRename, p.kNote, p.kArchive, p.kShowArch, p.kDelete)
 }
 
@@ -198,6 +198,8 @@ func (p *runsPane) listKey(msg tea.KeyMsg) tea.Cmd {
 		})
 	case key.Matches(msg, p.kNew):
 		p.form = newPresetForm(p.s)
+	case key.Matches(msg, keySweep):
+		p.mode = newSweepMode(p)
 	case !ok:
 		return nil
 	case key.Matches(msg, p.kStop):
@@ -391,6 +393,9 @@ func (p *runsPane) row(r lab.RunInfo, sel, focused bool) string {
 		kind := string(r.Kind)
 		if r.Parent != "" {
 			kind = "↳" + kind
+		}
+		if r.Sweep != "" { // the sweep groups its runs; the details say the kind
+			kind = r.Sweep
 		}
 		right := keyNumber(r)
 		if r.Status == lab.StatusRunning {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/bionaslab/bionas/attacks"
@@ -66,82 +65,28 @@ func (f *sweepFlags) grid() (lab.Grid, error) {
 		g.Base = lab.Spec{Kind: k, Attack: &lab.AttackSpec{Model: f.parent, Attack: "fgsm", Mode: attacks.GradMode(f.mode), N: f.n, Steps: f.steps, Seed: f.seed}}
 	}
 	var err error
-	if g.Seeds, err = parseSeeds(f.seeds); err != nil {
-		return g, err
+	if g.Seeds, err = lab.ParseSeeds(f.seeds); err != nil {
+		return g, fmt.Errorf("--%w", err)
 	}
-	g.Spaces = splitList(f.spaces)
-	for _, m := range splitList(f.methods) {
+	g.Spaces = lab.SplitList(f.spaces)
+	for _, m := range lab.SplitList(f.methods) {
 		g.Methods = append(g.Methods, search.Method(m))
 	}
-	for _, r := range splitList(f.rules) {
+	for _, r := range lab.SplitList(f.rules) {
 		rr, err := rule.Parse(r)
 		if err != nil {
 			return g, fmt.Errorf("--rules: %w", err)
 		}
 		g.Rules = append(g.Rules, rr)
 	}
-	g.Attacks = splitList(f.attacks)
-	for _, e := range splitList(f.eps) {
-		v, err := parseEps(e)
-		if err != nil {
-			return g, fmt.Errorf("--eps %q: want numbers in [0,1] such as 0.1 or 8/255: %w", e, err)
-		}
-		g.Eps = append(g.Eps, v)
+	g.Attacks = lab.SplitList(f.attacks)
+	if g.Eps, err = lab.ParseEps(f.eps); err != nil {
+		return g, fmt.Errorf("--%w", err)
 	}
 	if err := g.Check(); err != nil {
 		return g, err
 	}
 	return g, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// parseSeeds reads "1,2,5" or "1-4" (or a mix).
-func parseSeeds(s string) ([]uint64, error) {
-	var out []uint64
-	for _, p := range splitList(s) {
-		lo, hi, isRange := strings.Cut(p, "-")
-		a, err := strconv.ParseUint(lo, 10, 64)
-		b := a
-		if err == nil && isRange {
-			b, err = strconv.ParseUint(hi, 10, 64)
-		}
-		if err != nil || b < a || b-a >= lab.MaxSweepRuns {
-			return nil, fmt.Errorf("--seeds %q: want seeds such as 1,2,3 or a range 1-4", s)
-		}
-		for v := a; v <= b; v++ {
-			out = append(out, v)
-		}
-	}
-	return out, nil
-}
-
-// parseEps reads 0.1 or 8/255.
-func parseEps(s string) (float64, error) {
-	if a, b, ok := strings.Cut(s, "/"); ok {
-		x, err1 := strconv.ParseFloat(a, 64)
-		y, err2 := strconv.ParseFloat(b, 64)
-		if err := errors.Join(err1, err2); err != nil || y == 0 {
-			return 0, cmpErrMain(err, errors.New("division by zero"))
-		}
-		return x / y, nil
-	}
-	return strconv.ParseFloat(s, 64)
-}
-
-func cmpErrMain(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // sweepLine is a line of bionas sweep --json: one per run as it ends

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bionaslab/bionas/lab"
 )
 
 // TestSweepAndJobErrors: bad input to bionas sweep and bionas job gets an
@@ -42,11 +44,14 @@ func TestSweepAndJobErrors(t *testing.T) {
 }
 
 func TestParseSeedsAndEps(t *testing.T) {
-	s, err := parseSeeds("1-3,7")
+	s, err := lab.ParseSeeds("1-3,7")
 	if err != nil || len(s) != 4 || s[0] != 1 || s[3] != 7 {
 		t.Errorf("seeds: %v %v", s, err)
 	}
-	if e, err := parseEps("8/255"); err != nil || e != 8.0/255 {
-		t.Errorf("eps 8/255: %v %v", e, err)
+	if e, err := lab.ParseEps("8/255, 0.3"); err != nil || len(e) != 2 || e[0] != 8.0/255 || e[1] != 0.3 {
+		t.Errorf("eps 8/255, 0.3: %v %v", e, err)
+	}
+	if _, err := lab.ParseEps("2"); err == nil {
+		t.Error("eps 2 accepted")
 	}
 }
