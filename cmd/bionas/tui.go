@@ -82,15 +82,22 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	p := tea.NewProgram(shell, tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx), tea.WithOutput(stdout))
 	_, runErr := p.Run()
 	shell.Close()
-	var stopped []string
+	var stopped, onCluster []string
 	for _, r := range l.Runs() {
-		if r.Status.Active() {
+		switch {
+		case r.Status.Active() && r.Job.Executor != "":
+			onCluster = append(onCluster, r.ID)
+		case r.Status.Active():
 			stopped = append(stopped, r.ID)
 		}
 	}
 	closeErr := l.Close()
 	if len(stopped) > 0 {
 		fmt.Fprintf(stderr, "bionas: stopped %v; they resume from their last checkpoint (R in the runs list)\n", stopped)
+	}
+	if len(onCluster) > 0 { // executor jobs belong to the cluster, not to this process
+		fmt.Fprintf(stderr, "bionas: %v go on as %s jobs; the lab follows them when it opens again with --executor %s\n",
+			onCluster, l.ExecutorName(), l.ExecutorName())
 	}
 	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) && ctx.Err() == nil {
 		return fmt.Errorf("tui: %w", runErr)
