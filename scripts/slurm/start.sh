@@ -78,7 +78,10 @@ running() {
   local pid; pid=$(cat "$1")
   [ -r "/proc/$pid/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status"
 }
-running "$base/slurmctld.pid" || /usr/sbin/slurmctld
+# -c: a fresh controller forgets the jobs of a previous one (a CI run
+# killed mid-test left some "running" on a node that no longer has them,
+# holding its CPUs).
+running "$base/slurmctld.pid" || /usr/sbin/slurmctld -c
 for _ in $(seq 100); do scontrol ping >/dev/null 2>&1 && break; sleep 0.1; done
 running "$base/slurmd.pid" || /usr/sbin/slurmd
 # A node that was down (a test killed slurmd) returns to service.
