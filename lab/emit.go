@@ -95,6 +95,12 @@ func (l *Lab) emit(r *run, e Event) {
 	if status {
 		l.bus.Publish(st)
 	}
+	if l.jobMode && e.Kind == EventEpoch {
+		// A job on a compute node can die at any moment (its node
+		// fails): the epoch's points reach the disk before the checkpoint
+		// the engine writes next, so that a resume never leaves a gap.
+		l.flush(r)
+	}
 }
 
 // rewind drops the points a resumed job is about to report again (it

@@ -393,6 +393,9 @@ func (l *Lab) settle(r *run, st ExecStatus) {
 		return
 	}
 	defer lk.Release()
+	// A job killed in the middle of an atomic write left its temporary
+	// file: the folder is whole without it.
+	removeTemps(r.dir)
 	l.syncFolder(r)
 	r.mu.Lock()
 	status, msg := r.jobStatus, r.jobError
