@@ -69,7 +69,8 @@ func e2eTrain(g *search.Genotype) lab.Spec {
 
 // TestSlurmEndToEnd submits runs to a real Slurm cluster and checks that
 // they end exactly as on the local executor: a tiny search, a 2×2 sweep
-// (seeds × spaces), a training stopped by scancel after its first
+// (seeds × spaces); that a refused submission and a job that fails before
+// its run starts end failed with Slurm's words; a training stopped by scancel after its first
 // checkpoint and resumed (the same final weights), and a training whose
 // node dies (slurmd and the job killed; Slurm marks the job NODE_FAIL)
 // and that, after slurmd is back, resumes to the same weights. While a
@@ -126,6 +127,42 @@ func TestSlurmEndToEnd(t *testing.T) {
 	}
 	t.Logf("search and 2×2 sweep on both executors: %v", time.Since(began).Round(time.Millisecond))
 
+	// A submission sbatch refuses, and a job that fails before its run
+	// starts (its bionas is gone from the node), end failed with Slurm's
+	// words; their folders stay whole.
+	badPart, err := lab.NewSlurm(lab.SlurmOptions{Binary: bin, Partition: "nosuch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := openLabOn(t, badPart)
+	info, err := bp.Start(e2eSearch)
+	if err == nil || !strings.Contains(err.Error(), "Invalid partition") || info.Status != lab.StatusFailed || !strings.Contains(info.Error, "sbatch") {
+		t.Errorf("a refused submission: %v; run %s %q", err, info.Status, info.Error)
+	}
+	t.Logf("refused submission: %s %s", info.Status, info.Error)
+	gone := filepath.Join(t.TempDir(), "bionas-gone")
+	if b, err := os.ReadFile(bin); err != nil || os.WriteFile(gone, b, 0o755) != nil {
+		t.Fatal(err)
+	}
+	noBin, err := lab.NewSlurm(lab.SlurmOptions{Binary: gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(gone)
+	nb := openLabOn(t, noBin)
+	info = waitEnd(ctx, t, nb, must(t)(nb.Start(e2eSearch)).ID)
+	if info.Status != lab.StatusFailed || !strings.Contains(info.Error, "failed") || !strings.Contains(info.Error, "bionas-gone") {
+		t.Errorf("a job whose binary is gone: %s %q", info.Status, info.Error)
+	}
+	t.Logf("job without its binary: %s %s", info.Status, info.Error)
+	for _, l := range []*lab.Lab{bp, nb} {
+		for _, r := range l.Runs() {
+			if err := lab.CheckRunFolder(l.RunDir(r.ID)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+
 	// A training, stopped (scancel) after its first checkpoint and
 	// resumed, ends with the weights of one that ran through.
 	snap, _ := sl.Snapshot(ss.ID)
@@ -140,6 +177,7 @@ func TestSlurmEndToEnd(t *testing.T) {
 	if stopped.Status != lab.StatusInterrupted || !strings.Contains(stopped.Error, "cancelled") || stopped.Job.State != "CANCELLED" {
 		t.Fatalf("after scancel: %s %q (job %+v)", stopped.Status, stopped.Error, stopped.Job)
 	}
+	t.Logf("scancel: %s %s", stopped.Status, stopped.Error)
 	firstJob := stopped.Job.ID
 	must(t)(sl.Resume(st.ID))
 	resumed := waitRunDone(ctx, t, sl, st.ID)
@@ -171,6 +209,7 @@ func TestSlurmEndToEnd(t *testing.T) {
 	if died.Status != lab.StatusInterrupted || died.Job.State != "NODE_FAIL" || !strings.Contains(died.Error, "node") {
 		t.Fatalf("after the node died: %s %q (job %+v)", died.Status, died.Error, died.Job)
 	}
+	t.Logf("node failure: %s %s", died.Status, died.Error)
 	if err := lab.CheckRunFolder(dir); err != nil {
 		t.Fatalf("run folder after the node died: %v", err)
 	}
