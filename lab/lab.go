@@ -123,6 +123,9 @@ type run struct {
 	logSeen   int
 	jobStatus Status
 	jobError  string
+	// jobOpen is set for a run settled before its executor said its job
+	// ended: the follower still asks for the job's last state.
+	jobOpen bool
 }
 
 type dirty uint8

@@ -59,7 +59,7 @@ func (l *Lab) submit(ex Executor, r *run) error {
 	werr := writeJSON(filepath.Join(r.dir, FileExecJob), job)
 	r.mu.Lock()
 	r.info.Job = job
-	r.held = true
+	r.held, r.jobOpen = true, false
 	r.stamps = nil
 	r.jobStatus, r.jobError = StatusQueued, ""
 	r.waitNote = ""
@@ -149,7 +149,7 @@ func (l *Lab) follow(ctx context.Context) {
 	var jobs []ExecJob
 	for _, r := range l.allRuns() {
 		r.mu.Lock()
-		if r.held && r.info.Job.ID != "" {
+		if (r.held || r.jobOpen) && r.info.Job.ID != "" {
 			held = append(held, r)
 			jobs = append(jobs, r.info.Job)
 		}
@@ -160,6 +160,15 @@ func (l *Lab) follow(ctx context.Context) {
 	}
 	states, err := l.opts.Executor.Poll(ctx, jobs)
 	for i, r := range held {
+		r.mu.Lock()
+		settled := !r.held
+		r.mu.Unlock()
+		if settled { // only the job's last state is still to come
+			if err == nil {
+				l.closeJob(r, states[jobs[i].ID])
+			}
+			continue
+		}
 		l.syncFolder(r)
 		if err != nil {
 			// No news is not an end: the controller may be restarting.
@@ -425,6 +434,9 @@ func (l *Lab) settle(r *run, st ExecStatus) {
 	if st.Job.State != "" {
 		r.info.Job.State = st.Job.State
 	}
+	// Settled on the job's own word before the executor said it ended:
+	// the follower records the job's last state when it comes.
+	r.jobOpen = !st.Ended
 	r.info.Job.Reason = ""
 	r.info.Status, r.info.Error = status, msg
 	r.info.Finished = l.opts.Now()
@@ -440,6 +452,26 @@ func (l *Lab) settle(r *run, st ExecStatus) {
 	l.mu.Lock()
 	l.notifyLocked()
 	l.mu.Unlock()
+}
+
+// closeJob records the executor's last state of a settled run's job
+// (COMPLETED), once it has one; a job the executor no longer knows keeps
+// the last state seen.
+func (l *Lab) closeJob(r *run, st ExecStatus) {
+	r.mu.Lock()
+	if st.Job.ID == "" || st.Ended {
+		r.jobOpen = false
+	}
+	changed := st.Ended && st.Job.State != "" && st.Job.State != r.info.Job.State
+	if changed {
+		r.info.Job.State = st.Job.State
+		r.dirty |= dirtyInfo
+	}
+	r.mu.Unlock()
+	if changed {
+		l.flush(r)
+		l.publishStatus(r)
+	}
 }
 
 // lastLines is the last n non-empty lines of a file, joined by " | ".

@@ -223,6 +223,20 @@ func TestSlurmEndToEnd(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// A run settled on its job's own word (done, its lock free) before
+	// Slurm said the job ended gets the job's last state too.
+	for _, r := range sl.Runs() {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			info, _ := sl.Run(r.ID)
+			if info.Job.State == "COMPLETED" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: done, but its job's state is %q", r.ID, info.Job.State)
+				break
+			}
+		}
+	}
 	t.Logf("total: %v", time.Since(began).Round(time.Millisecond))
 }
 
