@@ -404,6 +404,12 @@ func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) e
 			return fmt.Errorf("study --search %s: that run has no genotype (yet)", spec.Search)
 		}
 		st.Search, st.Genotype = spec.Search, g.Clone()
+		if ruleCounts(st.Genotype) == "" && snap.Info.Kind == KindSearch {
+			// As for the study's own search: read its α pair by pair.
+			if pp, ok := perPairGenotype(snap.Alphas, spec); ok {
+				st.SummedGenotype, st.Genotype, st.Reading = st.Genotype, pp, "per-pair"
+			}
+		}
 	}
 	if st.Genotype == nil && spec.Kind == StudyDynamics {
 		// The rules study's genotype, if there is one: the dynamics are

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bionaslab/bionas/lab"
@@ -23,9 +25,10 @@ func runStudy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seeds := fs.Int("seeds", 1, "train every variant with seeds 1..N (mean ± std over them)")
 	budget := fs.String("budget", lab.BudgetQuick, "quick (a 2-core CPU: the quick search, 2-epoch retrainings on 8,000 images) or paper (the paper's set-up)")
 	random := fs.Int("random", 3, "rules: how many random rule assignments to train")
+	searchRun := fs.String("search", "", "rules, dynamics: study this run's genotype (a search, or a run that trained one) instead of searching")
 	from := fs.String("from", "", "robustness, dynamics: the rules study to take models or the genotype from (default: the rules study of the same dataset, budget and seeds)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: bionas study rules|robustness|dynamics [flags]
+		fmt.Fprintln(stderr, `Usage: bionas study rules|robustness|dynamics [...] [flags]
 
 Reproduce one of the paper's claims with lab runs and a report
 (<lab>/studies/<id>/report.md, report.json, plots/):
@@ -43,23 +46,34 @@ Flags:`)
 		fs.PrintDefaults()
 	}
 	dev := deviceFlag(fs)
-	kindArg, rest := "", args
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		kindArg, rest = args[0], args[1:]
+	// The studies' names come first (several run side by side: a
+	// robustness study's attacks in the light lane while a dynamics
+	// study trains), or after the flags.
+	var kindArgs []string
+	rest := args
+	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		kindArgs, rest = append(kindArgs, rest[0]), rest[1:]
 	}
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	if kindArg == "" && fs.NArg() > 0 {
-		kindArg = fs.Arg(0)
-	}
-	if kindArg == "" {
+	kindArgs = append(kindArgs, fs.Args()...)
+	if len(kindArgs) == 0 {
 		fs.Usage()
 		return fmt.Errorf("study: name a study (rules, robustness or dynamics)")
 	}
-	kind, err := lab.ParseStudyKind(kindArg)
-	if err != nil {
-		return fmt.Errorf("study: %w", err)
+	if *seeds < 1 {
+		return fmt.Errorf("study --seeds %d: want 1 or more", *seeds)
+	}
+	var kinds []lab.StudyKind
+	for _, a := range kindArgs {
+		for _, name := range strings.Split(a, ",") {
+			kind, err := lab.ParseStudyKind(name)
+			if err != nil {
+				return fmt.Errorf("study: %w", err)
+			}
+			kinds = append(kinds, kind)
+		}
 	}
 	devName, release, err := dev.use("study", stderr)
 	if err != nil {
@@ -71,31 +85,46 @@ Flags:`)
 		return fmt.Errorf("study: %w", err)
 	}
 	defer l.Close()
-	spec := lab.StudySpec{Kind: kind, Dataset: *dataset, Seeds: *seeds, Budget: *budget, Random: *random, From: *from}
-	if kind != lab.StudyRules {
-		spec.Random = 0
-	}
 	start := time.Now()
-	fmt.Fprintf(stderr, "study %s on %s (%s budget, %d seeds) in %s, computing on %s\n", kind, *dataset, *budget, *seeds, lf.dir, devName)
-	st, runErr := l.RunStudy(ctx, spec, func(p lab.StudyProgress) {
-		fmt.Fprintf(stderr, "[%s] %d/%d runs done", time.Since(start).Round(time.Second), p.Done, p.Total)
-		if p.Failed > 0 {
-			fmt.Fprintf(stderr, ", %d failed or interrupted", p.Failed)
+	var mu sync.Mutex // the studies' progress lines, one at a time
+	var wg sync.WaitGroup
+	errs := make([]error, len(kinds))
+	for i, kind := range kinds {
+		spec := lab.StudySpec{Kind: kind, Dataset: *dataset, Seeds: *seeds, Budget: *budget, Random: *random, From: *from, Search: *searchRun}
+		if kind != lab.StudyRules {
+			spec.Random = 0
 		}
-		fmt.Fprintf(stderr, ": %s\n", p.Message)
-	})
-	if st == nil {
-		return fmt.Errorf("study: %w", runErr)
+		fmt.Fprintf(stderr, "study %s on %s (%s budget, %d seeds) in %s, computing on %s\n", kind, *dataset, *budget, *seeds, lf.dir, devName)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := l.RunStudy(ctx, spec, func(p lab.StudyProgress) {
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Fprintf(stderr, "[%s] %s: %d/%d runs done", time.Since(start).Round(time.Second), kind, p.Done, p.Total)
+				if p.Failed > 0 {
+					fmt.Fprintf(stderr, ", %d failed or interrupted", p.Failed)
+				}
+				fmt.Fprintf(stderr, ": %s\n", p.Message)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if st == nil {
+				errs[i] = fmt.Errorf("study %s: %w", kind, err)
+				return
+			}
+			if rep, rerr := lab.ReadStudyReport(lf.dir, st.ID); rerr == nil && rep != nil {
+				fmt.Fprintf(stdout, "== study %s\n", st.ID)
+				printStudyReport(stdout, rep)
+				fmt.Fprintf(stdout, "report: %s (took %s)\n\n", filepath.Join(l.StudyDir(st.ID), lab.FileStudyReport), time.Since(start).Round(time.Second))
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("study %s: %w", st.ID, err)
+			}
+		}()
 	}
-	dir := l.StudyDir(st.ID)
-	if rep, err := lab.ReadStudyReport(lf.dir, st.ID); err == nil && rep != nil {
-		printStudyReport(stdout, rep)
-		fmt.Fprintf(stdout, "\nreport: %s (took %s)\n", filepath.Join(dir, lab.FileStudyReport), time.Since(start).Round(time.Second))
-	}
-	if runErr != nil {
-		return fmt.Errorf("study %s: %w", st.ID, runErr)
-	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // printStudyReport prints a report's tables and verdicts as plain text.
