@@ -422,7 +422,7 @@ func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) e
 		}
 	}
 	if st.Genotype == nil {
-		id, err := l.ensureRun(ctx, st.Search, studySearchSpec(spec))
+		id, err := l.ensureRun(ctx, st.Search, func() (RunInfo, error) { return l.Start(studySearchSpec(spec)) })
 		if err != nil {
 			return fmt.Errorf("study search: %w", err)
 		}
@@ -469,7 +469,7 @@ func (l *Lab) studyTrainings(ctx context.Context, st *Study, say func(string)) e
 		c := &st.Cells[i]
 		s := studyTrainSpec(spec, st.Search, c.Genotype, c.Seed)
 		s.Dynamics = spec.Kind == StudyDynamics
-		id, err := l.ensureRun(ctx, c.Run, s)
+		id, err := l.ensureRun(ctx, c.Run, func() (RunInfo, error) { return l.Start(s) })
 		if err != nil {
 			return fmt.Errorf("study cell %s seed %d: %w", c.Variant, c.Seed, err)
 		}
@@ -599,8 +599,9 @@ func relabel(g Genotype, pick func(i int) rule.Rule) *Genotype {
 }
 
 // ensureRun returns the run that fills a cell: id if it exists (resumed
-// if it was interrupted or failed), else a new run of spec.
-func (l *Lab) ensureRun(ctx context.Context, id string, spec Spec) (string, error) {
+// if it was interrupted or failed), else the run that start starts
+// (Start of a training spec, Attack of an attack cell).
+func (l *Lab) ensureRun(ctx context.Context, id string, start func() (RunInfo, error)) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -614,7 +615,7 @@ func (l *Lab) ensureRun(ctx context.Context, id string, spec Spec) (string, erro
 			return id, nil
 		}
 	}
-	info, err := l.Start(spec)
+	info, err := start()
 	if err != nil {
 		return "", err
 	}

@@ -115,7 +115,8 @@ func (l *Lab) studyAttacks(ctx context.Context, st *Study, say func(string)) err
 	}
 	for i := range st.Cells {
 		c := &st.Cells[i]
-		id, err := l.ensureAttackRun(ctx, c.Run, *c.Attack)
+		a := *c.Attack
+		id, err := l.ensureRun(ctx, c.Run, func() (RunInfo, error) { return l.Attack(a) })
 		if err != nil {
 			return fmt.Errorf("study cell %s seed %d %s: %w", c.Variant, c.Seed, c.Attack.Attack, err)
 		}
@@ -133,28 +134,6 @@ func (l *Lab) studyAttacks(ctx context.Context, st *Study, say func(string)) err
 		say(fmt.Sprintf("%s %s seed %d %s: %s", c.Run, c.Variant, c.Seed, c.Attack.Attack, info.Status))
 	}
 	return nil
-}
-
-// ensureAttackRun is ensureRun for an attack cell.
-func (l *Lab) ensureAttackRun(ctx context.Context, id string, a AttackSpec) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	if id != "" {
-		if info, ok := l.Run(id); ok {
-			if info.Status.Resumable() {
-				if _, err := l.Resume(id); err != nil {
-					return "", err
-				}
-			}
-			return id, nil
-		}
-	}
-	info, err := l.Attack(a)
-	if err != nil {
-		return "", err
-	}
-	return info.ID, nil
 }
 
 // surrogateFor picks the transfer attack's surrogate for a model: the

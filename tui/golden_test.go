@@ -12,6 +12,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
+
+	"github.com/bionaslab/bionas/lab"
 )
 
 // step sends keys to the program, then waits until its output shows a
@@ -49,23 +51,30 @@ func TestGoldenPanes(t *testing.T) {
 	for _, sz := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
 		for _, c := range goldenCases {
 			t.Run(fmt.Sprintf("%dx%d/%s", sz[0], sz[1], c.name), func(t *testing.T) {
-				m := New(l, Options{Now: fixedNow, Width: sz[0], Height: sz[1]})
-				defer m.Close()
-				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(sz[0], sz[1]))
-				for _, s := range c.steps {
-					for _, k := range s.keys {
-						tm.Send(k)
-					}
-					waitOutput(t, tm, s.wait)
-				}
-				tm.Quit()
-				fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Shell)
-				view := fm.View()
-				checkSize(t, view, sz[0], sz[1])
-				golden.RequireEqual(t, []byte(view))
+				checkGolden(t, l, sz, c)
 			})
 		}
 	}
+}
+
+// checkGolden drives a real bubbletea program over lab l at size sz
+// through c's steps and compares its final screen with the golden file.
+func checkGolden(t *testing.T, l *lab.Lab, sz [2]int, c goldenCase) {
+	t.Helper()
+	m := New(l, Options{Now: fixedNow, Width: sz[0], Height: sz[1]})
+	defer m.Close()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(sz[0], sz[1]))
+	for _, s := range c.steps {
+		for _, k := range s.keys {
+			tm.Send(k)
+		}
+		waitOutput(t, tm, s.wait)
+	}
+	tm.Quit()
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Shell)
+	view := fm.View()
+	checkSize(t, view, sz[0], sz[1])
+	golden.RequireEqual(t, []byte(view))
 }
 
 // waitOutput waits until the program's output shows s.

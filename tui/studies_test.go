@@ -8,8 +8,6 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/bionaslab/bionas/lab"
 	"github.com/bionaslab/bionas/lab/labtest"
@@ -134,20 +132,7 @@ func TestGoldenStudies(t *testing.T) {
 			{"form", []step{{keys("7", "n"), "enter starts"}}},
 		} {
 			t.Run(fmt.Sprintf("%dx%d/%s", sz[0], sz[1], c.name), func(t *testing.T) {
-				m := New(l, Options{Now: fixedNow, Width: sz[0], Height: sz[1]})
-				defer m.Close()
-				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(sz[0], sz[1]))
-				for _, s := range c.steps {
-					for _, k := range s.keys {
-						tm.Send(k)
-					}
-					waitOutput(t, tm, s.wait)
-				}
-				tm.Quit()
-				fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Shell)
-				view := fm.View()
-				checkSize(t, view, sz[0], sz[1])
-				golden.RequireEqual(t, []byte(view))
+				checkGolden(t, l, sz, c)
 			})
 		}
 	}
