@@ -99,3 +99,12 @@ func (g *Graph) alloc(shape []int, zero bool) *Tensor {
 	t.Data = g.Arena.get(numel(shape), zero)
 	return t
 }
+
+// View returns a leaf tensor sharing t's values whose gradient, once a
+// backward pass asks for one, is lent by a (zeroed) instead of allocated.
+// Concurrent consumers of one tensor each take a view, accumulate into its
+// private gradient, and add it into t's afterwards; lending those
+// accumulators means the step does not fault in fresh memory for each.
+func (a *Arena) View(t *Tensor) *Tensor {
+	return &Tensor{Shape: t.Shape, Data: t.Data, NeedsGrad: t.NeedsGrad, arena: a}
+}

@@ -369,12 +369,15 @@ func (g *Graph) hold(s *storage) {
 }
 
 // Release hands the device memory of every tensor this graph's ops made
-// (outputs, gradients, scratch) back to its device. Call it once a step's
-// values have been read; the graph's tensors are dead afterwards. On a
-// host-only graph it does nothing.
+// (outputs, gradients, scratch) back to its device, and the host buffers
+// its Arena lent back to their pool. Call it once a step's values have been
+// read; the graph's tensors are dead afterwards.
 func (g *Graph) Release() {
 	if g == nil {
 		return
+	}
+	if g.Arena != nil {
+		g.Arena.Reset()
 	}
 	g.mu.Lock()
 	held := g.held

@@ -259,7 +259,7 @@ func (m *MixedOp) mix(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 		return m.mixRecompute(g, x, w, row, scales)
 	}
 	ys := make([]*nn.Tensor, len(m.units))
-	out := m.zeros(x)
+	out := g.Zero(x, m.Stride)
 	rec := g.Records(w)
 	r := m.reluOf(g, x)
 	for i, u := range m.units {
@@ -318,7 +318,7 @@ func (m *MixedOp) mixDevice(g *nn.Graph, x, w *nn.Tensor, row int) *nn.Tensor {
 func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []float32) *nn.Tensor {
 	train := g.Training()
 	xd := &nn.Tensor{Shape: x.Shape, Data: x.Data}
-	out := m.zeros(x)
+	out := g.Zero(x, m.Stride) // step memory: lent when g has an arena
 	saved := make([][][]float32, len(m.units))
 	ys := make([]*nn.Tensor, len(m.units))
 	arenas := make([]*nn.Arena, len(m.units))
@@ -329,7 +329,10 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		q.TrueGradient, q.WeightStep, q.Arena = g.TrueGradient, g.WeightStep, a
 		return q
 	}
-	rd := m.reluOf(quiet(nil), xd)
+	// ReLU(x) is shared by every unit and dropped once all are mixed.
+	ra := m.arenas.NewArena()
+	defer ra.Reset()
+	rd := m.reluOf(quiet(ra), xd)
 	// Outputs are mixed in unit order as soon as they are ready, so that a
 	// unit's memory goes back to the pool early and the sum has a fixed
 	// order whatever the scheduling.
@@ -382,8 +385,13 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 		// ReLU(x) on a graph of its own, back-propagated once all units
 		// have added their gradients into it (a taped forward records it
 		// first, so its backward comes last there too).
+		// Its tensors and the units' private gradient views are lent
+		// (nn.Arena.View) and given back once summed into x's.
 		rg := local()
+		rg.Arena = m.arenas.NewArena()
+		defer rg.Arena.Reset()
 		rl := m.reluOf(rg, xl)
+		va := make([]*nn.Arena, len(m.units))
 		views := make([]unitViews, len(m.units))
 		dots := make([]float64, len(m.units))
 		unitsInParallel(len(m.units), func(j int) {
@@ -399,7 +407,8 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			// has run; the views' gradients are not lent, they live on.
 			lg.Arena = m.arenas.NewArena()
 			defer lg.Arena.Reset()
-			views[i] = newUnitViews(xl, rl)
+			va[i] = m.arenas.NewArena()
+			views[i] = newUnitViews(xl, rl, va[i])
 			y := u.forward(lg, views[i].x, views[i].r)
 			if w.NeedsGrad {
 				dots[i] = nn.Dot64(y.Data, out.Grad)
@@ -417,9 +426,10 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			}
 			m.addDot(w, row, i, dots[i])
 			views[i].addInto(xl, rl)
+			va[i].Reset()
 		}
 		if rl != nil && rl.Grad != nil {
-			rg.BackwardFrom(rl, make([]float32, rl.Len()))
+			rg.BackwardFrom(rl, rg.Arena.Get(rl.Len()))
 		}
 	})
 	return out
@@ -525,15 +535,18 @@ func (m *MixedOp) mixRecomputeDevice(g *nn.Graph, x, w *nn.Tensor, row int) *nn.
 // that units can run at once and their gradients be added in a fixed order.
 type unitViews struct{ x, r *nn.Tensor }
 
-func newUnitViews(x, r *nn.Tensor) unitViews {
-	return unitViews{x: gradView(x), r: gradView(r)}
+func newUnitViews(x, r *nn.Tensor, a *nn.Arena) unitViews {
+	return unitViews{x: gradView(x, a), r: gradView(r, a)}
 }
 
 // gradView is a tensor sharing t's data with a gradient of its own (nil
-// for nil).
-func gradView(t *nn.Tensor) *nn.Tensor {
+// for nil), lent by a when a is not nil.
+func gradView(t *nn.Tensor, a *nn.Arena) *nn.Tensor {
 	if t == nil {
 		return nil
+	}
+	if a != nil {
+		return a.View(t)
 	}
 	return &nn.Tensor{Shape: t.Shape, Data: t.Data, NeedsGrad: t.NeedsGrad}
 }
@@ -554,7 +567,7 @@ func (v unitViews) addInto(x, r *nn.Tensor) {
 // that x.Grad is built by the same sums, in the same order, as
 // mixRecompute's.
 func recordViews(g *nn.Graph, x, r *nn.Tensor) unitViews {
-	v := newUnitViews(x, r)
+	v := newUnitViews(x, r, nil)
 	for _, p := range [][2]*nn.Tensor{{x, v.x}, {r, v.r}} {
 		src, view := p[0], p[1]
 		if view == nil || !g.Records(src) {
@@ -633,9 +646,6 @@ func (m *MixedOp) addDot(w *nn.Tensor, row, i int, d float64) {
 
 // zeros returns the zero output of the edge for input x (the shape of
 // none, which is also every pair's output shape).
-func (m *MixedOp) zeros(x *nn.Tensor) *nn.Tensor {
-	return (*nn.Graph)(nil).Zero(x, m.Stride)
-}
 
 // mustShape panics if a pair's output does not have the edge's shape.
 func mustShape(m *MixedOp, u *mixUnit, y, out *nn.Tensor) {

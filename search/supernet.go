@@ -99,6 +99,22 @@ type Supernet struct {
 	stemBN     *nn.BatchNorm2d
 	cells      []*searchCell
 	classifier *nn.Linear
+	// steps lends the buffers of the step graphs' tensors (StepGraph). It
+	// is not the mixed ops' pool: a step graph holds its buffers for the
+	// whole step, the recomputations for one edge at a time, and sharing
+	// would starve the latter. Its free list is what one step uses, so it
+	// has no cap of its own.
+	steps *nn.ArenaPool
+}
+
+// StepGraph returns a recording training graph for one step whose tensors
+// are lent by the supernet's buffer pool (nn.Arena): step after step reuses
+// the same, already mapped memory instead of faulting in fresh pages.
+// Release it once the step's values have been read.
+func (s *Supernet) StepGraph(r *rand.Rand) *nn.Graph {
+	g := nn.NewGraph(true, r)
+	g.Arena = s.steps.NewArena()
+	return g
 }
 
 // searchCell is one cell of the supernet.
@@ -156,6 +172,7 @@ func NewSupernet(cfg SupernetConfig) (*Supernet, error) {
 	// The mixed ops' recomputations share one pool of buffers (see
 	// MixedOp): edge after edge reuses the same, cache-warm memory.
 	arenas := &nn.ArenaPool{}
+	s.steps = &nn.ArenaPool{Limit: math.MaxInt64}
 	for _, cell := range s.cells {
 		for _, m := range cell.edges {
 			m.arenas = arenas

@@ -29,8 +29,9 @@ type supernetTrainer struct {
 	dev nn.Device
 }
 
-// graph is a recording training graph of the trainer.
-func (t *supernetTrainer) graph(r *rand.Rand) *nn.Graph { return nn.NewGraph(true, r) }
+// graph is a recording training graph of the trainer (Supernet.StepGraph):
+// Release it once the step's values have been read.
+func (t *supernetTrainer) graph(r *rand.Rand) *nn.Graph { return t.net.StepGraph(r) }
 
 func newSupernetTrainer(net *Supernet, space Space, norm *data.Norm, clip float32, seed uint64, sgd nn.SGDConfig) *supernetTrainer {
 	t := &supernetTrainer{net: net, space: space, norm: norm, clip: clip, seed: seed}
@@ -122,6 +123,7 @@ func (t *supernetTrainer) archStepUnrolled(xt *nn.Tensor, yt []int, xv *nn.Tenso
 	g := t.graph(graphRand(t.seed, streamArchGraph, epoch, step, 1))
 	_, loss := t.forwardLoss(g, xt, yt)
 	g.Backward(loss)
+	g.Release()
 	namedSetNeedsGrad(t.alphas, true)
 	for _, p := range t.weights {
 		w, gr := p.T.Data, p.T.Grad
@@ -145,6 +147,7 @@ func (t *supernetTrainer) archStepUnrolled(xt *nn.Tensor, yt []int, xv *nn.Tenso
 	g = t.graph(graphRand(t.seed, streamArchGraph, epoch, step, 2))
 	_, loss = t.forwardLoss(g, xv, yv)
 	g.Backward(loss)
+	g.Release()
 	dAlpha := namedGrads(t.alphas)
 	v := namedGrads(t.weights)
 	var norm float64
@@ -175,6 +178,7 @@ func (t *supernetTrainer) archStepUnrolled(xt *nn.Tensor, yt []int, xv *nn.Tenso
 			g = t.graph(graphRand(t.seed, streamArchGraph, epoch, step, uint64(3+k)))
 			_, loss = t.forwardLoss(g, xt, yt)
 			g.Backward(loss)
+			g.Release()
 			namedSetNeedsGrad(t.weights, true)
 			grads[k] = namedGrads(t.alphas)
 		}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,9 @@ type benchReport struct {
 	MeetsTime    bool      `json:"meets_time_target"`
 	MeetsMemory  bool      `json:"meets_memory_target"`
 	GOMAXPROCS   int       `json:"gomaxprocs"`
+	// FaultsPerStep is the median number of minor page faults of a timed
+	// step: memory the step maps afresh instead of reusing.
+	FaultsPerStep float64 `json:"faults_per_step"`
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -82,6 +86,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	recompute := fs.Bool("recompute", true, "recompute mixed ops in the backward pass (needed to fit 4 GiB)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on stdout")
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -117,7 +122,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	weights := net.Weights()
 	opt := nn.NewSGD(weights, nn.SGDConfig{LR: 0.025, Momentum: 0.9, WeightDecay: 3e-4})
 	step := func(i int) {
-		g := nn.NewGraph(true, rand.New(rand.NewPCG(*seed, uint64(i))))
+		g := net.StepGraph(rand.New(rand.NewPCG(*seed, uint64(i))))
+		defer g.Release()
 		logits := net.Forward(g, x)
 		g.SetOutput(logits)
 		loss := g.CrossEntropy(logits, y, 0)
@@ -135,9 +141,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	desc := fmt.Sprintf("C=%d, %d cells, batch %d, %d×%d×%d, %s space (%d pairs), recompute %s, %.2fM weights",
 		*c, *cells, *batch, *channels, *size, *size, space.Name, space.Len(), onOff(*recompute), float64(params)/1e6)
 	fmt.Fprintf(stderr, "bench supernet: %s\n", desc)
+	var prof *os.File
+	if *cpuProfile != "" {
+		if prof, err = os.Create(*cpuProfile); err != nil {
+			return fmt.Errorf("bench supernet: --cpuprofile: %w", err)
+		}
+		defer prof.Close()
+	}
 	start := time.Now()
 	total := *steps + 1
-	var ms []float64
+	var ms, faults []float64
 	for i := range total {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("bench supernet: interrupted")
@@ -147,10 +160,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			label = "timing "
 		}
 		progress(stderr, "bench "+label, i, total, start, "")
+		if i == 1 && prof != nil {
+			if err := pprof.StartCPUProfile(prof); err != nil {
+				return fmt.Errorf("bench supernet: --cpuprofile %s: %w", *cpuProfile, err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		f0 := minorFaults()
 		t0 := time.Now()
 		step(i)
 		if i > 0 {
 			ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+			faults = append(faults, float64(minorFaults()-f0))
 		}
 	}
 	progress(stderr, "bench done   ", total, total, start, "")
@@ -165,7 +186,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Space: space.Name, Pairs: space.Len(), Recompute: *recompute, Params: params, Steps: *steps, MsPerStep: med, MsAll: ms,
 		ImagesPerSec: float64(*batch) / (med / 1000), PeakRSSBytes: hwm, PeakRSSGiB: gib,
 		RefMs: benchRefStepMs, RefGiB: benchRefPeakGiB, TimeRatio: med / benchRefStepMs, MemRatio: gib / benchRefPeakGiB,
-		MeetsTime: med/benchRefStepMs <= benchTargetTime, MeetsMemory: hwm > 0 && gib <= benchTargetGiB, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+		MeetsTime: med/benchRefStepMs <= benchTargetTime, MeetsMemory: hwm > 0 && gib <= benchTargetGiB, GOMAXPROCS: runtime.GOMAXPROCS(0),
+		FaultsPerStep: median(faults)}
 	if *asJSON {
 		b, err := json.Marshal(rep)
 		if err != nil {
@@ -177,7 +199,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "supernet training step (%s)\n", desc)
 	fmt.Fprintf(stdout, "  time:   %.0f ms/step (median of %d; min %.0f, max %.0f), %.1f images/s, GOMAXPROCS %d\n",
 		med, len(ms), slices.Min(ms), slices.Max(ms), rep.ImagesPerSec, rep.GOMAXPROCS)
-	fmt.Fprintf(stdout, "  memory: peak RSS %.2f GiB (VmHWM)\n", gib)
+	fmt.Fprintf(stdout, "  memory: peak RSS %.2f GiB (VmHWM), %.0f page faults/step\n", gib, rep.FaultsPerStep)
 	fmt.Fprintf(stdout, "  vs PyTorch CPU (%.1f s/step, %.1f GiB): time %.2f× (target ≤ %.1f×: %s), memory %.2f× (target ≤ %.0f GiB: %s)\n",
 		benchRefStepMs/1000, benchRefPeakGiB, rep.TimeRatio, benchTargetTime, passFail(rep.MeetsTime), rep.MemRatio, benchTargetGiB, passFail(rep.MeetsMemory))
 	return nil
