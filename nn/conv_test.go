@@ -26,6 +26,7 @@ var convCases = []convCase{
 	{"depthwise5x5-d2", 2, 2, 11, 10, 2, 5, 1, 4, 2, 2, false},
 	{"depthwise3x3-s2", 2, 3, 8, 9, 3, 3, 2, 1, 1, 3, false},
 	{"depthwise5x5-s2-d2", 1, 2, 12, 12, 2, 5, 2, 4, 2, 2, false},
+	{"depthwise3x3-pad2", 2, 3, 7, 8, 3, 3, 1, 2, 1, 3, false}, // not "same": the tap-gather input gradient
 	{"pointwise", 3, 5, 4, 5, 6, 1, 1, 0, 1, 1, true},
 	{"pointwise-s2", 2, 4, 6, 6, 2, 1, 2, 0, 1, 1, false},
 	{"nopad", 2, 2, 6, 5, 3, 3, 1, 0, 1, 1, false},

@@ -252,6 +252,10 @@ func validRange(wo, w, s, off int) (lo, hi int) {
 // each output row is a Taps run over the needed input row's full width,
 // sampled every S columns: the same sums, with the rows in between skipped.
 func dwForward(gm convGeom, x, w, out []float32) {
+	if gm.square() && gm.S == 1 {
+		dwForwardPlanes(gm, x, w, out)
+		return
+	}
 	k2 := gm.KH * gm.KW
 	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
 	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
@@ -282,6 +286,28 @@ func dwForward(gm convGeom, x, w, out []float32) {
 					d[j] = row[j*gm.S]
 				}
 			}
+		}
+	})
+}
+
+// square reports a k×k kernel (cpu.DepthwisePlane's case).
+func (gm convGeom) square() bool { return gm.KH == gm.KW }
+
+// dwForwardPlanes is dwForward at stride 1 with a square kernel: each
+// padded plane goes through cpu.DepthwisePlane, which writes the output
+// rows in place.
+func dwForwardPlanes(gm convGeom, x, w, out []float32) {
+	k, k2 := gm.KH, gm.KH*gm.KW
+	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
+	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
+	cpu.For(gm.N*gm.C, 4, func(lo, hi int) {
+		xp := getBuf(hp * wp)
+		defer putBuf(xp)
+		clear(xp)
+		for q := lo; q < hi; q++ {
+			c := q % gm.C
+			pad(gm, x[q*planeIn:], xp, hp, wp)
+			cpu.DepthwisePlane(out[q*planeOut:(q+1)*planeOut], gm.Wo, xp, wp, w[c*k2:(c+1)*k2], k, gm.D, gm.Ho, gm.Wo, false)
 		}
 	})
 }
@@ -345,7 +371,20 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 		clear(dyz)
 		L := (h1-1)*wp + w1
 		dyw := dyz[m:]
+		// A "same" convolution's input gradient is the convolution of dy
+		// (at stride S spread out, zeros between) zero-padded by P with
+		// the flipped kernel: dyz from m−(P·wp+P) on is that padded plane.
+		same := gm.square() && 2*gm.P == gm.D*(gm.KH-1)
+		var flip []float32
+		if same && dx != nil {
+			flip = make([]float32, k2)
+		}
 		for c := clo; c < chi; c++ {
+			if flip != nil {
+				for t, v := range beff[c*k2 : (c+1)*k2] {
+					flip[k2-1-t] = v
+				}
+			}
 			for n := 0; n < gm.N; n++ {
 				q := n*gm.C + c
 				xq, dyq := x[q*planeIn:(q+1)*planeIn], dy[q*planeOut:(q+1)*planeOut]
@@ -363,7 +402,9 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					pad(gm, xq, xp, hp, wp)
 					cpu.DotTaps(dw[c*k2:(c+1)*k2], dyw[:L], xp, offs)
 				}
-				if dx != nil {
+				if flip != nil {
+					cpu.DepthwisePlane(dx[q*planeIn:(q+1)*planeIn], gm.W, dyz[m-q0:], wp, flip, gm.KH, gm.D, gm.H, gm.W, true)
+				} else if dx != nil {
 					cpu.Taps(dxw, dyz, back, beff[c*k2:(c+1)*k2])
 					cpu.AddRows(dx[q*planeIn:(q+1)*planeIn], gm.W, dxw, wp, gm.H, gm.W)
 				}

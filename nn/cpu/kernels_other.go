@@ -31,3 +31,9 @@ func bnSumsAVX512(y, dy, x *float32, n int, mask bool, out *float32) { panic("un
 func bnApplyAVX512(dx, y, dy, x *float32, n int, mask bool, k, kx, c float32) {
 	panic("unreachable")
 }
+
+func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool) {
+	return nil
+}
+
+func dwBlocks(k int) []int { return nil }
