@@ -7,20 +7,27 @@ import (
 
 // Forward+backward of the convolution shapes PyTorch is measured on in
 // ../shared/bench (batch 64, 16 channels, 32×32, input needs its gradient).
-// nn/testdata/torch_conv_ref.py times the same four cases in PyTorch.
+// ../shared/bench/py/torch_conv.py times them in PyTorch;
+// scripts/bench/compare_torch.py convs runs both, alternated.
 func benchConv(b *testing.B, cfg Conv2dConfig) {
 	c := MustConv2d(cfg, rand.New(rand.NewPCG(1, 1)))
 	x := randTensor(1, 1, 64, 16, 32, 32)
 	x.NeedsGrad = true
 	var dy []float32
+	// The step's tensors are lent by an arena, as in a supernet step (and as
+	// PyTorch's caching allocator does), so the loop times the convolution,
+	// not the kernel mapping fresh pages.
+	pool := &ArenaPool{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		g := NewGraph(true, nil)
+		g.Arena = pool.NewArena()
 		out := c.Forward(g, x)
 		if dy == nil {
 			dy = randTensor(2, 1, out.Shape...).Data
 		}
 		g.BackwardFrom(out, dy)
+		g.Release()
 		x.ZeroGrad()
 		c.W.ZeroGrad()
 	}
@@ -32,6 +39,14 @@ func BenchmarkConvDense3x3(b *testing.B) {
 
 func BenchmarkConvDepthwise3x3(b *testing.B) {
 	benchConv(b, Conv2dConfig{Name: "c", In: 16, Out: 16, Kernel: 3, Padding: 1, Groups: 16})
+}
+
+func BenchmarkConvDepthwise3x3Dil2(b *testing.B) {
+	benchConv(b, Conv2dConfig{Name: "c", In: 16, Out: 16, Kernel: 3, Padding: 2, Dilation: 2, Groups: 16})
+}
+
+func BenchmarkConvDepthwise5x5(b *testing.B) {
+	benchConv(b, Conv2dConfig{Name: "c", In: 16, Out: 16, Kernel: 5, Padding: 2, Groups: 16})
 }
 
 func BenchmarkConvDepthwise5x5Dil2(b *testing.B) {

@@ -479,11 +479,36 @@ func wideForward(gm convGeom, x, w, out []float32) {
 func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 	wg := gm.wideGeom()
 	cg, og := gm.C/gm.G, gm.O/gm.G
+	// A "same" convolution's input gradient is a convolution of dy
+	// zero-padded by P with the kernel flipped and its in and out channels
+	// swapped: a cg × (og·k²) by (og·k²) × columns GEMM, the forward's
+	// shape, instead of (cg·k²) columns of k = og scattered back one row at
+	// a time.
+	var flip []float32
+	k2 := gm.KH * gm.KW
+	if dx != nil && gm.square() && 2*gm.P == gm.D*(gm.KH-1) && gm.Ho == gm.H && gm.Wo == gm.W {
+		flip = make([]float32, len(beff))
+		for g := 0; g < gm.G; g++ {
+			for o := 0; o < og; o++ {
+				for c := 0; c < cg; c++ {
+					src := beff[((g*og+o)*cg+c)*k2:]
+					dst := flip[(g*cg+c)*og*k2+o*k2:]
+					for t := 0; t < k2; t++ {
+						dst[k2-1-t] = src[t]
+					}
+				}
+			}
+		}
+	}
+	rows := wg.rows
+	if flip != nil {
+		rows = max(rows, og*k2)
+	}
 	parts := make([][]float32, cpu.Workers())
 	used := cpu.ForWorker(gm.N, 1, func(wk, lo, hi int) {
-		xp := getBuf(cg*wg.plane + wg.tail)
-		col := getBuf(wg.rows * wg.lw)
-		dyw := getBuf(og * wg.lw)
+		xp := getBuf(max(cg, og)*wg.plane + wg.tail)
+		col := getBuf(rows * wg.lw)
+		dyw := getBuf(max(cg, og) * wg.lw)
 		defer putBuf(xp)
 		defer putBuf(col)
 		defer putBuf(dyw)
@@ -506,6 +531,17 @@ func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					cpu.Sgemm(false, true, og, wg.rows, wg.lw, 1, dyw, wg.lw, col, wg.lw, 1, pdw[g*og*wg.rows:], wg.rows)
 				}
 				if dx == nil {
+					continue
+				}
+				if flip != nil {
+					// xp: dy padded; col: its columns; dyw: the input gradient, padded width.
+					padPlanes(gm, wg, src, xp, og)
+					wideCols(gm, wg, xp, col, og)
+					ow := dyw[:cg*wg.lw] // dy's copy is spent
+					cpu.Sgemm(false, false, cg, wg.lw, og*k2, 1, flip[g*cg*og*k2:], og*k2, col, wg.lw, 0, ow, wg.lw)
+					for c := 0; c < cg; c++ {
+						cpu.AddRows(dx[off+c*gm.H*gm.W:], gm.W, ow[c*wg.lw:], wg.wp, gm.H, gm.W)
+					}
 					continue
 				}
 				// col now holds the column gradient; xp the padded input gradient.

@@ -1,8 +1,8 @@
 """PyTorch CPU reference for the engine's conv benchmarks (nn/conv_bench_test.go).
 
-Times forward+backward (input and weight gradients) of the four conv shapes of the
-engine issue at batch 64, 16 channels, 32x32, like ../shared/bench/py/torch_conv.py,
-plus the 512^3 GEMM. Run it back to back with the Go benchmarks:
+Times forward+backward (input and weight gradients) of the engine's conv shapes at batch 64, 16 channels, 32x32, like ../shared/bench/py/torch_conv.py,
+plus the 512^3 GEMM. scripts/bench/compare_torch.py convs runs it alternated with the
+Go benchmarks; by hand:
 
   OB=/usr/lib/x86_64-linux-gnu/openblas-openmp
   LD_LIBRARY_PATH=$OB OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 nn/testdata/torch_conv_ref.py --threads 2
@@ -22,6 +22,8 @@ N, C, H = 64, 16, 32
 cases = [
     ("dense3x3", nn.Conv2d(C, C, 3, padding=1, bias=False)),
     ("depthwise3x3", nn.Conv2d(C, C, 3, padding=1, groups=C, bias=False)),
+    ("depthwise3x3-dil2", nn.Conv2d(C, C, 3, padding=2, dilation=2, groups=C, bias=False)),
+    ("depthwise5x5", nn.Conv2d(C, C, 5, padding=2, groups=C, bias=False)),
     ("depthwise5x5-dil2", nn.Conv2d(C, C, 5, padding=4, dilation=2, groups=C, bias=False)),
     ("pointwise1x1", nn.Conv2d(C, C, 1, bias=False)),
 ]
@@ -38,7 +40,7 @@ for name, m in cases:
         m.weight.grad = None
         if i >= 3:
             ts.append(time.perf_counter() - t0)
-    print(f"{name:<20} median {statistics.median(ts)*1e3:8.3f} ms  min {min(ts)*1e3:8.3f} ms")
+    print(f"{name:<20} median {statistics.median(ts)*1e3:8.3f} ms  min {min(ts)*1e3:8.3f} ms  max {max(ts)*1e3:8.3f} ms")
 A = torch.randn(512, 512); B = torch.randn(512, 512)
 ts = []
 for i in range(a.reps + 3):
