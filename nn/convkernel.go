@@ -439,6 +439,21 @@ func padPlanes(gm convGeom, wg wideGeom, x, xp []float32, cg int) {
 	}
 }
 
+// wideOffsets returns where each column row (c, a, b), c < cg, starts in
+// the padded planes: the row offsets of the implicit GEMM (cpu.SgemmRows)
+// that reads the columns in place instead of copying them out (wideCols).
+func wideOffsets(gm convGeom, wg wideGeom, cg int) []int {
+	offs := make([]int, 0, cg*gm.KH*gm.KW)
+	for c := 0; c < cg; c++ {
+		for a := 0; a < gm.KH; a++ {
+			for b := 0; b < gm.KW; b++ {
+				offs = append(offs, c*wg.plane+a*gm.D*wg.wp+b*gm.D)
+			}
+		}
+	}
+	return offs
+}
+
 func wideCols(gm convGeom, wg wideGeom, xp, col []float32, cg int) {
 	r := 0
 	for c := 0; c < cg; c++ {
@@ -455,18 +470,16 @@ func wideCols(gm convGeom, wg wideGeom, xp, col []float32, cg int) {
 func wideForward(gm convGeom, x, w, out []float32) {
 	wg := gm.wideGeom()
 	cg, og := gm.C/gm.G, gm.O/gm.G
+	offs := wideOffsets(gm, wg, cg)
 	cpu.For(gm.N, 1, func(lo, hi int) {
 		xp := getBuf(cg*wg.plane + wg.tail)
-		col := getBuf(wg.rows * wg.lw)
 		ow := getBuf(og * wg.lw)
 		defer putBuf(xp)
-		defer putBuf(col)
 		defer putBuf(ow)
 		for n := lo; n < hi; n++ {
 			for g := 0; g < gm.G; g++ {
 				padPlanes(gm, wg, x[(n*gm.C+g*cg)*gm.H*gm.W:], xp, cg)
-				wideCols(gm, wg, xp, col, cg)
-				cpu.Sgemm(false, false, og, wg.lw, wg.rows, 1, w[g*og*wg.rows:], wg.rows, col, wg.lw, 0, ow, wg.lw)
+				cpu.SgemmRows(og, wg.lw, wg.rows, 1, w[g*og*wg.rows:], wg.rows, xp, offs, 0, ow, wg.lw)
 				dst := out[(n*gm.O+g*og)*gm.Ho*gm.Wo:]
 				for o := 0; o < og; o++ {
 					cpu.CopyRows(dst[o*gm.Ho*gm.Wo:], gm.Wo, ow[o*wg.lw:], wg.wp, gm.Ho, gm.Wo)
@@ -500,14 +513,14 @@ func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 			}
 		}
 	}
-	rows := wg.rows
+	var offs []int
 	if flip != nil {
-		rows = max(rows, og*k2)
+		offs = wideOffsets(gm, wg, og)
 	}
 	parts := make([][]float32, cpu.Workers())
 	used := cpu.ForWorker(gm.N, 1, func(wk, lo, hi int) {
 		xp := getBuf(max(cg, og)*wg.plane + wg.tail)
-		col := getBuf(rows * wg.lw)
+		col := getBuf(wg.rows * wg.lw)
 		dyw := getBuf(max(cg, og) * wg.lw)
 		defer putBuf(xp)
 		defer putBuf(col)
@@ -534,11 +547,11 @@ func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					continue
 				}
 				if flip != nil {
-					// xp: dy padded; col: its columns; dyw: the input gradient, padded width.
+					// xp: dy padded, its columns read in place; dyw: the
+					// input gradient at padded width (dy's copy is spent).
 					padPlanes(gm, wg, src, xp, og)
-					wideCols(gm, wg, xp, col, og)
-					ow := dyw[:cg*wg.lw] // dy's copy is spent
-					cpu.Sgemm(false, false, cg, wg.lw, og*k2, 1, flip[g*cg*og*k2:], og*k2, col, wg.lw, 0, ow, wg.lw)
+					ow := dyw[:cg*wg.lw]
+					cpu.SgemmRows(cg, wg.lw, og*k2, 1, flip[g*cg*og*k2:], og*k2, xp, offs, 0, ow, wg.lw)
 					for c := 0; c < cg; c++ {
 						cpu.AddRows(dx[off+c*gm.H*gm.W:], gm.W, ow[c*wg.lw:], wg.wp, gm.H, gm.W)
 					}

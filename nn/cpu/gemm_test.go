@@ -238,3 +238,35 @@ func TestSgemmPanics(t *testing.T) {
 	Sgemm(false, false, 0, 5, 3, 1, nil, 3, make([]float32, 15), 5, 0, nil, 5)
 	Sgemm(false, false, 4, 5, 0, 1, nil, 1, nil, 5, 0, make([]float32, 20), 5)
 }
+
+// TestSgemmRowsMatchesGathered checks the implicit GEMM against Sgemm on the
+// gathered rows, over tile edges (m, n not multiples of the micro-tile), k
+// blocks (k > kc) and both betas, on every shape class the convolutions use.
+func TestSgemmRowsMatchesGathered(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range []struct{ m, n, k int }{{16, 1088, 144}, {16, 1088, 9}, {3, 50, 7}, {20, 100, 300}, {8, 48, 16}, {1, 1, 1}, {9, 1000, 260}} {
+		for _, beta := range []float32{0, 0.5} {
+			t.Run(fmt.Sprintf("%dx%dx%d_beta%v", s.m, s.n, s.k, beta), func(t *testing.T) {
+				b := randSlice(r, s.n+3*s.k+40)
+				offs := make([]int, s.k)
+				for p := range offs {
+					offs[p] = r.IntN(len(b) - s.n + 1)
+				}
+				a := randSlice(r, s.m*s.k)
+				c := randSlice(r, s.m*s.n)
+				want := append([]float32(nil), c...)
+				g := make([]float32, s.k*s.n)
+				for p, o := range offs {
+					copy(g[p*s.n:], b[o:o+s.n])
+				}
+				naiveGemm(false, false, s.m, s.n, s.k, 1.5, a, s.k, g, s.n, beta, want, s.n)
+				SgemmRows(s.m, s.n, s.k, 1.5, a, s.k, b, offs, beta, c, s.n)
+				for i := range c {
+					if d := math.Abs(float64(c[i] - want[i])); d > 1e-3*(1+math.Abs(float64(want[i]))) {
+						t.Fatalf("c[%d] = %v, want %v", i, c[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}

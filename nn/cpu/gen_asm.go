@@ -48,13 +48,17 @@ func main() {
 	fmt.Fprintf(&g, "const (\n\tmrAVX512 = %d\n\tnrAVX512 = %d\n\tmrAVX2   = %d\n\tnrAVX2   = %d\n)\n\n", mr512, nv512*16, mr256, nv256*8)
 
 	for nv := 1; nv <= nv512; nv++ {
-		gemmKernel("Z", 16, mr512, nv)
+		gemmKernel("Z", 16, mr512, nv, false)
+	}
+	for nv := 1; nv <= nv512; nv++ {
+		gemmKernel("Z", 16, mr512, nv, true)
 	}
 	for nv := 1; nv <= nv256; nv++ {
-		gemmKernel("Y", 8, mr256, nv)
+		gemmKernel("Y", 8, mr256, nv, false)
 	}
 	dispatch("kernAVX512", "Z", 16, nv512)
 	dispatch("kernAVX2", "Y", 8, nv256)
+	dispatchOff("kernOffAVX512", "Z", 16, nv512)
 
 	packT16()
 	packT8()
@@ -91,25 +95,51 @@ func dispatch(name, r string, lanes, nvMax int) {
 	fmt.Fprintf(&g, "\tdefault:\n\t\tpanic(\"cpu: bad panel width\")\n\t}\n}\n\n")
 }
 
+func dispatchOff(name, r string, lanes, nvMax int) {
+	fmt.Fprintf(&g, "func %s(w, k int, a, b []float32, offs []int, c []float32, ldc int, beta float32, pf int) {\n\tswitch w {\n", name)
+	for nv := nvMax; nv >= 1; nv-- {
+		fmt.Fprintf(&g, "\tcase %d:\n\t\tgemmOff%s_%d(k, &a[0], &b[0], &offs[0], &c[0], ldc, beta, pf)\n", nv*lanes, isaName(r), nv)
+	}
+	fmt.Fprintf(&g, "\tdefault:\n\t\tpanic(\"cpu: bad panel width\")\n\t}\n}\n\n")
+}
+
 // gemmKernel: C[0:mr, 0:nv*lanes] = Apanel·Bpanel + beta·C, where the packed
 // A panel holds mr floats per k and B rows are bs floats apart (nv*lanes when
 // packed, ldb when B is read in place). beta==0 never reads C.
-func gemmKernel(r string, lanes, mr, nv int) {
+//
+// With offs, B row p is not bs floats after row p−1 but starts offs[p]
+// floats after b (an implicit GEMM over shifted views of one buffer, such as
+// a convolution's taps over a padded plane): the offsets table replaces bs.
+func gemmKernel(r string, lanes, mr, nv int, offs bool) {
 	name := fmt.Sprintf("gemm%s_%d", isaName(r), nv)
-	fmt.Fprintf(&g, "//go:noescape\nfunc %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)\n\n", name)
+	if offs {
+		name = fmt.Sprintf("gemmOff%s_%d", isaName(r), nv)
+		fmt.Fprintf(&g, "//go:noescape\nfunc %s(k int, a, b *float32, offs *int, c *float32, ldc int, beta float32, pf int)\n\n", name)
+	} else {
+		fmt.Fprintf(&g, "//go:noescape\nfunc %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)\n\n", name)
+	}
 	vb := lanes * 4 // vector bytes
 	acc := func(i, v int) string { return fmt.Sprintf("%s%d", r, i*nv+v) }
 	breg := func(v int) string { return fmt.Sprintf("%s%d", r, mr*nv+v) }
 	bc := fmt.Sprintf("%s%d", r, mr*nv+nv)
 	p("")
-	p("// func %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)", name)
+	if offs {
+		p("// func %s(k int, a, b *float32, offs *int, c *float32, ldc int, beta float32, pf int)", name)
+	} else {
+		p("// func %s(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)", name)
+	}
 	p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
-	p("\tMOVQ b+16(FP), DI")
-	p("\tMOVQ bs+24(FP), R9")
 	p("\tMOVQ pf+56(FP), R11")
-	p("\tSHLQ $2, R9")
+	if offs {
+		p("\tMOVQ b+16(FP), R13")
+		p("\tMOVQ offs+24(FP), R9")
+	} else {
+		p("\tMOVQ b+16(FP), DI")
+		p("\tMOVQ bs+24(FP), R9")
+		p("\tSHLQ $2, R9")
+	}
 	p("\tMOVQ c+32(FP), DX")
 	p("\tMOVQ ldc+40(FP), R8")
 	p("\tSHLQ $2, R8")
@@ -142,6 +172,20 @@ func gemmKernel(r string, lanes, mr, nv int) {
 			}
 		}
 	}
+	// With offsets, row p's address is b + 4·offs[p].
+	row := func() {
+		if offs {
+			p("\tMOVQ (R9), DI")
+			p("\tLEAQ (R13)(DI*4), DI")
+		}
+	}
+	next := func() {
+		if offs {
+			p("\tADDQ $8, R9")
+		} else {
+			p("\tADDQ R9, DI")
+		}
+	}
 	p("\tMOVQ CX, BX")
 	p("\tSHRQ $2, BX")
 	p("\tJZ tail")
@@ -150,11 +194,12 @@ func gemmKernel(r string, lanes, mr, nv int) {
 	// rows ahead; in place (bs = ldb), the same row of the next panel, since
 	// the hardware prefetchers do not follow rows that far apart.
 	for u := 0; u < 4; u++ {
+		row()
 		for v := 0; v < nv; v++ {
 			p("\tPREFETCHT0 %d(DI)(R11*1)", v*vb)
 		}
 		step(u * mr * 4)
-		p("\tADDQ R9, DI")
+		next()
 	}
 	p("\tADDQ $%d, SI", 4*mr*4)
 	p("\tDECQ BX")
@@ -163,8 +208,9 @@ func gemmKernel(r string, lanes, mr, nv int) {
 	p("\tANDQ $3, CX")
 	p("\tJZ store")
 	p("loop1:")
+	row()
 	step(0)
-	p("\tADDQ R9, DI")
+	next()
 	p("\tADDQ $%d, SI", mr*4)
 	p("\tDECQ CX")
 	p("\tJNZ loop1")

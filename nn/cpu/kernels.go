@@ -21,6 +21,8 @@ type kernelSet struct {
 	mc     int // m block packed at once
 	nc     int // n block: the B block (kc×nc) stays in L2
 	micro  microFn
+	// microOff, if set, is micro with B's rows at offsets (SgemmRows).
+	microOff func(w, k int, a, b []float32, offs []int, c []float32, ldc int, beta float32, pf int)
 
 	// Optional packing fast paths for whole 16-column blocks (see packA, packBT).
 	packA  func(d, a []float32, lda, nblk int, alpha float32)

@@ -9,7 +9,7 @@ var (
 		name: "avx512",
 		mr:   mrAVX512, nr: nrAVX512, step: 16,
 		kc: 256, mc: 192, nc: 960,
-		micro: kernAVX512,
+		micro: kernAVX512, microOff: kernOffAVX512,
 		packA: packA8AVX512,
 		packBT: func(d []float32, ldd int, b []float32, ldb, nblk int) {
 			_ = b[15*ldb+16*nblk-1]

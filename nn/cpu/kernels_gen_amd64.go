@@ -21,6 +21,15 @@ func gemmAVX512_2(k int, a, b *float32, bs int, c *float32, ldc int, beta float3
 func gemmAVX512_3(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
 //go:noescape
+func gemmOffAVX512_1(k int, a, b *float32, offs *int, c *float32, ldc int, beta float32, pf int)
+
+//go:noescape
+func gemmOffAVX512_2(k int, a, b *float32, offs *int, c *float32, ldc int, beta float32, pf int)
+
+//go:noescape
+func gemmOffAVX512_3(k int, a, b *float32, offs *int, c *float32, ldc int, beta float32, pf int)
+
+//go:noescape
 func gemmAVX2_1(k int, a, b *float32, bs int, c *float32, ldc int, beta float32, pf int)
 
 //go:noescape
@@ -50,6 +59,19 @@ func kernAVX2(w, k int, a, b []float32, bs int, c []float32, ldc int, beta float
 		gemmAVX2_2(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
 	case 8:
 		gemmAVX2_1(k, &a[0], &b[0], bs, &c[0], ldc, beta, pf)
+	default:
+		panic("cpu: bad panel width")
+	}
+}
+
+func kernOffAVX512(w, k int, a, b []float32, offs []int, c []float32, ldc int, beta float32, pf int) {
+	switch w {
+	case 48:
+		gemmOffAVX512_3(k, &a[0], &b[0], &offs[0], &c[0], ldc, beta, pf)
+	case 32:
+		gemmOffAVX512_2(k, &a[0], &b[0], &offs[0], &c[0], ldc, beta, pf)
+	case 16:
+		gemmOffAVX512_1(k, &a[0], &b[0], &offs[0], &c[0], ldc, beta, pf)
 	default:
 		panic("cpu: bad panel width")
 	}
