@@ -54,12 +54,16 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 				base := int32(iy * w)
 				lo, hi := 0, wo
 				if dartsWindow {
-					// DARTS' 3×3 stride-1 window: interior columns unrolled.
+					// DARTS' 3×3 stride-1 window: the interior columns
+					// scan their three inputs as three vector merges of
+					// shifted rows, in the scalar scan's order.
 					lo, hi = 1, wo-1
+					copy(hr[lo:hi], row[0:wo-2])
 					for ox := lo; ox < hi; ox++ {
-						best, bi := maxStep(row[ox-1], base+int32(ox-1), row[ox], base+int32(ox))
-						hr[ox], ir[ox] = maxStep(best, bi, row[ox+1], base+int32(ox+1))
+						ir[ox] = base + int32(ox-1)
 					}
+					cpu.MaxMergeIota(hr[lo:hi], ir[lo:hi], row[1:wo-1], base+1)
+					cpu.MaxMergeIota(hr[lo:hi], ir[lo:hi], row[2:wo], base+2)
 				}
 				for ox, win := range cols {
 					if ox >= lo && ox < hi && dartsWindow {
@@ -82,10 +86,7 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 				copy(yr, hm[win.lo*wo:(win.lo+1)*wo])
 				copy(ar, hi32[win.lo*wo:(win.lo+1)*wo])
 				for iy := win.lo + 1; iy < win.hi; iy++ {
-					hr, ir := hm[iy*wo:(iy+1)*wo], hi32[iy*wo:(iy+1)*wo]
-					for ox, v := range hr {
-						yr[ox], ar[ox] = maxStep(yr[ox], ar[ox], v, ir[ox])
-					}
+					cpu.MaxMerge(yr, ar, hm[iy*wo:(iy+1)*wo], hi32[iy*wo:(iy+1)*wo])
 				}
 			}
 		}
@@ -153,13 +154,25 @@ func (g *Graph) AvgPool2d(x *Tensor, k, stride, pad int, countIncludePad bool) *
 		}
 	}
 	y := g.AllocFull(n, c, ho, wo)
+	dartsWindow := k == 3 && stride == 1 && pad == 1 && w >= 3
 	parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
 		hs := make([]float32, h*wo)
 		for p := lo; p < hi; p++ {
 			xp := x.Data[p*h*w : (p+1)*h*w]
 			for iy := range h {
 				row := xp[iy*w : (iy+1)*w]
+				if dartsWindow {
+					// Interior columns: three vector adds of shifted rows,
+					// in the scalar sum's order ((a+b)+c).
+					hr := hs[iy*wo+1 : iy*wo+wo-1]
+					copy(hr, row[0:w-2])
+					cpu.Add(hr, row[1:w-1])
+					cpu.Add(hr, row[2:w])
+				}
 				for ox, win := range cols {
+					if dartsWindow && ox > 0 && ox < wo-1 {
+						continue
+					}
 					var s float32
 					for _, v := range row[win.lo:win.hi] {
 						s += v

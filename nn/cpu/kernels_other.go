@@ -37,3 +37,8 @@ func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w
 }
 
 func dwBlocks(k int) []int { return nil }
+
+func maxMergeIdxAVX512(y *float32, ay *int32, v *float32, iv *int32, n int) { panic("no AVX-512") }
+func maxMergeIotaAVX512(y *float32, ay *int32, v *float32, start int32, n int) {
+	panic("no AVX-512")
+}
