@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"supernet", "--batch", "-2"}, []string{"--batch", "-2"}},
 		{[]string{"supernet", "--space", "nope"}, []string{"--space", `"nope"`}},
 		{[]string{"supernet", "--c", "x"}, []string{"-c", `"x"`}},
+		{[]string{"supernet", "--torch-ms", "0"}, []string{"--torch-ms", "positive"}},
+		{[]string{"supernet", "--cpuprofile", "/nonexistent-dir/p.prof", "--steps", "1", "--c", "2", "--cells", "1", "--size", "4", "--batch", "1"}, []string{"--cpuprofile", "nonexistent-dir"}},
 	} {
 		var so, se bytes.Buffer
 		err := runBench(context.Background(), c.args, &so, &se)
@@ -49,13 +52,18 @@ func TestBenchSupernetTiny(t *testing.T) {
 	if r.MsPerStep <= 0 || r.PeakRSSBytes <= 0 || r.Pairs != 8 || r.Batch != 4 || r.TimeRatio != r.MsPerStep/benchRefStepMs {
 		t.Fatalf("report %+v", r)
 	}
-	// The human form names both ratios.
+	// The human form names both ratios, to a same-run PyTorch figure when
+	// given, and writes the profile asked for.
 	so.Reset()
+	prof := t.TempDir() + "/cpu.prof"
 	if err := runBench(context.Background(), []string{"supernet", "--c", "4", "--cells", "3", "--size", "8", "--channels", "1",
-		"--batch", "2", "--steps", "1", "--space", "bp"}, &so, &se); err != nil {
+		"--batch", "2", "--steps", "1", "--space", "bp", "--torch-ms", "30000", "--cpuprofile", prof}, &so, &se); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"ms/step", "peak RSS", "vs PyTorch", "time", "memory"} {
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("--cpuprofile %s: %v (size %v)", prof, err, st)
+	}
+	for _, w := range []string{"ms/step", "peak RSS", "page faults/step", "vs PyTorch CPU (30.0 s/step", "time", "memory"} {
 		if !strings.Contains(so.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, so.String())
 		}
