@@ -21,7 +21,10 @@ type Arena struct {
 	used [][]float32
 }
 
-// ArenaPool holds the free buffers of its arenas, by length.
+// ArenaPool holds the free buffers of its arenas, by capacity. A request
+// takes a free buffer of its own length, else the smallest one up to 4×
+// longer (sliced), so that the sizes of a network's stages (halved at each
+// reduction) share memory instead of each keeping its own free list.
 type ArenaPool struct {
 	mu    sync.Mutex
 	free  map[int][][]float32
@@ -42,10 +45,19 @@ func (a *Arena) get(n int, zero bool) []float32 {
 	p := a.pool
 	p.mu.Lock()
 	var b []float32
-	if list := p.free[n]; len(list) > 0 {
-		b = list[len(list)-1]
-		p.free[n] = list[:len(list)-1]
-		p.bytes -= int64(4 * n)
+	key := n
+	if len(p.free[n]) == 0 {
+		key = 0
+		for c, list := range p.free {
+			if len(list) > 0 && c > n && c <= 4*n && (key == 0 || c < key) {
+				key = c
+			}
+		}
+	}
+	if list := p.free[key]; key > 0 && len(list) > 0 {
+		b = list[len(list)-1][:n]
+		p.free[key] = list[:len(list)-1]
+		p.bytes -= int64(4 * key)
 	}
 	p.mu.Unlock()
 	if b == nil {
@@ -70,11 +82,12 @@ func (a *Arena) Reset() {
 		p.free = map[int][][]float32{}
 	}
 	for _, b := range a.used {
-		if p.bytes+int64(4*len(b)) > limit {
+		c := cap(b)
+		if p.bytes+int64(4*c) > limit {
 			continue
 		}
-		p.free[len(b)] = append(p.free[len(b)], b)
-		p.bytes += int64(4 * len(b))
+		p.free[c] = append(p.free[c], b[:c])
+		p.bytes += int64(4 * c)
 	}
 	p.mu.Unlock()
 	clear(a.used)

@@ -177,7 +177,12 @@ func (g *Graph) BackwardFrom(out *Tensor, seed []float32) {
 		return
 	}
 	if out.Grad == nil {
-		out.Grad = append([]float32(nil), seed...)
+		if out.arena != nil {
+			out.Grad = out.arena.get(len(seed), false) // overwritten next line
+		} else {
+			out.Grad = make([]float32, len(seed))
+		}
+		copy(out.Grad, seed)
 	} else {
 		cpu.Add(out.Grad, seed)
 	}

@@ -99,7 +99,15 @@ func accumulate(dst, src []float32) {
 
 // Sum returns the elementwise sum of one or more tensors of one shape
 // (a DARTS node summing its incoming edges).
-func (g *Graph) Sum(xs ...*Tensor) *Tensor {
+func (g *Graph) Sum(xs ...*Tensor) *Tensor { return g.sum(false, xs) }
+
+// SumOwned is Sum for inputs that nothing else consumes (a cell node's
+// incoming edges): each input's gradient is the sum's own, so it is shared
+// with the sum instead of copied into a buffer of its own. The inputs'
+// backward closures must only read their gradients.
+func (g *Graph) SumOwned(xs ...*Tensor) *Tensor { return g.sum(true, xs) }
+
+func (g *Graph) sum(owned bool, xs []*Tensor) *Tensor {
 	if len(xs) == 0 {
 		panic("nn.Sum: no inputs")
 	}
@@ -112,17 +120,20 @@ func (g *Graph) Sum(xs ...*Tensor) *Tensor {
 	y := g.Alloc(xs[0].Shape...)
 	parElems(y.Len(), func(lo, hi int) {
 		for _, x := range xs {
-			for i := lo; i < hi; i++ {
-				y.Data[i] += x.Data[i]
-			}
+			cpu.Add(y.Data[lo:hi], x.Data[lo:hi]) // (0 + x0) + x1 + …, as before
 		}
 	})
 	if g.Records(xs...) {
 		g.Record(y, func() {
-			for _, x := range xs {
-				if x.NeedsGrad {
-					accumulate(x.GradBuf(), y.Grad)
+			for i, x := range xs {
+				if !x.NeedsGrad {
+					continue
 				}
+				if owned && y.Grad != nil && x.Grad == nil && !slices.Contains(xs[:i], x) && !slices.Contains(xs[i+1:], x) {
+					x.Grad = y.Grad
+					continue
+				}
+				accumulate(x.GradBuf(), y.Grad)
 			}
 		})
 	}

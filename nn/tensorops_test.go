@@ -190,3 +190,60 @@ func TestOpsParallelGrad(t *testing.T) {
 		return g.Add(g.Mul(p, p), g.Scale(g.Normalize(p, make([]float32, 32), slices.Repeat([]float32{2}, 32)), 3))
 	}, x, v, w, bn.Weight, bn.Bias)
 }
+
+// TestSumOwnedSharesTheGradient: SumOwned gives the same values and
+// gradients as Sum, sharing the sum's gradient with inputs that have none
+// yet, and still adds for an input given twice or one that already has a
+// gradient.
+func TestSumOwnedSharesTheGradient(t *testing.T) {
+	mk := func(seed uint64) *Tensor {
+		x := randTensor(seed, 1, 2, 3, 4, 4)
+		x.NeedsGrad = true
+		return x
+	}
+	for _, c := range []struct {
+		name  string
+		build func(a, b, d *Tensor) []*Tensor
+	}{
+		{"distinct", func(a, b, d *Tensor) []*Tensor { return []*Tensor{a, b, d} }},
+		{"twice", func(a, b, d *Tensor) []*Tensor { return []*Tensor{a, a, d} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got, want [][]float32
+			var gotY, wantY []float32
+			for _, owned := range []bool{false, true} {
+				a, b, d := mk(1), mk(2), mk(3)
+				xs := c.build(a, b, d)
+				g := NewGraph(true, nil)
+				var y *Tensor
+				if owned {
+					y = g.SumOwned(xs...)
+				} else {
+					y = g.Sum(xs...)
+				}
+				seed := randTensor(4, 1, y.Shape...).Data
+				g.BackwardFrom(y, seed)
+				var grads [][]float32
+				for i, x := range []*Tensor{a, b, d} {
+					grads = append(grads, append([]float32(nil), x.Grad...))
+					if owned && c.name == "distinct" && &x.Grad[0] != &y.Grad[0] {
+						t.Errorf("input %d does not share the sum's gradient", i)
+					}
+				}
+				if owned {
+					got, gotY = grads, y.Data
+				} else {
+					want, wantY = grads, y.Data
+				}
+			}
+			if !slices.Equal(gotY, wantY) {
+				t.Fatal("SumOwned's values differ from Sum's")
+			}
+			for i := range want {
+				if !slices.Equal(got[i], want[i]) {
+					t.Errorf("input %d: SumOwned's gradient differs from Sum's", i)
+				}
+			}
+		})
+	}
+}

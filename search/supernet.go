@@ -241,7 +241,8 @@ func (c *searchCell) forward(g *nn.Graph, s0, s1, w, beta *nn.Tensor) *nn.Tensor
 			}
 		}
 		off += i + 2
-		states = append(states, g.Sum(ins...))
+		// The edges' outputs feed this node only (SumOwned).
+		states = append(states, g.SumOwned(ins...))
 	}
 	return g.Concat(1, states[len(states)-c.mul:]...)
 }

@@ -90,6 +90,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seed := fs.Uint64("seed", 1, "random seed")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on stdout")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
+	memProfile := fs.String("memprofile", "", "write a pprof allocation profile (all steps) to this file")
 	refMs := fs.Float64("torch-ms", benchRefStepMs, "PyTorch's step time to compare with, in ms (measured in the same run)")
 	refGiB := fs.Float64("torch-gib", benchRefPeakGiB, "PyTorch's peak memory to compare with, in GiB")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -183,6 +184,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	progress(stderr, "bench done   ", total, total, start, "")
+	if *memProfile != "" {
+		if err := writeAllocs(*memProfile); err != nil {
+			return fmt.Errorf("bench supernet: --memprofile: %w", err)
+		}
+	}
 	runtime.KeepAlive(net)
 	med := median(ms)
 	hwm, err := peakRSS()
@@ -211,6 +217,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "  vs PyTorch CPU (%.1f s/step, %.1f GiB): time %.2f× (target ≤ %.1f×: %s), memory %.2f× (target ≤ %.0f GiB: %s)\n",
 		*refMs/1000, *refGiB, rep.TimeRatio, benchTargetTime, passFail(rep.MeetsTime), rep.MemRatio, benchTargetGiB, passFail(rep.MeetsMemory))
 	return nil
+}
+
+// writeAllocs writes the allocation profile to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func onOff(b bool) string {

@@ -57,11 +57,13 @@ func TestBenchSupernetTiny(t *testing.T) {
 	so.Reset()
 	prof := t.TempDir() + "/cpu.prof"
 	if err := runBench(context.Background(), []string{"supernet", "--c", "4", "--cells", "3", "--size", "8", "--channels", "1",
-		"--batch", "2", "--steps", "1", "--space", "bp", "--torch-ms", "30000", "--cpuprofile", prof}, &so, &se); err != nil {
+		"--batch", "2", "--steps", "1", "--space", "bp", "--torch-ms", "30000", "--cpuprofile", prof, "--memprofile", prof + ".mem"}, &so, &se); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
-		t.Errorf("--cpuprofile %s: %v (size %v)", prof, err, st)
+	for _, f := range []string{prof, prof + ".mem"} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s: %v (%v)", f, err, st)
+		}
 	}
 	for _, w := range []string{"ms/step", "peak RSS", "page faults/step", "vs PyTorch CPU (30.0 s/step", "time", "memory"} {
 		if !strings.Contains(so.String(), w) {

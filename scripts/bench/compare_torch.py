@@ -150,7 +150,7 @@ def scaling(args):
                     tcell, tgib = f"{t['med']:.0f}", f"{t['gib']:.1f}"
                     ratio = f"{o['ms_per_step']/t['med']:.2f}×"
                 else:
-                    tcell, tgib, ratio = f"does not fit (≈{need:.0f} GiB > {avail:.0f} available)", "–", "–"
+                    tcell, tgib, ratio = f"not run: needs ≈{need:.0f} GiB, over 85 % of the {avail:.0f} GiB available", "–", "–"
                 rows.append(f"| {c} | {cells} | {batch} | {o['ms_per_step']:.0f} | {o['peak_rss_gib']:.2f} | {tcell} | {tgib} | {ratio} |")
                 print(rows[-1], flush=True)
     print("\n| C | cells | batch | ours ms/step | ours GiB | PyTorch ms/step | PyTorch GiB | ratio |")

@@ -1,0 +1,68 @@
+package nn
+
+import "testing"
+
+// TestArenaLendsZeroedReusedBuffers: a reset arena's buffers go to the next
+// borrower zeroed (Get) and are reused, also for a shorter request (up to 4×
+// shorter, sliced); the pool keeps no more than its Limit; a View's
+// gradient is lent by its arena; a Release gives a graph's buffers back.
+func TestArenaLendsZeroedReusedBuffers(t *testing.T) {
+	p := &ArenaPool{}
+	a := p.NewArena()
+	b := a.Get(100)
+	for i := range b {
+		b[i] = 7
+	}
+	a.Reset()
+	c := p.NewArena().Get(100)
+	if &c[0] != &b[0] {
+		t.Error("a buffer of the same length was not reused")
+	}
+	for _, v := range c {
+		if v != 0 {
+			t.Fatal("a reused buffer was not zeroed")
+		}
+	}
+	big := p.NewArena()
+	x := big.Get(400)
+	big.Reset()
+	small := p.NewArena().Get(150)
+	if len(small) != 150 || &small[0] != &x[0] {
+		t.Errorf("a 150-value request did not reuse the free 400-value buffer (len %d)", len(small))
+	}
+	huge := p.NewArena()
+	h := huge.Get(1000)
+	huge.Reset()
+	if tiny := p.NewArena().Get(50); &tiny[0] == &h[0] {
+		t.Error("a buffer 20× longer than asked was lent")
+	}
+
+	limited := &ArenaPool{Limit: 4 * 100}
+	la := limited.NewArena()
+	la.Get(100)
+	la.Get(100)
+	la.Reset()
+	if limited.bytes > limited.Limit {
+		t.Errorf("pool keeps %d bytes, over its limit %d", limited.bytes, limited.Limit)
+	}
+
+	src := New(2, 3)
+	src.NeedsGrad = true
+	va := p.NewArena()
+	v := va.View(src)
+	if &v.Data[0] != &src.Data[0] || !v.NeedsGrad {
+		t.Fatal("a view does not share its tensor's values")
+	}
+	gb := v.GradBuf()
+	if src.Grad != nil || len(gb) != 6 || len(va.used) != 1 {
+		t.Errorf("a view's gradient was not lent by its arena (src.Grad %v, lent %d)", src.Grad, len(va.used))
+	}
+
+	g := NewGraph(true, nil)
+	g.Arena = p.NewArena()
+	g.Alloc(5)
+	g.Release()
+	if len(g.Arena.used) != 0 {
+		t.Error("Release kept the graph's buffers")
+	}
+}
