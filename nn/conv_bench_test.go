@@ -7,7 +7,7 @@ import (
 
 // Forward+backward of the convolution shapes PyTorch is measured on in
 // ../shared/bench (batch 64, 16 channels, 32×32, input needs its gradient).
-// ../shared/bench/py/torch_conv.py times them in PyTorch;
+// nn/testdata/torch_conv_ref.py times the same cases in PyTorch;
 // scripts/bench/compare_torch.py convs runs both, alternated.
 func benchConv(b *testing.B, cfg Conv2dConfig) {
 	c := MustConv2d(cfg, rand.New(rand.NewPCG(1, 1)))

@@ -293,6 +293,34 @@ func dwForward(gm convGeom, x, w, out []float32) {
 // square reports a k×k kernel (cpu.DepthwisePlane's case).
 func (gm convGeom) square() bool { return gm.KH == gm.KW }
 
+// same reports a square kernel padded to keep the size at stride 1
+// (2P = D·(k−1)). Its input gradient is a convolution of dy (at stride S
+// spread out, zeros between) zero-padded by P with the kernel flipped and
+// its in and out channels swapped (flippedKernel): a forward-shaped
+// convolution instead of a scatter of columns or taps.
+func (gm convGeom) same() bool { return gm.square() && 2*gm.P == gm.D*(gm.KH-1) }
+
+// flippedKernel returns the weights of that convolution: per group, a
+// (C/G) × (O/G) × k² tensor with flipped[c][o] the spatial reverse of
+// w[o][c]. For a depthwise convolution it is each channel's kernel
+// reversed.
+func (gm convGeom) flippedKernel(w []float32) []float32 {
+	cg, og, k2 := gm.C/gm.G, gm.O/gm.G, gm.KH*gm.KW
+	flip := make([]float32, len(w))
+	for g := 0; g < gm.G; g++ {
+		for o := 0; o < og; o++ {
+			for c := 0; c < cg; c++ {
+				src := w[((g*og+o)*cg+c)*k2:]
+				dst := flip[((g*cg+c)*og+o)*k2:]
+				for t := 0; t < k2; t++ {
+					dst[k2-1-t] = src[t]
+				}
+			}
+		}
+	}
+	return flip
+}
+
 // dwForwardPlanes is dwForward at stride 1 with a square kernel: each
 // padded plane goes through cpu.DepthwisePlane, which writes the output
 // rows in place.
@@ -350,6 +378,10 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 	// The stride-1 output size, over which the taps run.
 	h1, w1 := hp-gm.D*(gm.KH-1), wp-gm.D*(gm.KW-1)
 	planeIn, planeOut := gm.H*gm.W, gm.Ho*gm.Wo
+	var flip []float32
+	if dx != nil && gm.same() {
+		flip = gm.flippedKernel(beff)
+	}
 	cpu.For(gm.C, 1, func(clo, chi int) {
 		offs := gm.tapOffsets(wp)
 		m := offs[len(offs)-1]
@@ -371,20 +403,7 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 		clear(dyz)
 		L := (h1-1)*wp + w1
 		dyw := dyz[m:]
-		// A "same" convolution's input gradient is the convolution of dy
-		// (at stride S spread out, zeros between) zero-padded by P with
-		// the flipped kernel: dyz from m−(P·wp+P) on is that padded plane.
-		same := gm.square() && 2*gm.P == gm.D*(gm.KH-1)
-		var flip []float32
-		if same && dx != nil {
-			flip = make([]float32, k2)
-		}
 		for c := clo; c < chi; c++ {
-			if flip != nil {
-				for t, v := range beff[c*k2 : (c+1)*k2] {
-					flip[k2-1-t] = v
-				}
-			}
 			for n := 0; n < gm.N; n++ {
 				q := n*gm.C + c
 				xq, dyq := x[q*planeIn:(q+1)*planeIn], dy[q*planeOut:(q+1)*planeOut]
@@ -403,7 +422,8 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 					cpu.DotTaps(dw[c*k2:(c+1)*k2], dyw[:L], xp, offs)
 				}
 				if flip != nil {
-					cpu.DepthwisePlane(dx[q*planeIn:(q+1)*planeIn], gm.W, dyz[m-q0:], wp, flip, gm.KH, gm.D, gm.H, gm.W, true)
+					// dyz from m−(P·wp+P) on is dy padded by P (gm.same).
+					cpu.DepthwisePlane(dx[q*planeIn:(q+1)*planeIn], gm.W, dyz[m-q0:], wp, flip[c*k2:(c+1)*k2], gm.KH, gm.D, gm.H, gm.W, true)
 				} else if dx != nil {
 					cpu.Taps(dxw, dyz, back, beff[c*k2:(c+1)*k2])
 					cpu.AddRows(dx[q*planeIn:(q+1)*planeIn], gm.W, dxw, wp, gm.H, gm.W)
@@ -492,29 +512,14 @@ func wideForward(gm convGeom, x, w, out []float32) {
 func wideBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 	wg := gm.wideGeom()
 	cg, og := gm.C/gm.G, gm.O/gm.G
-	// A "same" convolution's input gradient is a convolution of dy
-	// zero-padded by P with the kernel flipped and its in and out channels
-	// swapped: a cg × (og·k²) by (og·k²) × columns GEMM, the forward's
-	// shape, instead of (cg·k²) columns of k = og scattered back one row at
-	// a time.
+	// A "same" convolution's input gradient (gm.same) is a cg × (og·k²)
+	// by (og·k²) × columns GEMM, the forward's shape, instead of (cg·k²)
+	// columns of k = og scattered back one row at a time.
 	var flip []float32
-	k2 := gm.KH * gm.KW
-	if dx != nil && gm.square() && 2*gm.P == gm.D*(gm.KH-1) && gm.Ho == gm.H && gm.Wo == gm.W {
-		flip = make([]float32, len(beff))
-		for g := 0; g < gm.G; g++ {
-			for o := 0; o < og; o++ {
-				for c := 0; c < cg; c++ {
-					src := beff[((g*og+o)*cg+c)*k2:]
-					dst := flip[(g*cg+c)*og*k2+o*k2:]
-					for t := 0; t < k2; t++ {
-						dst[k2-1-t] = src[t]
-					}
-				}
-			}
-		}
-	}
 	var offs []int
-	if flip != nil {
+	k2 := gm.KH * gm.KW
+	if dx != nil && gm.same() {
+		flip = gm.flippedKernel(beff)
 		offs = wideOffsets(gm, wg, og)
 	}
 	parts := make([][]float32, cpu.Workers())

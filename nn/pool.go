@@ -41,7 +41,7 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 		arg = make([]int32, y.Len())
 	}
 	cols, rows := poolWindows(w, wo, k, stride, pad), poolWindows(h, ho, k, stride, pad)
-	dartsWindow := k == 3 && stride == 1 && pad == 1 && w >= 3
+	dartsWindow := isDARTSWindow(k, stride, pad, w)
 	parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
 		hm := make([]float32, h*wo)
 		hi32 := make([]int32, h*wo)
@@ -107,6 +107,12 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 	return y
 }
 
+// isDARTSWindow reports DARTS' 3×3, stride-1, pad-1 pooling window over
+// rows of at least 3: its interior columns scan shifted rows as vectors.
+func isDARTSWindow(k, stride, pad, w int) bool {
+	return k == 3 && stride == 1 && pad == 1 && w >= 3
+}
+
 // maxStep is one comparison of the max pool scan: v (from source index i)
 // replaces the best so far if it is larger, or if it is the first NaN. (A
 // branch-free version with bit masks measured slower.)
@@ -154,7 +160,7 @@ func (g *Graph) AvgPool2d(x *Tensor, k, stride, pad int, countIncludePad bool) *
 		}
 	}
 	y := g.AllocFull(n, c, ho, wo)
-	dartsWindow := k == 3 && stride == 1 && pad == 1 && w >= 3
+	dartsWindow := isDARTSWindow(k, stride, pad, w)
 	parRows(n*c, h*wo*k+ho*wo*k, func(lo, hi int) {
 		hs := make([]float32, h*wo)
 		for p := lo; p < hi; p++ {

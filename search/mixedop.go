@@ -404,7 +404,8 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			saved[i] = nil
 			lg := local()
 			// Everything the unit's graph makes is dead once its backward
-			// has run; the views' gradients are not lent, they live on.
+			// has run; the views' gradients (lent by va[i]) live on until
+			// they are added into x's and r's below.
 			lg.Arena = m.arenas.NewArena()
 			defer lg.Arena.Reset()
 			va[i] = m.arenas.NewArena()
@@ -429,7 +430,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			va[i].Reset()
 		}
 		if rl != nil && rl.Grad != nil {
-			rg.BackwardFrom(rl, rg.Arena.Get(rl.Len()))
+			rg.BackwardSeeded() // rl.Grad holds the units' sum already
 		}
 	})
 	return out

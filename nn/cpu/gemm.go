@@ -1,9 +1,6 @@
 package cpu
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, like
 // cblas_sgemm(CblasRowMajor, ...). op(A) is m×k, op(B) is k×n, C is m×n.
@@ -202,8 +199,14 @@ func tile(ks *kernelSet, buf *gemmBuf, kc, mc, nc, ir, jr int, bIn []float32, ld
 	}
 	tmp := buf.tmp[:mr*w]
 	ks.micro(w, kc, ap, bp, bs, tmp, w, 0, pf)
+	storeEdge(c[co:], ldc, tmp, w, rows, cols, beta)
+}
+
+// storeEdge writes the rows×cols corner of an edge tile computed into tmp
+// (rows w apart) to C: C = tmp + beta·C.
+func storeEdge(c []float32, ldc int, tmp []float32, w, rows, cols int, beta float32) {
 	for i := 0; i < rows; i++ {
-		crow := c[co+i*ldc : co+i*ldc+cols]
+		crow := c[i*ldc : i*ldc+cols]
 		trow := tmp[i*w : i*w+cols]
 		if beta == 0 {
 			copy(crow, trow)
@@ -332,9 +335,6 @@ func gather8(alpha float32, d []float32, ds, kc int, r0, r1, r2, r3, r4, r5, r6,
 	}
 }
 
-// cBufPool recycles the private C buffers of parallelK.
-var cBufPool sync.Pool
-
 // parallelMin is the m·n·k below which SgemmParallel stays serial: about
 // 5 µs of arithmetic, a few goroutine hand-offs.
 const parallelMin = 1 << 19
@@ -421,14 +421,7 @@ func parallelK(ks *kernelSet, workers int, transA, transB bool, m, n, k int, alp
 			sgemm(ks, transA, transB, m, n, k1-k0, alpha, a[ao:], lda, b[bo:], ldb, beta, c, ldc)
 			return
 		}
-		var buf []float32
-		if v := cBufPool.Get(); v != nil {
-			buf = *v.(*[]float32)
-		}
-		if cap(buf) < m*n {
-			buf = make([]float32, m*n)
-		}
-		buf = buf[:m*n]
+		buf := getScratch(m * n)
 		sgemm(ks, transA, transB, m, n, k1-k0, alpha, a[ao:], lda, b[bo:], ldb, 0, buf, n)
 		parts[w] = buf
 	})
@@ -436,6 +429,6 @@ func parallelK(ks *kernelSet, workers int, transA, transB bool, m, n, k int, alp
 		for i := 0; i < m; i++ {
 			ks.add(c[i*ldc:i*ldc+n], parts[w][i*n:i*n+n])
 		}
-		cBufPool.Put(&parts[w])
+		putScratch(parts[w])
 	}
 }

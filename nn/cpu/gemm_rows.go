@@ -85,24 +85,14 @@ func tileRows(ks *kernelSet, buf *gemmBuf, kc, mc, ir int, b []float32, offs []i
 	if rows := min(mr, mc-ir); rows < mr {
 		tmp := buf.tmp[:mr*nr]
 		ks.microOff(nr, kc, ap, b, offs, tmp, nr, 0, pf)
-		for i := 0; i < rows; i++ {
-			crow := c[i*ldc : i*ldc+nr]
-			trow := tmp[i*nr : i*nr+nr]
-			if beta == 0 {
-				copy(crow, trow)
-			} else {
-				for j, v := range trow {
-					crow[j] = v + beta*crow[j]
-				}
-			}
-		}
+		storeEdge(c, ldc, tmp, nr, rows, nr, beta)
 		return
 	}
 	ks.microOff(nr, kc, ap, b, offs, c, ldc, beta, pf)
 }
 
-// scratchPool recycles SgemmRows' gathered B where there is no offsets
-// kernel.
+// scratchPool recycles the drivers' scratch: parallelK's private C
+// buffers and SgemmRows' gathered B where there is no offsets kernel.
 var scratchPool sync.Pool
 
 func getScratch(n int) []float32 {
