@@ -149,19 +149,25 @@ func (c *Conv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	}
 	g.Record(out, func() {
 		var dx, dw []float32
+		fresh := false
 		if x.NeedsGrad {
-			dx = x.GradBuf()
+			dx, fresh = x.gradForWrite()
 		}
 		if c.W.NeedsGrad {
 			dw = c.W.GradBuf()
 		}
-		if fb.Rule == rule.DFA && !g.TrueGradient {
-			convBackward(gm, x.Data, out.Grad, nil, nil, dw)
+		dfa := fb.Rule == rule.DFA && !g.TrueGradient
+		if fresh && (dfa || !gm.overwritesDx()) {
+			cpu.ClearParallel(dx)
+			fresh = false
+		}
+		if dfa {
+			convBackward(gm, x.Data, out.Grad, nil, nil, dw, false)
 			if dx != nil {
 				dfaConvInput(g, c, gm, dx)
 			}
 		} else {
-			convBackward(gm, x.Data, out.Grad, beff, dx, dw)
+			convBackward(gm, x.Data, out.Grad, beff, dx, dw, fresh)
 		}
 		if c.Bias != nil && c.Bias.NeedsGrad {
 			sumBias(out.Grad, c.Bias.GradBuf(), gm.N, gm.Ho*gm.Wo)

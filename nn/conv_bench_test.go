@@ -16,19 +16,22 @@ func benchConv(b *testing.B, cfg Conv2dConfig) {
 	var dy []float32
 	// The step's tensors are lent by an arena, as in a supernet step (and as
 	// PyTorch's caching allocator does), so the loop times the convolution,
-	// not the kernel mapping fresh pages.
+	// not the kernel mapping fresh pages. Each iteration is what PyTorch's
+	// loop (nn/testdata/torch_conv_ref.py) does: x gets a fresh gradient
+	// (an arena view of x, as a step's activations have; PyTorch sets
+	// x.grad = None) and dy is handed to the backward pass, not copied
+	// (y.backward(gy)); a conv's backward only reads it, so it is reused.
 	pool := &ArenaPool{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		g := NewGraph(true, nil)
 		g.Arena = pool.NewArena()
-		out := c.Forward(g, x)
+		out := c.Forward(g, g.Arena.View(x))
 		if dy == nil {
 			dy = randTensor(2, 1, out.Shape...).Data
 		}
-		g.BackwardFrom(out, dy)
+		g.BackwardWith(out, dy)
 		g.Release()
-		x.ZeroGrad()
 		c.W.ZeroGrad()
 	}
 }

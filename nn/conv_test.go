@@ -316,7 +316,7 @@ func TestDFA(t *testing.T) {
 	// Weight gradients are the true local ones given what reached the outputs.
 	dwBP := make([]float32, conv.W.Len())
 	gmW, _ := newConvGeom(x.Shape, conv.W.Shape, 2, 1, 1, 1)
-	convBackward(gmW, x.Data, h.Grad, conv.W.Data, nil, dwBP)
+	convBackward(gmW, x.Data, h.Grad, conv.W.Data, nil, dwBP, false)
 	assertClose(t, "conv weight gradient", conv.W.Grad, dwBP, 1e-5)
 }
 
@@ -407,6 +407,58 @@ func TestFeedbackRulesLinear(t *testing.T) {
 			assertClose(t, "weight gradient = bp's", dw, dwBP, 1e-6)
 			assertClose(t, "bias gradient = bp's", db, l.Bias.Grad, 1e-6)
 			checkInvariants(t, r, l.W.Data, beff, l.Feedback)
+		})
+	}
+}
+
+// A conv's input gradient lent unzeroed by an arena (gradForWrite) comes
+// out as if it had started at zero: the 1×1 conv overwrites it, the others
+// clear it first, and a second consumer of the same input adds to what the
+// first wrote. The pool's free buffer is filled with NaN, so a value left
+// unwritten shows.
+func TestConvInputGradientOnAStaleArenaBuffer(t *testing.T) {
+	for _, cfg := range []Conv2dConfig{
+		{Name: "pw", In: 4, Out: 6, Kernel: 1},
+		{Name: "pw-groups", In: 4, Out: 6, Kernel: 1, Groups: 2},
+		{Name: "dense", In: 4, Out: 6, Kernel: 3, Padding: 1},
+		{Name: "strided", In: 4, Out: 6, Kernel: 1, Stride: 2},
+		{Name: "depthwise", In: 4, Out: 4, Kernel: 3, Padding: 1, Groups: 4},
+	} {
+		t.Run(cfg.Name, func(t *testing.T) {
+			c := MustConv2d(cfg, rand.New(rand.NewPCG(3, 3)))
+			x := randTensor(4, 1, 2, 4, 7, 7)
+			x.NeedsGrad = true
+			run := func(g *Graph, xin *Tensor) []float32 {
+				out := g.Add(c.Forward(g, xin), c.Forward(g, xin))
+				g.BackwardFrom(out, randTensor(5, 1, out.Shape...).Data)
+				return slices.Clone(xin.Grad)
+			}
+			want := run(NewGraph(true, nil), x)
+
+			// Every buffer the step could be lent is stale.
+			pool := &ArenaPool{}
+			stale := pool.NewArena()
+			bufs := map[*float32]bool{}
+			for range 8 {
+				buf := stale.Get(x.Len())
+				for i := range buf {
+					buf[i] = float32(math.NaN())
+				}
+				bufs[&buf[0]] = true
+			}
+			stale.Reset()
+			g := NewGraph(true, nil)
+			g.Arena = pool.NewArena()
+			v := g.Arena.View(x)
+			got := run(g, v)
+			if !bufs[&v.Grad[0]] {
+				t.Fatal("the view's gradient is not one of the stale buffers")
+			}
+			for i := range want {
+				if !(math.Abs(float64(got[i]-want[i])) <= 1e-5*(1+math.Abs(float64(want[i])))) { // NaN fails
+					t.Fatalf("dx[%d] = %v on a stale buffer, %v on a fresh one", i, got[i], want[i])
+				}
+			}
 		})
 	}
 }

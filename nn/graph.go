@@ -182,7 +182,7 @@ func (g *Graph) BackwardFrom(out *Tensor, seed []float32) {
 		} else {
 			out.Grad = make([]float32, len(seed))
 		}
-		copy(out.Grad, seed)
+		cpu.CopyParallel(out.Grad, seed)
 	} else {
 		cpu.Add(out.Grad, seed)
 	}

@@ -98,7 +98,7 @@ func (h *HebbConv2d) Forward(g *Graph, x *Tensor) *Tensor {
 	}
 	w := append([]float32(nil), h.W.Data...) // the weights this output used
 	g.Record(out, func() {
-		convBackward(gm, x.Data, out.Grad, w, x.GradBuf(), nil)
+		convBackward(gm, x.Data, out.Grad, w, x.GradBuf(), nil, false)
 	})
 	return out
 }

@@ -10,6 +10,8 @@ package nn
 import (
 	"fmt"
 	"slices"
+
+	"github.com/bionaslab/bionas/nn/cpu"
 )
 
 // Tensor is a dense float32 array in row-major order; images are NCHW.
@@ -82,7 +84,7 @@ func (t *Tensor) Detached() *Tensor { return &Tensor{Shape: t.Shape, Data: t.Dat
 
 // ZeroGrad drops the accumulated gradient (keeping its storage).
 func (t *Tensor) ZeroGrad() {
-	clear(t.Grad)
+	cpu.ClearParallel(t.Grad)
 	t.zeroGradDev()
 }
 
@@ -97,6 +99,23 @@ func (t *Tensor) GradBuf() []float32 {
 		}
 	}
 	return t.Grad
+}
+
+// gradForWrite returns t's gradient buffer and whether this call made it.
+// A buffer it makes is lent unzeroed from t's arena, so the caller must
+// write every value of it (overwrite, not accumulate): the first backward
+// op to reach an arena tensor saves the zeroing pass over it, which at
+// batch scale is a memory pass as long as the op's own.
+func (t *Tensor) gradForWrite() (grad []float32, fresh bool) {
+	if t.Grad != nil {
+		return t.Grad, false
+	}
+	if t.arena != nil {
+		t.Grad = t.arena.get(len(t.Data), false)
+	} else {
+		t.Grad = make([]float32, len(t.Data))
+	}
+	return t.Grad, true
 }
 
 // NCHW returns the four dimensions of an image batch, panicking with the

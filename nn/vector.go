@@ -10,6 +10,12 @@ import "github.com/bionaslab/bionas/nn/cpu"
 // Workers is the number of cores the kernels split their work over.
 func Workers() int { return cpu.Workers() }
 
+// ForEach runs fn(i) for i in [0, n) on every core, handing indices out in
+// order as cores free up (cpu.ForEach): the engine's one set of worker
+// goroutines, so that work split inside fn finds the cores busy and runs
+// in place instead of oversubscribing them.
+func ForEach(n int, fn func(i int)) { cpu.ForEach(n, fn) }
+
 // AddPar computes y += x.
 func AddPar(y, x []float32) {
 	cpu.For(len(x), parWork, func(lo, hi int) { cpu.Add(y[lo:hi], x[lo:hi]) })

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/bionaslab/bionas/nn"
 )
@@ -579,35 +578,9 @@ func recordViews(g *nn.Graph, x, r *nn.Tensor) unitViews {
 	return v
 }
 
-// unitsInParallel runs fn(0..n-1) on one goroutine per core, handing out
-// indices in order as workers free up.
-func unitsInParallel(n int, fn func(i int)) {
-	workers := min(nn.Workers(), n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	work := func() {
-		defer wg.Done()
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= n {
-				return
-			}
-			fn(i)
-		}
-	}
-	wg.Add(workers)
-	for range workers - 1 {
-		go work()
-	}
-	work()
-	wg.Wait()
-}
+// unitsInParallel runs fn(0..n-1) on every core, handing out indices in
+// order as workers free up (nn.ForEach).
+func unitsInParallel(n int, fn func(i int)) { nn.ForEach(n, fn) }
 
 // reluOf returns ReLU(x) when some unit consumes it, else nil.
 func (m *MixedOp) reluOf(g *nn.Graph, x *nn.Tensor) *nn.Tensor {

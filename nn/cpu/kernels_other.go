@@ -19,6 +19,9 @@ func addAVX512(dst, x *float32, n int)               { panic("unreachable") }
 
 func tapsAVX512(dst, src *float32, offs *int, w *float32, t, n int) { panic("unreachable") }
 func dotTaps8AVX512(y, x *float32, offs *int, n int, acc *float32)  { panic("unreachable") }
+func dots4x4AVX512(a *float32, lda int, b *float32, ldb int, n, segs, sa, sb int, acc *float32, ldacc int) {
+	panic("unreachable")
+}
 func copyRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, cols int) {
 	panic("unreachable")
 }

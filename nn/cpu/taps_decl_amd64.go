@@ -31,3 +31,6 @@ func maxMergeIdxAVX512(y *float32, ay *int32, v *float32, iv *int32, n int)
 
 //go:noescape
 func maxMergeIotaAVX512(y *float32, ay *int32, v *float32, start int32, n int)
+
+//go:noescape
+func dots4x4AVX512(a *float32, lda int, b *float32, ldb int, n, segs, sa, sb int, acc *float32, ldacc int)
