@@ -1,3 +1,5 @@
+//go:build !purego
+
 package cpu
 
 // spinPause is one PAUSE instruction (pause_amd64.s).
