@@ -40,6 +40,10 @@ func (p *ArenaPool) NewArena() *Arena { return &Arena{pool: p} }
 // Get returns a zeroed buffer of n values, reused when one is free.
 func (a *Arena) Get(n int) []float32 { return a.get(n, true) }
 
+// GetFull is Get for a caller that writes every value: a reused buffer
+// keeps its old values instead of being zeroed first.
+func (a *Arena) GetFull(n int) []float32 { return a.get(n, false) }
+
 // get is Get, leaving a reused buffer's old values when zero is false.
 func (a *Arena) get(n int, zero bool) []float32 {
 	p := a.pool

@@ -66,3 +66,16 @@ func TestArenaLendsZeroedReusedBuffers(t *testing.T) {
 		t.Error("Release kept the graph's buffers")
 	}
 }
+
+// GetFull lends a reused buffer as it was left: its caller writes it all.
+func TestArenaGetFullSkipsTheZeroing(t *testing.T) {
+	p := &ArenaPool{}
+	a := p.NewArena()
+	b := a.Get(64)
+	b[3] = 7
+	a.Reset()
+	c := p.NewArena().GetFull(64)
+	if &c[0] != &b[0] || c[3] != 7 {
+		t.Fatalf("GetFull: reused %v, value %v; want the same buffer, 7", &c[0] == &b[0], c[3])
+	}
+}

@@ -95,8 +95,9 @@ func BatchNormReLU(g *Graph, bn *BatchNorm2d, x *Tensor, withReLU bool) *Tensor 
 	}
 	g.Record(y, func() {
 		var dx, dw, db []float32
+		fresh := false // dx lent unzeroed: every plane below overwrites its values
 		if x.NeedsGrad {
-			dx = x.GradBuf()
+			dx, fresh = x.gradForWrite()
 		}
 		if bn.Weight != nil && bn.Weight.NeedsGrad {
 			dw = bn.Weight.GradBuf()
@@ -134,7 +135,7 @@ func BatchNormReLU(g *Graph, bn *BatchNorm2d, x *Tensor, withReLU bool) *Tensor 
 				}
 				for b := range n {
 					o := off(b, ch)
-					gradPlane(x.Data[o:o+hw], y.Data[o:o+hw], y.Grad[o:o+hw], dx[o:o+hw], ones, tmp, mean[ch], k, kx, k0, centred[ch])
+					gradPlane(x.Data[o:o+hw], y.Data[o:o+hw], y.Grad[o:o+hw], dx[o:o+hw], ones, tmp, mean[ch], k, kx, k0, centred[ch], fresh)
 				}
 			}
 		})
@@ -223,16 +224,20 @@ func sumGrad(x, y, dy, ones, tmp []float32, mean float32, centred bool) (s, sx f
 }
 
 // gradPlane adds k·dy − kx·(x − mean) − k0 to dx (dy masked by y > 0 when
-// tmp is given); centred computes (x − mean) explicitly.
-func gradPlane(x, y, dy, dx, ones, tmp []float32, mean, k, kx, k0 float32, centred bool) {
+// tmp is given), or with overwrite stores it; centred computes (x − mean)
+// explicitly.
+func gradPlane(x, y, dy, dx, ones, tmp []float32, mean, k, kx, k0 float32, centred, overwrite bool) {
 	if !centred {
-		cpu.BNGradApply(dx[:len(x)], y[:len(x)], dy[:len(x)], x, tmp != nil, k, kx, kx*mean-k0)
+		cpu.BNGradApply(dx[:len(x)], y[:len(x)], dy[:len(x)], x, tmp != nil, overwrite, k, kx, kx*mean-k0)
 		return
 	}
 	for len(x) > 0 {
 		nb := min(len(x), bnBlock)
 		d := maskedGrad(y[:nb], dy[:nb], tmp)
 		out := dx[:nb]
+		if overwrite {
+			clear(out)
+		}
 		for i, v := range x[:nb] {
 			out[i] += k*d[i] - kx*(v-mean) - k0
 		}

@@ -234,3 +234,57 @@ func batchNormTwoPass(g *Graph, bn *BatchNorm2d, x *Tensor) *Tensor {
 	})
 	return y
 }
+
+// BatchNorm's input gradient lent unzeroed by an arena (NaN-filled here)
+// is overwritten by its first consumer and added to by the second, in
+// training and evaluation, with and without the ReLU, on plain and
+// centred channels: the sum of each consumer's gradient on its own.
+func TestBatchNormInputGradientOnAStaleArenaBuffer(t *testing.T) {
+	for _, train := range []bool{true, false} {
+		for _, relu := range []bool{false, true} {
+			x := randTensor(6, 1, 3, 4, 5, 5)
+			for i := 0; i < 25; i++ {
+				x.Data[i] += 40 // channel 0 of image 0: mean ≫ spread, the centred path
+			}
+			x.NeedsGrad = true
+			seeds := [2][]float32{randTensor(7, 1, x.Shape...).Data, randTensor(8, 1, x.Shape...).Data}
+			bn := func(i int) *BatchNorm2d {
+				b := NewBatchNorm2d("bn", 4, true)
+				b.Weight.Data[1] = float32(2 + i)
+				b.RunningVar.Data[0] = 1e-4 // evaluation: channel 0 centred too
+				b.RunningMean.Data[0] = 40
+				return b
+			}
+			// Each consumer alone, on a plain tensor.
+			want := make([]float64, x.Len())
+			for i := range 2 {
+				x.Grad = nil
+				g := NewGraph(train, nil)
+				g.BackwardFrom(BatchNormReLU(g, bn(i), x, relu), seeds[i])
+				for j, v := range x.Grad {
+					want[j] += float64(v)
+				}
+			}
+			pool := &ArenaPool{}
+			stale := pool.NewArena()
+			for range 4 {
+				buf := stale.Get(x.Len())
+				for i := range buf {
+					buf[i] = float32(math.NaN())
+				}
+			}
+			stale.Reset()
+			g := NewGraph(train, nil)
+			g.Arena = pool.NewArena()
+			v := g.Arena.View(x)
+			y0, y1 := BatchNormReLU(g, bn(0), v, relu), BatchNormReLU(g, bn(1), v, relu)
+			y1.Grad, y0.Grad = seeds[1], seeds[0] // y1's backward runs first
+			g.BackwardSeeded()
+			for i, w := range want {
+				if got := float64(v.Grad[i]); !(math.Abs(got-w) <= 1e-5*(1+math.Abs(w))) {
+					t.Fatalf("train=%v relu=%v: dx[%d] = %v on a stale buffer, want %v", train, relu, i, got, w)
+				}
+			}
+		}
+	}
+}

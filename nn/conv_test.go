@@ -428,12 +428,20 @@ func TestConvInputGradientOnAStaleArenaBuffer(t *testing.T) {
 			c := MustConv2d(cfg, rand.New(rand.NewPCG(3, 3)))
 			x := randTensor(4, 1, 2, 4, 7, 7)
 			x.NeedsGrad = true
-			run := func(g *Graph, xin *Tensor) []float32 {
-				out := g.Add(c.Forward(g, xin), c.Forward(g, xin))
+			// Two consumers of the input, each getting the same seed: twice
+			// one consumer's gradient.
+			run := func(g *Graph, xin *Tensor, consumers int) []float32 {
+				out := c.Forward(g, xin)
+				if consumers == 2 {
+					out = g.Add(out, c.Forward(g, xin))
+				}
 				g.BackwardFrom(out, randTensor(5, 1, out.Shape...).Data)
 				return slices.Clone(xin.Grad)
 			}
-			want := run(NewGraph(true, nil), x)
+			want := run(NewGraph(true, nil), x, 1)
+			for i := range want {
+				want[i] *= 2
+			}
 
 			// Every buffer the step could be lent is stale.
 			pool := &ArenaPool{}
@@ -450,7 +458,7 @@ func TestConvInputGradientOnAStaleArenaBuffer(t *testing.T) {
 			g := NewGraph(true, nil)
 			g.Arena = pool.NewArena()
 			v := g.Arena.View(x)
-			got := run(g, v)
+			got := run(g, v, 2)
 			if !bufs[&v.Grad[0]] {
 				t.Fatal("the view's gradient is not one of the stale buffers")
 			}

@@ -93,8 +93,9 @@ func convForward(gm convGeom, x, w, out []float32) {
 
 // overwritesDx reports the convs whose convBackward can write dx instead
 // of adding to it (its overwrite argument): the 1×1 ones, one GEMM per
-// image with beta 0.
-func (gm convGeom) overwritesDx() bool { return gm.pointwise() && !gm.depthwise() }
+// image with beta 0, and the depthwise ones, which write each input plane
+// once.
+func (gm convGeom) overwritesDx() bool { return gm.pointwise() || gm.depthwise() }
 
 // convBackward accumulates the input gradient dx = convᵀ(dy, beff) (beff is
 // W for back-propagation, or a rule's B) and the weight gradient
@@ -105,7 +106,7 @@ func convBackward(gm convGeom, x, dy, beff, dx, dw []float32, overwrite bool) {
 		panic("nn: convBackward cannot overwrite dx for this geometry")
 	}
 	if gm.depthwise() {
-		dwBackward(gm, x, dy, beff, dx, dw)
+		dwBackward(gm, x, dy, beff, dx, dw, overwrite)
 		return
 	}
 	if gm.wide() {
@@ -386,8 +387,9 @@ func pad(gm convGeom, src, dst []float32, hp, wp int) {
 }
 
 // dwBackward accumulates the depthwise input gradient (through beff) and
-// weight gradient. Work is split over channels so that each worker owns
-// whole rows of dw and no reduction is needed.
+// weight gradient; with overwrite it stores dx instead, since each input
+// plane is computed once. Work is split over channels so that each worker
+// owns whole rows of dw and no reduction is needed.
 //
 // Both are tap kernels over padded-width planes, on the output gradient at
 // stride-1 resolution (at stride S, dy spread onto every S-th row and
@@ -398,7 +400,7 @@ func pad(gm convGeom, src, dst []float32, hp, wp int) {
 // Σ_t b_t·dy[q−s_t] from a copy of dy with M = max s_t zeros in front
 // (offsets M−s_t ≥ 0); the scratch columns and the zeros after the last row
 // supply the taps that fall outside dy.
-func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
+func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32, overwrite bool) {
 	k2 := gm.KH * gm.KW
 	hp, wp := gm.H+2*gm.P, gm.W+2*gm.P
 	// The stride-1 output size, over which the taps run.
@@ -449,10 +451,14 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32) {
 				}
 				if flip != nil {
 					// dyz from m−(P·wp+P) on is dy padded by P (gm.same).
-					cpu.DepthwisePlane(dx[q*planeIn:(q+1)*planeIn], gm.W, dyz[m-q0:], wp, flip[c*k2:(c+1)*k2], gm.KH, gm.D, gm.H, gm.W, true)
+					cpu.DepthwisePlane(dx[q*planeIn:(q+1)*planeIn], gm.W, dyz[m-q0:], wp, flip[c*k2:(c+1)*k2], gm.KH, gm.D, gm.H, gm.W, !overwrite)
 				} else if dx != nil {
 					cpu.Taps(dxw, dyz, back, beff[c*k2:(c+1)*k2])
-					cpu.AddRows(dx[q*planeIn:(q+1)*planeIn], gm.W, dxw, wp, gm.H, gm.W)
+					if overwrite {
+						cpu.CopyRows(dx[q*planeIn:(q+1)*planeIn], gm.W, dxw, wp, gm.H, gm.W)
+					} else {
+						cpu.AddRows(dx[q*planeIn:(q+1)*planeIn], gm.W, dxw, wp, gm.H, gm.W)
+					}
 				}
 			}
 		}

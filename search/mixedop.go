@@ -416,7 +416,7 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			if !y.NeedsGrad {
 				return // nothing in the pair needs a gradient
 			}
-			seed := lg.Arena.Get(len(out.Grad))
+			seed := lg.Arena.GetFull(len(out.Grad)) // ScalePar writes it all
 			nn.ScalePar(seed, scales[i], out.Grad)
 			lg.BackwardWith(y, seed)
 		})

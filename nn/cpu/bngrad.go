@@ -33,8 +33,10 @@ func BNGradSums(y, dy, x []float32, mask bool) (s, sx float32) {
 }
 
 // BNGradApply adds k·d − kx·x + c to dx over a block, d as in BNGradSums:
-// BatchNorm's input gradient in one pass.
-func BNGradApply(dx, y, dy, x []float32, mask bool, k, kx, c float32) {
+// BatchNorm's input gradient in one pass. With overwrite it stores the
+// value instead, ignoring dx's old contents (a gradient buffer lent
+// unzeroed).
+func BNGradApply(dx, y, dy, x []float32, mask, overwrite bool, k, kx, c float32) {
 	n := len(dy)
 	if len(x) != n || len(dx) != n || (mask && len(y) != n) {
 		panicLen("BNGradApply", "dy", "dx, x or y", n, min(len(x), len(dx), len(y)))
@@ -47,14 +49,18 @@ func BNGradApply(dx, y, dy, x []float32, mask bool, k, kx, c float32) {
 		if mask {
 			yp = &y[0]
 		}
-		bnApplyAVX512(&dx[0], yp, &dy[0], &x[0], n, mask, k, kx, c)
+		bnApplyAVX512(&dx[0], yp, &dy[0], &x[0], n, mask, overwrite, k, kx, c)
 		return
 	}
 	for i, d := range dy {
 		if mask {
 			d = ReLUGrad(y[i], d)
 		}
-		dx[i] += k*d - kx*x[i] + c
+		v := k*d - kx*x[i] + c
+		if !overwrite {
+			v += dx[i]
+		}
+		dx[i] = v
 	}
 }
 

@@ -69,8 +69,8 @@ sums_done:
 	VZEROUPPER
 	RET
 
-// func bnApplyAVX512(dx, y, dy, x *float32, n int, mask bool, k, kx, c float32)
-// dx[i] += k·d[i] − kx·x[i] + c, with d as in bnSumsAVX512.
+// func bnApplyAVX512(dx, y, dy, x *float32, n int, mask, overwrite bool, k, kx, c float32)
+// dx[i] += k·d[i] − kx·x[i] + c (= with overwrite), with d as in bnSumsAVX512.
 TEXT ·bnApplyAVX512(SB), NOSPLIT, $0-56
 	MOVQ dx+0(FP), R8
 	MOVQ y+8(FP), BX
@@ -78,6 +78,7 @@ TEXT ·bnApplyAVX512(SB), NOSPLIT, $0-56
 	MOVQ x+24(FP), DI
 	MOVQ n+32(FP), CX
 	MOVBLZX mask+40(FP), DX
+	MOVBLZX overwrite+41(FP), R9
 	VBROADCASTSS k+44(FP), Z6
 	VBROADCASTSS kx+48(FP), Z7
 	VBROADCASTSS c+52(FP), Z8
@@ -95,7 +96,10 @@ apply_acc:
 	VMOVAPS Z8, Z2
 	VFMADD231PS Z0, Z6, Z2
 	VFNMADD231PS (DI), Z7, Z2
+	TESTQ R9, R9
+	JNZ apply_store
 	VADDPS (R8), Z2, Z2
+apply_store:
 	VMOVUPS Z2, (R8)
 	ADDQ $64, R8
 	ADDQ $64, BX
@@ -119,8 +123,11 @@ apply_tail_acc:
 	VMOVAPS Z8, Z2
 	VFMADD231PS Z0, Z6, Z2
 	VFNMADD231PS Z3, Z7, Z2
+	TESTQ R9, R9
+	JNZ apply_tail_store
 	VMOVUPS.Z (R8), K1, Z3
 	VADDPS Z3, Z2, Z2
+apply_tail_store:
 	VMOVUPS Z2, K1, (R8)
 apply_done:
 	VZEROUPPER

@@ -35,10 +35,21 @@ func TestBNGradMatchesDefinition(t *testing.T) {
 				t.Fatalf("BNGradSums n=%d mask=%v: %v, %v; want %v, %v", n, mask, s, sx, ws, wsx)
 			}
 			got := append([]float32(nil), dx...)
-			BNGradApply(got, y, dy, x, mask, k, kx, c)
+			BNGradApply(got, y, dy, x, mask, false, k, kx, c)
 			for i := range n {
 				if math.Abs(float64(got[i])-want[i]) > 1e-5*(1+math.Abs(want[i])) {
 					t.Fatalf("BNGradApply n=%d mask=%v: dx[%d] = %v, want %v", n, mask, i, got[i], want[i])
+				}
+			}
+			// Overwriting ignores what was there, even NaN.
+			for i := range got {
+				got[i] = float32(math.NaN())
+			}
+			BNGradApply(got, y, dy, x, mask, true, k, kx, c)
+			for i := range n {
+				w := want[i] - float64(dx[i])
+				if !(math.Abs(float64(got[i])-w) <= 1e-5*(1+math.Abs(w))) {
+					t.Fatalf("BNGradApply n=%d mask=%v overwrite: dx[%d] = %v, want %v", n, mask, i, got[i], w)
 				}
 			}
 		}

@@ -31,7 +31,7 @@ func addRowsAVX512(dst *float32, dstride int, src *float32, sstride int, rows, c
 func affineAVX512(y, x *float32, n int, a, b float32, relu bool)     { panic("unreachable") }
 func reluAVX512(dst, src *float32, n int)                            { panic("unreachable") }
 func bnSumsAVX512(y, dy, x *float32, n int, mask bool, out *float32) { panic("unreachable") }
-func bnApplyAVX512(dx, y, dy, x *float32, n int, mask bool, k, kx, c float32) {
+func bnApplyAVX512(dx, y, dy, x *float32, n int, mask, overwrite bool, k, kx, c float32) {
 	panic("unreachable")
 }
 

@@ -24,7 +24,7 @@ func reluAVX512(dst, src *float32, n int)
 func bnSumsAVX512(y, dy, x *float32, n int, mask bool, out *float32)
 
 //go:noescape
-func bnApplyAVX512(dx, y, dy, x *float32, n int, mask bool, k, kx, c float32)
+func bnApplyAVX512(dx, y, dy, x *float32, n int, mask, overwrite bool, k, kx, c float32)
 
 //go:noescape
 func maxMergeIdxAVX512(y *float32, ay *int32, v *float32, iv *int32, n int)
