@@ -447,7 +447,13 @@ func dwBackward(gm convGeom, x, dy, beff, dx, dw []float32, overwrite bool) {
 				}
 				if dw != nil {
 					pad(gm, xq, xp, hp, wp)
-					cpu.DotTaps(dw[c*k2:(c+1)*k2], dyw[:L], xp, offs)
+					if gm.square() {
+						// dyz has the zero rows above and below dy that
+						// the register-blocked kernel reads (m ≥ (k−1)·D·wp).
+						cpu.DepthwiseWeightGrad(dw[c*k2:(c+1)*k2], dyz, m, xp, wp, gm.KH, gm.D, h1, w1)
+					} else {
+						cpu.DotTaps(dw[c*k2:(c+1)*k2], dyw[:L], xp, offs)
+					}
 				}
 				if flip != nil {
 					// dyz from m−(P·wp+P) on is dy padded by P (gm.same).

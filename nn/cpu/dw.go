@@ -39,10 +39,10 @@ func DepthwisePlane(dst []float32, dstride int, src []float32, sstride int, w []
 		n := (rows - par + d - 1) / d
 		i := 0
 		for _, r := range blocks {
-			kern := dwKernel(k, r)
-			for ; i+r <= n; i += r {
+			if nb := (n - i) / r; nb > 0 {
 				row := par + i*d
-				kern(&dst[row*dstride], d*dstride, &src[row*sstride], d*sstride, &w[0], cols, d, add)
+				dwKernel(k, r)(&dst[row*dstride], d*dstride, &src[row*sstride], d*sstride, &w[0], cols, d, add, nb)
+				i += nb * r
 			}
 		}
 	}
@@ -60,6 +60,48 @@ func depthwiseGeneric(dst []float32, dstride int, src []float32, sstride int, w 
 				off := (i+a*d)*sstride + b*d
 				Axpy(w[a*k+b], src[off:off+cols], out)
 			}
+		}
+	}
+}
+
+// DepthwiseWeightGrad adds one plane's weight gradient of a stride-1
+// depthwise convolution with a k×k kernel dilated by d to acc (k² values):
+//
+//	acc[a·k+b] += Σ_{i<rows, j<cols} dy[dy0+i·stride+j] · src[(i+a·d)·stride + j+b·d]
+//
+// dy and the zero-padded input plane src share the row stride. With
+// AVX-512 and k ∈ {3, 5} the k² sums stay in registers while src is
+// scanned once, row by row, each loaded vector meeting the k dy rows it
+// pairs with; that reads dy rows −(k−1)·d … −1 and rows … rows+(k−1)·d−1
+// around the plane, which the caller must provide as zeros (a padded
+// copy of dy, as the input gradient uses). It panics if a read falls
+// outside dy or src.
+func DepthwiseWeightGrad(acc, dy []float32, dy0 int, src []float32, stride, k, d, rows, cols int) {
+	if k < 1 || d < 1 || rows < 0 || cols < 0 || len(acc) != k*k || stride < cols+(k-1)*d {
+		panic(fmt.Sprintf("cpu.DepthwiseWeightGrad: bad geometry k=%d d=%d rows=%d cols=%d stride %d with %d sums", k, d, rows, cols, stride, len(acc)))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	span := rows + (k-1)*d // src rows read, and dy rows from −(k−1)·d
+	if dy0 < (k-1)*d*stride || dy0+(span-1)*stride+cols > len(dy) {
+		panic(fmt.Sprintf("cpu.DepthwiseWeightGrad: dy rows −%d…%d around %d rows at %d need values %d…%d, have %d", (k-1)*d, rows+(k-1)*d-1, rows, dy0, dy0-(k-1)*d*stride, dy0+(span-1)*stride+cols, len(dy)))
+	}
+	if need := (span-1)*stride + cols + (k-1)*d; need > len(src) {
+		panic(fmt.Sprintf("cpu.DepthwiseWeightGrad: %d rows of %d with a %d×%d kernel dilated %d need %d values of src, have %d", rows, cols, k, k, d, need, len(src)))
+	}
+	if kern := dwGradKernel(k); kern != nil {
+		kern(&acc[0], &dy[dy0], &src[0], stride, span, cols, d)
+		return
+	}
+	for a := range k {
+		for b := range k {
+			var s float32
+			for i := range rows {
+				o := dy0 + i*stride
+				s += Dot(dy[o:o+cols], src[(i+a*d)*stride+b*d:][:cols])
+			}
+			acc[a*k+b] += s
 		}
 	}
 }

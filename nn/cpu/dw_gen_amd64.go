@@ -5,28 +5,28 @@
 package cpu
 
 //go:noescape
-func dwK3R8AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)
+func dwK3R8AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)
 
 //go:noescape
-func dwK3R4AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)
+func dwK3R4AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)
 
 //go:noescape
-func dwK3R2AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)
+func dwK3R2AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)
 
 //go:noescape
-func dwK3R1AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)
+func dwK3R1AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)
 
 //go:noescape
-func dwK5R4AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)
+func dwK5R4AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)
 
 //go:noescape
-func dwK5R2AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)
+func dwK5R2AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)
 
 //go:noescape
-func dwK5R1AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)
+func dwK5R1AVX512(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)
 
 // dwKernel returns the k×k kernel for a block of r rows, or nil.
-func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool) {
+func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int) {
 	switch {
 	case k == 3 && r == 8:
 		return dwK3R8AVX512
@@ -56,3 +56,20 @@ func dwBlocks(k int) []int {
 	}
 	return nil
 }
+
+// dwGradKernel returns the k×k weight-gradient kernel, or nil.
+func dwGradKernel(k int) func(acc, dy, src *float32, stride, rows, cols, d int) {
+	switch k {
+	case 3:
+		return dwGradK3AVX512
+	case 5:
+		return dwGradK5AVX512
+	}
+	return nil
+}
+
+//go:noescape
+func dwGradK3AVX512(acc, dy, src *float32, stride, rows, cols, d int)
+
+//go:noescape
+func dwGradK5AVX512(acc, dy, src *float32, stride, rows, cols, d int)

@@ -26,11 +26,11 @@ func main() {
 	for _, k := range []int{3, 5} {
 		for _, r := range blocks[k] {
 			kernel(&s, k, r)
-			fmt.Fprintf(&g, "//go:noescape\nfunc %s(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)\n\n", name(k, r))
+			fmt.Fprintf(&g, "//go:noescape\nfunc %s(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)\n\n", name(k, r))
 		}
 	}
 	g.WriteString("// dwKernel returns the k×k kernel for a block of r rows, or nil.\n")
-	g.WriteString("func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool) {\n\tswitch {\n")
+	g.WriteString("func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int) {\n\tswitch {\n")
 	for _, k := range []int{3, 5} {
 		for _, r := range blocks[k] {
 			fmt.Fprintf(&g, "case k == %d && r == %d:\nreturn %s\n", k, r, name(k, r))
@@ -41,7 +41,17 @@ func main() {
 	for _, k := range []int{3, 5} {
 		fmt.Fprintf(&g, "case %d:\nreturn %#v\n", k, blocks[k])
 	}
+	g.WriteString("}\nreturn nil\n}\n\n")
+	g.WriteString("// dwGradKernel returns the k×k weight-gradient kernel, or nil.\n")
+	g.WriteString("func dwGradKernel(k int) func(acc, dy, src *float32, stride, rows, cols, d int) {\n\tswitch k {\n")
+	for _, k := range []int{3, 5} {
+		gradKernel(&s, k)
+		fmt.Fprintf(&g, "case %d:\nreturn %s\n", k, gradName(k))
+	}
 	g.WriteString("}\nreturn nil\n}\n")
+	for _, k := range []int{3, 5} {
+		fmt.Fprintf(&g, "\n//go:noescape\nfunc %s(acc, dy, src *float32, stride, rows, cols, d int)\n", gradName(k))
+	}
 	src, err := format.Source(g.Bytes())
 	if err != nil {
 		panic(err)
@@ -58,17 +68,19 @@ func must(err error) {
 
 func name(k, r int) string { return fmt.Sprintf("dwK%dR%dAVX512", k, r) }
 
-// kernel writes the r-row block of the k×k kernel: for each 16-column chunk
-// (the last one masked), output row i of the block is
+// kernel writes nblk consecutive r-row blocks of the k×k kernel: for each
+// 16-column chunk (the last one masked), output row i of a block is
 // Σ_{a,b} w[a·k+b]·src[(i+a)·sstep + b·d], so input row m feeds the output
 // rows m−a for every tap row a: each input vector is loaded once and used
-// by up to k accumulators.
+// by up to k accumulators. The weights are broadcast once per call, and
+// block j+1 starts r rows (of dstep and sstep) after block j: one call per
+// plane and block size instead of one per block.
 func kernel(s *bytes.Buffer, k, r int) {
 	p := func(format string, args ...any) { fmt.Fprintf(s, "\t"+format+"\n", args...) }
 	wbase := 32 - k*k
 	tmp := r
-	fmt.Fprintf(s, "\n// func %s(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool)\n", name(k, r))
-	fmt.Fprintf(s, "TEXT ·%s(SB), NOSPLIT, $0-57\n", name(k, r))
+	fmt.Fprintf(s, "\n// func %s(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int)\n", name(k, r))
+	fmt.Fprintf(s, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name(k, r))
 	p("MOVQ dst+0(FP), DI")
 	p("MOVQ dstep+8(FP), DX")
 	p("SHLQ $2, DX")
@@ -84,8 +96,11 @@ func kernel(s *bytes.Buffer, k, r int) {
 	for i := 0; i < k*k; i++ {
 		p("VBROADCASTSS %d(R9), Z%d", 4*i, wbase+i)
 	}
-	p("XORQ BX, BX")
+	p("MOVQ nblk+64(FP), R10")
 	lbl := fmt.Sprintf("k%dr%d", k, r)
+	fmt.Fprintf(s, "%s_block:\n", lbl)
+	p("XORQ BX, BX")
+	p("MOVQ cols+40(FP), CX")
 	fmt.Fprintf(s, "%s_chunk:\n", lbl)
 	p("CMPQ CX, $16")
 	p("JGE %s_full", lbl)
@@ -135,6 +150,111 @@ func kernel(s *bytes.Buffer, k, r int) {
 	p("ADDQ $64, BX")
 	p("SUBQ $16, CX")
 	p("JG %s_chunk", lbl)
+	// Next block: r rows down in dst and src.
+	for i := 0; i < r; i++ {
+		p("ADDQ DX, DI")
+		p("ADDQ R8, SI")
+	}
+	p("DECQ R10")
+	p("JNZ %s_block", lbl)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+func gradName(k int) string { return fmt.Sprintf("dwGradK%dAVX512", k) }
+
+// gradKernel writes the k×k weight-gradient kernel: the k² sums
+//
+//	acc[a·k+b] += Σ_{r<rows} Σ_{j<cols} dy[(r−a·d)·stride+j] · src[r·stride+j+b·d]
+//
+// in k² accumulators (Z0…), scanning src row by row: the k shifted vectors
+// of src row r are loaded once (Z25…) and each meets the k dy rows r−a·d
+// (one load each, Z30), so a chunk costs 2k loads for k² FMAs where one
+// dot product per tap costs a load per FMA. dy's rows −(k−1)·d … −1 and
+// those past its last must be readable zeros (the caller pads dy).
+func gradKernel(s *bytes.Buffer, k int) {
+	p := func(format string, args ...any) { fmt.Fprintf(s, "\t"+format+"\n", args...) }
+	xs, dv := 25, 30 // src vectors, dy vector
+	name := gradName(k)
+	fmt.Fprintf(s, "\n// func %s(acc, dy, src *float32, stride, rows, cols, d int)\n", name)
+	fmt.Fprintf(s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ cols+40(FP), CX")
+	p("ANDQ $15, CX")
+	p("TAILMASK(CX, AX, K1)")
+	p("MOVQ dy+8(FP), DX")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ stride+24(FP), R10")
+	p("SHLQ $2, R10")
+	p("MOVQ rows+32(FP), R11")
+	p("MOVQ d+48(FP), R12")
+	p("SHLQ $2, R12")
+	p("LEAQ (R12)(R12*2), R13")
+	// R8 = −d·stride bytes (dy row r−d from row r), R9 = 3·R8.
+	p("MOVQ d+48(FP), R8")
+	p("IMULQ R10, R8")
+	p("NEGQ R8")
+	p("LEAQ (R8)(R8*2), R9")
+	for i := 0; i < k*k; i++ {
+		p("VXORPS Z%d, Z%d, Z%d", i, i, i)
+	}
+	shift := []string{"(AX)", "(AX)(R12*1)", "(AX)(R12*2)", "(AX)(R13*1)", "(AX)(R12*4)"}
+	up := []string{"(BX)", "(BX)(R8*1)", "(BX)(R8*2)", "(BX)(R9*1)", "(BX)(R8*4)"}
+	lbl := fmt.Sprintf("g%d", k)
+	chunk := func(masked bool) {
+		op := "VMOVUPS"
+		if masked {
+			op = "VMOVUPS.Z"
+		}
+		m := ""
+		if masked {
+			m = " K1,"
+		}
+		p("LEAQ (SI)(DI*1), AX")
+		p("LEAQ (DX)(DI*1), BX")
+		for b := 0; b < k; b++ {
+			p("%s %s,%s Z%d", op, shift[b], m, xs+b)
+		}
+		for a := 0; a < k; a++ {
+			p("%s %s,%s Z%d", op, up[a], m, dv)
+			for b := 0; b < k; b++ {
+				p("VFMADD231PS Z%d, Z%d, Z%d", xs+b, dv, a*k+b)
+			}
+		}
+	}
+	fmt.Fprintf(s, "%s_row:\n", lbl)
+	p("XORQ DI, DI")
+	p("MOVQ cols+40(FP), CX")
+	fmt.Fprintf(s, "%s_chunk:\n", lbl)
+	p("CMPQ CX, $16")
+	p("JL %s_tail", lbl)
+	chunk(false)
+	p("ADDQ $64, DI")
+	p("SUBQ $16, CX")
+	p("JMP %s_chunk", lbl)
+	fmt.Fprintf(s, "%s_tail:\n", lbl)
+	p("TESTQ CX, CX")
+	p("JZ %s_next", lbl)
+	chunk(true)
+	fmt.Fprintf(s, "%s_next:\n", lbl)
+	p("ADDQ R10, SI")
+	p("ADDQ R10, DX")
+	p("DECQ R11")
+	p("JNZ %s_row", lbl)
+	// Horizontal sums into acc, all in EVEX forms (no VHADDPS): the
+	// accumulators past Z15 are out of VEX's reach. Z31 is the scratch.
+	p("MOVQ acc+0(FP), DI")
+	for i := 0; i < k*k; i++ {
+		p("VEXTRACTF64X4 $1, Z%d, Y31", i)
+		p("VADDPS Y31, Y%d, Y%d", i, i)
+		p("VEXTRACTF32X4 $1, Y%d, X31", i)
+		p("VADDPS X31, X%d, X%d", i, i)
+		p("VSHUFPS $0x4e, X%d, X%d, X31", i, i)
+		p("VADDPS X31, X%d, X%d", i, i)
+		p("VSHUFPS $0xb1, X%d, X%d, X31", i, i)
+		p("VADDPS X31, X%d, X%d", i, i)
+		p("VADDSS %d(DI), X%d, X%d", 4*i, i, i)
+		p("VMOVSS X%d, %d(DI)", i, 4*i)
+	}
 	p("VZEROUPPER")
 	p("RET")
 }

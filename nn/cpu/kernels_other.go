@@ -35,7 +35,7 @@ func bnApplyAVX512(dx, y, dy, x *float32, n int, mask, overwrite bool, k, kx, c 
 	panic("unreachable")
 }
 
-func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool) {
+func dwKernel(k, r int) func(dst *float32, dstep int, src *float32, sstep int, w *float32, cols, d int, add bool, nblk int) {
 	return nil
 }
 
@@ -45,3 +45,5 @@ func maxMergeIdxAVX512(y *float32, ay *int32, v *float32, iv *int32, n int) { pa
 func maxMergeIotaAVX512(y *float32, ay *int32, v *float32, start int32, n int) {
 	panic("no AVX-512")
 }
+
+func dwGradKernel(k int) func(acc, dy, src *float32, stride, rows, cols, d int) { return nil }
