@@ -1,6 +1,10 @@
 package nn
 
-import "github.com/bionaslab/bionas/nn/cpu"
+import (
+	"fmt"
+
+	"github.com/bionaslab/bionas/nn/cpu"
+)
 
 // Vector helpers over host slices for code outside nn that mixes and
 // accumulates values itself (a supernet's recomputed mixed ops): the CPU
@@ -33,6 +37,32 @@ func ScalePar(dst []float32, a float32, x []float32) {
 		copy(dst[lo:hi], x[lo:hi])
 		cpu.Scal(a, dst[lo:hi])
 	})
+}
+
+// ScaleDot64 writes dst = s·x and returns Dot64(y, x) (the same bits), in
+// one pass over x instead of two: a mixed unit's backward seed and its
+// architecture-weight gradient ⟨y, dL/dout⟩ both read dL/dout.
+func ScaleDot64(dst []float32, s float32, x, y []float32) float64 {
+	if len(dst) != len(x) || len(y) != len(x) {
+		panic(fmt.Sprintf("nn.ScaleDot64: lengths %d, %d, %d differ", len(dst), len(x), len(y)))
+	}
+	const block = 1024
+	parts := make([]float64, cpu.Workers())
+	used := cpu.ForWorker(len(x), parWork, func(wk, lo, hi int) {
+		var d float64
+		for i := lo; i < hi; i += block {
+			j := min(i+block, hi)
+			d += float64(cpu.Dot(y[i:j], x[i:j]))
+			copy(dst[i:j], x[i:j])
+			cpu.Scal(s, dst[i:j])
+		}
+		parts[wk] = d
+	})
+	var d float64
+	for _, v := range parts[:used] {
+		d += v
+	}
+	return d
 }
 
 // Dot64 returns Σ a·b: vector dot products over blocks of 1024 values,

@@ -65,3 +65,21 @@ func TestWeightedSum(t *testing.T) {
 }
 
 func near(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-6*(1+math.Abs(float64(b))) }
+
+// ScaleDot64 writes s·x and returns exactly Dot64(y, x), at lengths around
+// its blocks and the parallel split.
+func TestScaleDot64IsScaleAndDot64(t *testing.T) {
+	for _, n := range []int{1, 1000, 1024, 5000, 300000} {
+		x, y := randTensor(uint64(n), 1, n).Data, randTensor(uint64(n)+1, 1, n).Data
+		dst := make([]float32, n)
+		got := ScaleDot64(dst, 0.3, x, y)
+		if want := Dot64(y, x); got != want {
+			t.Fatalf("n=%d: dot %v, Dot64 gives %v", n, got, want)
+		}
+		for i := range dst {
+			if dst[i] != 0.3*x[i] {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], 0.3*x[i])
+			}
+		}
+	}
+}

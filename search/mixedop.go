@@ -410,14 +410,19 @@ func (m *MixedOp) mixRecompute(g *nn.Graph, x, w *nn.Tensor, row int, scales []f
 			va[i] = m.arenas.NewArena()
 			views[i] = newUnitViews(xl, rl, va[i])
 			y := u.forward(lg, views[i].x, views[i].r)
-			if w.NeedsGrad {
-				dots[i] = nn.Dot64(y.Data, out.Grad)
-			}
 			if !y.NeedsGrad {
-				return // nothing in the pair needs a gradient
+				// Nothing in the pair needs a gradient.
+				if w.NeedsGrad {
+					dots[i] = nn.Dot64(y.Data, out.Grad)
+				}
+				return
 			}
-			seed := lg.Arena.GetFull(len(out.Grad)) // ScalePar writes it all
-			nn.ScalePar(seed, scales[i], out.Grad)
+			// The seed (written whole) and ⟨y, dout⟩ in one pass over dout.
+			seed := lg.Arena.GetFull(len(out.Grad))
+			d := nn.ScaleDot64(seed, scales[i], out.Grad, y.Data)
+			if w.NeedsGrad {
+				dots[i] = d
+			}
 			lg.BackwardWith(y, seed)
 		})
 		for i := len(m.units) - 1; i >= 0; i-- {
