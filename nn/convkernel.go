@@ -204,8 +204,12 @@ func im2col(gm convGeom, x, col []float32) {
 					clear(row[:jlo])
 					clear(row[jhi:])
 					off := b*gm.D - gm.P
-					if gm.S == 1 {
+					switch gm.S {
+					case 1:
 						copy(row[jlo:jhi], src[jlo+off:jhi+off])
+						continue
+					case 2:
+						cpu.EveryOther(row[jlo:jhi], src[2*jlo+off:])
 						continue
 					}
 					for j := jlo; j < jhi; j++ {
@@ -309,6 +313,10 @@ func dwForward(gm convGeom, x, w, out []float32) {
 			for i := range gm.Ho {
 				cpu.Taps(row, xp[i*gm.S*wp:], offs, wc)
 				d := dst[i*gm.Wo : (i+1)*gm.Wo]
+				if gm.S == 2 {
+					cpu.EveryOther(d, row)
+					continue
+				}
 				for j := range d {
 					d[j] = row[j*gm.S]
 				}

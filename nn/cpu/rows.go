@@ -50,3 +50,24 @@ func checkRows(fn string, dst []float32, dstride int, src []float32, sstride int
 	}
 	return true
 }
+
+// EveryOther writes dst[j] = src[2j] for j < len(dst): a stride-2
+// convolution's or pooling's sampling of a row, two vectors per
+// permutation with AVX-512. It reads src[0 … 2·len(dst)−2] and panics if
+// src is shorter.
+func EveryOther(dst, src []float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	if len(src) < 2*n-1 {
+		panic(fmt.Sprintf("cpu.EveryOther: %d values of src for %d outputs, need %d", len(src), n, 2*n-1))
+	}
+	if hasAVX512 {
+		everyOtherAVX512(&dst[0], &src[0], n)
+		return
+	}
+	for j := range dst {
+		dst[j] = src[2*j]
+	}
+}

@@ -61,3 +61,31 @@ func TestRowsPanicOnShortSlices(t *testing.T) {
 		}()
 	}
 }
+
+// EveryOther samples every other value at lengths around the kernel's
+// chunk and tail, on a src of exactly 2n−1 values.
+func TestEveryOtherSamplesEvenValues(t *testing.T) {
+	for n := 1; n <= 70; n++ {
+		src := make([]float32, 2*n-1)
+		for i := range src {
+			src[i] = float32(i) + 0.5
+		}
+		dst := make([]float32, n+1)
+		dst[n] = -7
+		EveryOther(dst[:n], src)
+		for j := range n {
+			if dst[j] != src[2*j] {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, j, dst[j], src[2*j])
+			}
+		}
+		if dst[n] != -7 {
+			t.Fatalf("n=%d: wrote past dst", n)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a src too short: no panic")
+		}
+	}()
+	EveryOther(make([]float32, 4), make([]float32, 6))
+}

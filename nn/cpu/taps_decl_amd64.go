@@ -34,3 +34,6 @@ func maxMergeIotaAVX512(y *float32, ay *int32, v *float32, start int32, n int)
 
 //go:noescape
 func dots4x4AVX512(a *float32, lda int, b *float32, ldb int, n, segs, sa, sb int, acc *float32, ldacc int)
+
+//go:noescape
+func everyOtherAVX512(dst, src *float32, n int)
