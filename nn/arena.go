@@ -1,6 +1,9 @@
 package nn
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // Arena lends the buffers of op outputs and their gradients and takes them
 // all back at once. A graph with an Arena (Graph.Arena) allocates through
@@ -43,6 +46,18 @@ func (a *Arena) Get(n int) []float32 { return a.get(n, true) }
 // GetFull is Get for a caller that writes every value: a reused buffer
 // keeps its old values instead of being zeroed first.
 func (a *Arena) GetFull(n int) []float32 { return a.get(n, false) }
+
+// GetIndex is GetFull for n int32 values (an op's saved argmax indices):
+// a float32 buffer of the pool viewed as int32, the same four bytes per
+// value and, like it, free of pointers, so it goes back to the pool with
+// the rest on Reset.
+func (a *Arena) GetIndex(n int) []int32 {
+	if n == 0 {
+		return nil
+	}
+	b := a.get(n, false)
+	return unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(b))), n)
+}
 
 // get is Get, leaving a reused buffer's old values when zero is false.
 func (a *Arena) get(n int, zero bool) []float32 {

@@ -1,6 +1,11 @@
 package nn
 
-import "testing"
+import (
+	"math"
+	"slices"
+	"testing"
+	"unsafe"
+)
 
 // TestArenaLendsZeroedReusedBuffers: a reset arena's buffers go to the next
 // borrower zeroed (Get) and are reused, also for a shorter request (up to 4×
@@ -77,5 +82,55 @@ func TestArenaGetFullSkipsTheZeroing(t *testing.T) {
 	c := p.NewArena().GetFull(64)
 	if &c[0] != &b[0] || c[3] != 7 {
 		t.Fatalf("GetFull: reused %v, value %v; want the same buffer, 7", &c[0] == &b[0], c[3])
+	}
+}
+
+// GetIndex lends int32 views of the pool's buffers, which go back with the
+// arena's other buffers on Reset.
+func TestArenaGetIndexReusesPoolBuffers(t *testing.T) {
+	p := &ArenaPool{}
+	a := p.NewArena()
+	idx := a.GetIndex(64)
+	if len(idx) != 64 {
+		t.Fatalf("GetIndex(64) has %d values", len(idx))
+	}
+	idx[63] = -5
+	a.Reset()
+	b := p.NewArena().GetFull(64)
+	if unsafe.Pointer(&b[0]) != unsafe.Pointer(&idx[0]) {
+		t.Error("the index buffer did not go back to the pool")
+	}
+	if got := p.NewArena().GetIndex(0); got != nil {
+		t.Errorf("GetIndex(0) = %v, want nil", got)
+	}
+}
+
+// A max pool on an arena graph, whose argmax buffer is lent already
+// holding other values, gives the output and input gradient of one without.
+func TestMaxPoolOnAnArenaMatchesPlain(t *testing.T) {
+	x := randTensor(9, 1, 2, 3, 8, 8)
+	x.NeedsGrad = true
+	seed := randTensor(10, 1, 2, 3, 8, 8).Data
+	g := NewGraph(true, nil)
+	y := g.MaxPool2d(x, 3, 1, 1)
+	g.BackwardFrom(y, seed)
+	want, wantGrad := slices.Clone(y.Data), slices.Clone(x.Grad)
+
+	pool := &ArenaPool{}
+	stale := pool.NewArena()
+	for range 4 {
+		b := stale.Get(y.Len())
+		for i := range b {
+			b[i] = float32(math.Inf(1)) // as int32: a wild index
+		}
+	}
+	stale.Reset()
+	ga := NewGraph(true, nil)
+	ga.Arena = pool.NewArena()
+	v := ga.Arena.View(x)
+	ya := ga.MaxPool2d(v, 3, 1, 1)
+	ga.BackwardFrom(ya, seed)
+	if !slices.Equal(ya.Data, want) || !slices.Equal(v.Grad, wantGrad) {
+		t.Fatal("the max pool on an arena differs from the plain one")
 	}
 }

@@ -36,9 +36,13 @@ func (g *Graph) MaxPool2d(x *Tensor, k, stride, pad int) *Tensor {
 	}
 	y := g.AllocFull(n, c, ho, wo)
 	rec := g.Records(x)
-	var arg []int32 // index of each output's source within its plane
+	var arg []int32 // index of each output's source within its plane, all written below
 	if rec {
-		arg = make([]int32, y.Len())
+		if g.Arena != nil {
+			arg = g.Arena.GetIndex(y.Len()) // 4 bytes per output, per step: lent like y
+		} else {
+			arg = make([]int32, y.Len())
+		}
 	}
 	cols, rows := poolWindows(w, wo, k, stride, pad), poolWindows(h, ho, k, stride, pad)
 	dartsWindow := isDARTSWindow(k, stride, pad, w)

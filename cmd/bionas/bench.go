@@ -225,6 +225,9 @@ func writeAllocs(path string) error {
 	if err != nil {
 		return err
 	}
+	// A heap profile is as of the last collection, which with a large,
+	// pooled heap can be steps ago: collect now so it covers the run.
+	runtime.GC()
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		f.Close()
 		return err
