@@ -31,6 +31,11 @@ func BenchmarkSgemm512(b *testing.B) {
 	b.Run("parallel", func(b *testing.B) { benchGemm(b, SgemmParallel, false, false, 512, 512, 512) })
 }
 
+// The top of the 512³–1024³ range, on both cores.
+func BenchmarkSgemm1024(b *testing.B) {
+	b.Run("parallel", func(b *testing.B) { benchGemm(b, SgemmParallel, false, false, 1024, 1024, 1024) })
+}
+
 // The engine's convolution GEMMs (batch 64, 32×32, 16 channels, 3×3):
 // forward W·col, input gradient Wᵀ·dY, weight gradient dY·colᵀ, and 1×1.
 var convShapes = []struct {
