@@ -39,22 +39,35 @@ func ScalePar(dst []float32, a float32, x []float32) {
 	})
 }
 
-// ScaleDot64 writes dst = s·x and returns Dot64(y, x) (the same bits), in
-// one pass over x instead of two: a mixed unit's backward seed and its
-// architecture-weight gradient ⟨y, dL/dout⟩ both read dL/dout.
+// ScaleDot64 writes dst = s·x and returns Dot64(y, x) (the same bits, by
+// the same code), in one pass over x instead of two: a mixed unit's
+// backward seed and its architecture-weight gradient ⟨y, dL/dout⟩ both
+// read dL/dout.
 func ScaleDot64(dst []float32, s float32, x, y []float32) float64 {
 	if len(dst) != len(x) || len(y) != len(x) {
 		panic(fmt.Sprintf("nn.ScaleDot64: lengths %d, %d, %d differ", len(dst), len(x), len(y)))
 	}
+	return dot64(y, x, dst, s)
+}
+
+// Dot64 returns Σ a·b: vector dot products over blocks of 1024 values,
+// accumulated in float64, deterministic for a given number of cores.
+func Dot64(a, b []float32) float64 { return dot64(a, b, nil, 0) }
+
+// dot64 is Dot64, also writing dst = s·b block by block when dst is not
+// nil (while the block is in cache).
+func dot64(a, b, dst []float32, s float32) float64 {
 	const block = 1024
 	parts := make([]float64, cpu.Workers())
-	used := cpu.ForWorker(len(x), parWork, func(wk, lo, hi int) {
+	used := cpu.ForWorker(len(a), parWork, func(wk, lo, hi int) {
 		var d float64
 		for i := lo; i < hi; i += block {
 			j := min(i+block, hi)
-			d += float64(cpu.Dot(y[i:j], x[i:j]))
-			copy(dst[i:j], x[i:j])
-			cpu.Scal(s, dst[i:j])
+			d += float64(cpu.Dot(a[i:j], b[i:j]))
+			if dst != nil {
+				copy(dst[i:j], b[i:j])
+				cpu.Scal(s, dst[i:j])
+			}
 		}
 		parts[wk] = d
 	})
@@ -63,24 +76,4 @@ func ScaleDot64(dst []float32, s float32, x, y []float32) float64 {
 		d += v
 	}
 	return d
-}
-
-// Dot64 returns Σ a·b: vector dot products over blocks of 1024 values,
-// accumulated in float64, deterministic for a given number of cores.
-func Dot64(a, b []float32) float64 {
-	const block = 1024
-	parts := make([]float64, cpu.Workers())
-	used := cpu.ForWorker(len(a), parWork, func(wk, lo, hi int) {
-		var s float64
-		for i := lo; i < hi; i += block {
-			j := min(i+block, hi)
-			s += float64(cpu.Dot(a[i:j], b[i:j]))
-		}
-		parts[wk] = s
-	})
-	var s float64
-	for _, v := range parts[:used] {
-		s += v
-	}
-	return s
 }

@@ -201,13 +201,9 @@ func gradKernel(s *bytes.Buffer, k int) {
 	up := []string{"(BX)", "(BX)(R8*1)", "(BX)(R8*2)", "(BX)(R9*1)", "(BX)(R8*4)"}
 	lbl := fmt.Sprintf("g%d", k)
 	chunk := func(masked bool) {
-		op := "VMOVUPS"
+		op, m := "VMOVUPS", ""
 		if masked {
-			op = "VMOVUPS.Z"
-		}
-		m := ""
-		if masked {
-			m = " K1,"
+			op, m = "VMOVUPS.Z", " K1,"
 		}
 		p("LEAQ (SI)(DI*1), AX")
 		p("LEAQ (DX)(DI*1), BX")
